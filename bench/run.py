@@ -1,0 +1,452 @@
+"""Benchmark orchestrator behind scripts/bench (run it through that script, which builds the
+release binaries, starts the bench MariaDB and prepares the venv).
+
+1. Generates the workload once into the bench MariaDB (127.0.0.1:PORT): table bench.narrow
+   (11 columns, NARROW_ROWS rows) in its own binlog file, then bench.wide (60 columns,
+   WIDE_ROWS rows) in the next one; 1000-row INSERT ... SELECT statements, 10 per transaction.
+2. For each of RUNS rounds, runs every reader on each file in turn (so one round's ratios come
+   from the same machine state): mariadb-binlog --raw, mariadb-binlog -v DECODE-ROWS,
+   python-mysql-replication, and the collector bench binary (decode, decode+JSON, end to end
+   into a datahub-emulator process). Then RUNS latency runs at a fixed rate.
+3. Writes docs/benchmarks.md (table of medians, ratios, machine, versions, command, noise) and
+   docs/benchmarks.png, and keeps every raw figure in target/bench/results.json.
+"""
+
+import json
+import os
+import platform
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "target", "bench")
+PORT = int(os.environ.get("BENCH_PORT", "33064"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+NARROW_ROWS = int(os.environ.get("BENCH_NARROW_ROWS", "500000"))
+WIDE_ROWS = int(os.environ.get("BENCH_WIDE_ROWS", "200000"))
+LAT_RATE = int(os.environ.get("BENCH_LAT_RATE", "10000"))
+LAT_SECONDS = int(os.environ.get("BENCH_LAT_SECONDS", "10"))
+COLLECTOR = os.environ.get("BENCH_COLLECTOR", "")
+EMULATOR = os.environ.get("BENCH_EMULATOR", "")
+SOCK = os.path.join(ROOT, "target", "test-mariadb", "bench", "mdb.sock")
+PY = sys.executable
+
+
+def sql(text, db=None):
+    cmd = ["mariadb", f"--socket={SOCK}", "-uroot", "--default-character-set=utf8mb4", "-N", "-B"]
+    if db:
+        cmd.append(db)
+    p = subprocess.run(cmd, input=text, text=True, capture_output=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"mariadb: {p.stderr.strip()}")
+    return p.stdout
+
+
+def binlogs():
+    return {line.split("\t")[0]: int(line.split("\t")[1]) for line in sql("SHOW BINARY LOGS").splitlines()}
+
+
+NARROW_DDL = """CREATE TABLE narrow (
+  id BIGINT UNSIGNED NOT NULL PRIMARY KEY, i INT, u INT UNSIGNED, b BIGINT, d DECIMAL(12,2), f DOUBLE,
+  s VARCHAR(64) CHARACTER SET utf8mb4, dt DATETIME(6), ts TIMESTAMP(3) NULL,
+  e ENUM('new','paid','shipped','done'), t TEXT NULL) ENGINE=InnoDB"""
+NARROW_SELECT = """SELECT seq, (seq*7919) % 2000000 - 1000000, (seq*104729) % 4000000000, seq*1000003 - 250000000000,
+  ((seq*37) % 10000000) / 100, seq * 1.000001 / 7, CONCAT('customer-', LPAD(seq, 8, '0'), '-ünïcødé ✓'),
+  TIMESTAMP('2024-01-01 00:00:00.123456') + INTERVAL seq SECOND,
+  IF(seq % 10 = 0, NULL, FROM_UNIXTIME(1700000000 + seq + 0.125)), ELT(1 + seq % 4, 'new','paid','shipped','done'),
+  IF(seq % 5 = 0, NULL, REPEAT('lorem ipsum ', 1 + seq % 8))
+  FROM (SELECT CAST(seq AS SIGNED) AS seq FROM seq_{a}_to_{b}) q"""
+WIDE_TYPES = ["INT", "BIGINT", "DECIMAL(12,2)", "DOUBLE", "VARCHAR(32) CHARACTER SET utf8mb4", "DATETIME(6)"]
+WIDE_EXPR = ["(seq*{k}) % 1000000", "seq*{k}*1000003", "((seq*{k}) % 10000000)/100", "seq*{k}/7.0e0",
+             "CONCAT('v{k}-', seq)", "TIMESTAMP('2024-01-01 00:00:00.5') + INTERVAL seq+{k} SECOND"]
+
+
+def wide_ddl():
+    cols = ",\n  ".join(f"c{k} {WIDE_TYPES[k % 6]}" for k in range(1, 60))
+    return f"CREATE TABLE wide (id BIGINT UNSIGNED NOT NULL PRIMARY KEY,\n  {cols}) ENGINE=InnoDB"
+
+
+def wide_select():
+    exprs = ", ".join(WIDE_EXPR[k % 6].format(k=k) for k in range(1, 60))
+    return f"SELECT seq, {exprs} FROM (SELECT CAST(seq AS SIGNED) AS seq FROM seq_{{a}}_to_{{b}}) q"
+
+
+def fill(table, select, rows):
+    stmts = []
+    for txn_start in range(1, rows + 1, 10_000):
+        stmts.append("BEGIN;")
+        for a in range(txn_start, min(txn_start + 10_000, rows + 1), 1000):
+            b = min(a + 999, rows)
+            stmts.append(f"INSERT INTO {table} " + select.format(a=a, b=b) + ";")
+        stmts.append("COMMIT;")
+    sql("\n".join(stmts), db="bench")
+
+
+def generate():
+    state_path = os.path.join(OUT, "state.json")
+    want = {"narrow_rows": NARROW_ROWS, "wide_rows": WIDE_ROWS, "version": 1}
+    if os.path.exists(state_path):
+        state = json.load(open(state_path))
+        logs = binlogs()
+        if all(state.get(k) == v for k, v in want.items()) and state["narrow"]["file"] in logs \
+                and state["wide"]["file"] in logs:
+            return state
+    print("bench: generating the workload (once) ...", flush=True)
+    sql("DROP DATABASE IF EXISTS bench; CREATE DATABASE bench;")
+    sql(NARROW_DDL + ";\n" + wide_ddl() + ";", db="bench")
+    state = dict(want)
+    for name, select, rows in [("narrow", NARROW_SELECT, NARROW_ROWS), ("wide", wide_select(), WIDE_ROWS)]:
+        sql("FLUSH BINARY LOGS")
+        file = sql("SHOW MASTER STATUS").split("\t")[0]
+        t = time.time()
+        fill(name, select, rows)
+        gen_secs = time.time() - t
+        sql("FLUSH BINARY LOGS")
+        state[name] = {"file": file, "bytes": binlogs()[file], "rows": rows, "gen_secs": round(gen_secs, 1)}
+        print(f"bench: {name}: {rows} rows in {file} ({state[name]['bytes'] / 1e6:.1f} MB), {gen_secs:.1f} s",
+              flush=True)
+    json.dump(state, open(state_path, "w"), indent=1)
+    return state
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def proc_cpu(pid):
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError):
+        return 0.0
+
+
+def server_pid():
+    return int(open(os.path.join(ROOT, "target", "test-mariadb", "bench", "mariadbd.pid")).read().strip())
+
+
+def timed(cmd, stdout=subprocess.DEVNULL):
+    """Runs cmd; returns (wall s, child CPU s, child max RSS KiB, stdout text or None, server CPU s)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s0 = proc_cpu(server_pid())
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    s1 = proc_cpu(server_pid())
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({p.returncode}): {p.stderr[-2000:]}")
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall, cpu, r1.ru_maxrss, (p.stdout if stdout == subprocess.PIPE else None), s1 - s0
+
+
+class Emulator:
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [EMULATOR, "--listen", f"127.0.0.1:{self.port}", "--project", "bench_project", "--topic", "events",
+             "--shards", "4", "--access-id", "bench_id", "--access-key", "bench_key"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.cpu0 = proc_cpu(self.proc.pid)
+
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        cpu = proc_cpu(self.proc.pid) - self.cpu0
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        return cpu
+
+
+def collector(args):
+    wall, cpu, rss, out, srv = timed([COLLECTOR] + args, stdout=subprocess.PIPE)
+    res = json.loads(out.strip().splitlines()[-1])
+    res["server_cpu_s"] = srv
+    return res
+
+
+def one_round(state, rnd):
+    results = []
+    for name in ["narrow", "wide"]:
+        f, rows, size = state[name]["file"], state[name]["rows"], state[name]["bytes"]
+        base = ["--host=127.0.0.1", f"--port={PORT}", "-ucdc_repl", "-pcdc_repl_pw", "--read-from-remote-server"]
+
+        def rec(tool, secs, cpu, rss_kib, srv, extra=None):
+            r = {"round": rnd, "workload": name, "tool": tool, "rows": rows, "secs": secs, "cpu_s": cpu,
+                 "rows_per_s": rows / secs, "mb_per_s": size / 1e6 / secs, "cpu_s_per_mrow": cpu / rows * 1e6,
+                 "rss_kib": rss_kib, "server_cpu_s": srv}
+            r.update(extra or {})
+            results.append(r)
+            print(f"  [{rnd}] {name:6} {tool:22} {secs:7.3f} s  {rows / secs / 1e6:7.3f} M rows/s  "
+                  f"cpu {cpu:6.2f} s  server cpu {srv:5.2f} s", flush=True)
+
+        rawdir = os.path.join(OUT, "raw") + "/"
+        os.makedirs(rawdir, exist_ok=True)
+        w, c, m, _, s = timed(["mariadb-binlog"] + base + ["--raw", f"--result-file={rawdir}", f])
+        rec("mariadb-binlog --raw", w, c, None, s)
+        w, c, m, _, s = timed(["mariadb-binlog"] + base + ["-v", "--base64-output=DECODE-ROWS", f])
+        rec("mariadb-binlog -v", w, c, None, s)
+        w, c, m, out, s = timed([PY, os.path.join(ROOT, "bench", "pyrepl_read.py"), str(PORT), f, name, str(rows)],
+                                stdout=subprocess.PIPE)
+        got = int(out.split()[0])
+        if got != rows:
+            raise RuntimeError(f"mysql-replication read {got} rows of {name}, expected {rows}")
+        rec("mysql-replication", w, c, None, s)
+        common = ["--port", str(PORT), "--file", f, "--rows", str(rows), "--table", name]
+        for tool, extra in [("cdc decode", []), ("cdc decode+JSON", ["--json"]),
+                            ("cdc decode+JSON (serde path)", ["--json-serde"])]:
+            r = collector(["decode"] + common + extra)
+            if r["rows"] != rows:
+                raise RuntimeError(f"{tool}: {r['rows']} rows, expected {rows}")
+            rec(tool, r["secs"], r["cpu_s"], r["rss_steady_kib"], r["server_cpu_s"],
+                {"rss_peak_kib": r["rss_peak_kib"], "json_mb_per_s": r.get("json_bytes", 0) / 1e6 / r["secs"]})
+        emu = Emulator()
+        try:
+            r = collector(["e2e"] + common + ["--endpoint", emu.endpoint()])
+        finally:
+            emu_cpu = emu.stop()
+        if r["rows"] < rows:
+            raise RuntimeError(f"e2e: {r['rows']} rows acknowledged, expected {rows}")
+        rec("cdc e2e → emulator", r["secs"], r["cpu_s"], r["rss_steady_kib"], r["server_cpu_s"],
+            {"rss_peak_kib": r["rss_peak_kib"], "emulator_cpu_s": emu_cpu})
+    return results
+
+
+def latency_run(rnd):
+    emu = Emulator()
+    try:
+        r = collector(["latency", "--port", str(PORT), "--endpoint", emu.endpoint(), "--rate", str(LAT_RATE),
+                       "--seconds", str(LAT_SECONDS), "--warmup", "2"])
+    finally:
+        r_emu = emu.stop()
+    r["round"] = rnd
+    r["emulator_cpu_s"] = r_emu
+    print(f"  [{rnd}] latency @ {r['rate_achieved']:.0f} rows/s: p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  "
+          f"max {r['max_ms']:.1f} ms  rss {r['rss_steady_kib'] / 1024:.1f} MiB", flush=True)
+    return r
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def spread(xs):
+    xs = [x for x in xs if x is not None]
+    if len(xs) < 2:
+        return 0.0
+    m = statistics.median(xs)
+    return (max(xs) - min(xs)) / m * 100 if m else 0.0
+
+
+def loadavg():
+    return open("/proc/loadavg").read().split()[:3]
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+
+    def v(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+    import pymysqlreplication  # noqa: F401
+    from importlib.metadata import version
+    return {
+        "nproc": os.cpu_count(), "cpu": cpu, "ram_gib": round(mem / 1024 / 1024, 1), "kernel": platform.release(),
+        "mariadbd": v(["mariadbd", "--version"]) if subprocess.run(["which", "mariadbd"], capture_output=True).returncode == 0
+        else v(["/usr/sbin/mariadbd", "--version"]),
+        "mariadb-binlog": v(["mariadb-binlog", "--version"]), "rustc": v(["rustc", "--version"]),
+        "python": platform.python_version(), "mysql-replication": version("mysql-replication"),
+        "PyMySQL": version("PyMySQL"),
+    }
+
+
+TOOLS = ["mariadb-binlog --raw", "mariadb-binlog -v", "mysql-replication", "cdc decode", "cdc decode+JSON",
+         "cdc decode+JSON (serde path)", "cdc e2e → emulator"]
+
+
+def summarise(results, lat, state, mach, started, finished, load_before, load_after):
+    rows_md = []
+    summary = {}
+    for wl in ["narrow", "wide"]:
+        for tool in TOOLS:
+            rs = [r for r in results if r["workload"] == wl and r["tool"] == tool]
+            s = {k: med([r.get(k) for r in rs]) for k in
+                 ["secs", "rows_per_s", "mb_per_s", "cpu_s_per_mrow", "rss_kib", "server_cpu_s", "emulator_cpu_s"]}
+            peaks = [r["rss_peak_kib"] for r in rs if r.get("rss_peak_kib") is not None]
+            s["rss_peak_kib"] = max(peaks) if peaks else None
+            s["spread_pct"] = spread([r["rows_per_s"] for r in rs])
+            # Ratios per round (same machine state), then the median of those.
+            for peer in ["mariadb-binlog -v", "mysql-replication"]:
+                ratios = []
+                for r in rs:
+                    p = [x for x in results if x["workload"] == wl and x["tool"] == peer and x["round"] == r["round"]]
+                    if p:
+                        ratios.append(r["rows_per_s"] / p[0]["rows_per_s"])
+                s["vs " + peer] = med(ratios)
+            summary[(wl, tool)] = s
+    return summary
+
+
+def fmt(v, f):
+    return "—" if v is None else f.format(v)
+
+
+def write_doc(results, lat, state, mach, summary, started, finished, load_before, load_after, cmdline):
+    L = []
+    L.append("# Benchmarks\n")
+    L.append(f"Measured by `{cmdline}` on {started} – {finished} UTC (one run of the runner: "
+             f"{RUNS} rounds, medians shown; every raw figure is in `target/bench/results.json` after a run).\n")
+    L.append("![rows/s per tool](benchmarks.png)\n")
+    L.append("## Machine and versions\n")
+    L.append(f"- {mach['nproc']} CPUs ({mach['cpu']}), {mach['ram_gib']} GiB RAM, Linux {mach['kernel']}; "
+             "the MariaDB server, the reader under test and (end to end) the emulator share these 2 CPUs.")
+    L.append(f"- {mach['mariadbd']}; {mach['mariadb-binlog']}")
+    L.append(f"- {mach['rustc']}; cdc-collector release build (`cargo bench` profile = release, debug=1)")
+    L.append(f"- Python {mach['python']}, mysql-replication {mach['mysql-replication']}, PyMySQL {mach['PyMySQL']}")
+    L.append(f"- Load average before / after: {' '.join(load_before)} / {' '.join(load_after)}\n")
+    L.append("## Workloads\n")
+    for wl, desc in [("narrow", "11 columns: BIGINT UNSIGNED PK, INT, INT UNSIGNED, BIGINT, DECIMAL(12,2), DOUBLE, "
+                      "VARCHAR(64) utf8mb4, DATETIME(6), TIMESTAMP(3) NULL, ENUM, TEXT NULL"),
+                     ("wide", "60 columns: BIGINT UNSIGNED PK + 59 cycling INT, BIGINT, DECIMAL(12,2), DOUBLE, "
+                      "VARCHAR(32) utf8mb4, DATETIME(6)")]:
+        st = state[wl]
+        L.append(f"- **{wl}** (`bench.{wl}`): {desc}. {st['rows']:,} rows inserted as 1000-row INSERT…SELECT "
+                 f"statements, 10 per transaction, alone in `{st['file']}` ({st['bytes'] / 1e6:.1f} MB, "
+                 "binlog_row_metadata=FULL, CRC32 checksums, annotate events on).")
+    L.append("\nEvery reader reads the same file from offset 4 over the replication protocol (TCP, 127.0.0.1) "
+             "and stops at its end (or after its last row).\n")
+    L.append("## Throughput (medians)\n")
+    L.append("| workload | tool | wall s | rows/s | MB/s (binlog) | CPU s / M rows | collector RSS steady (median) / peak (max) MiB "
+             "| × mariadb-binlog -v | × mysql-replication | spread |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    for wl in ["narrow", "wide"]:
+        for tool in TOOLS:
+            s = summary[(wl, tool)]
+            rss = "—" if s["rss_kib"] is None else f"{s['rss_kib'] / 1024:.1f} / {s['rss_peak_kib'] / 1024:.1f}"
+            name = f"**{tool}**" if tool.startswith("cdc") else tool
+            L.append(f"| {wl} | {name} | {s['secs']:.3f} | {s['rows_per_s'] / 1e6:.3f} M | {s['mb_per_s']:.0f} | "
+                     f"{s['cpu_s_per_mrow']:.2f} | {rss} | {fmt(s['vs mariadb-binlog -v'], '{:.2f}×')} | "
+                     f"{fmt(s['vs mysql-replication'], '{:.0f}×')} | ±{s['spread_pct'] / 2:.0f} % |")
+    L.append("")
+    L.append("- `mariadb-binlog --raw` only copies the events (the transport limit); its rows/s is the file's rows "
+             "divided by its wall time. `mariadb-binlog -v --base64-output=DECODE-ROWS` decodes every row to "
+             "`###` pseudo-SQL (to /dev/null). `mysql-replication` decodes every row to Python objects and the "
+             "script touches every value (`bench/pyrepl_read.py`).")
+    L.append("- `cdc decode`: `BinlogSource` (replication stream, TABLE_MAP column plans, typed `ChangeEvent`s) into "
+             "the pipeline's bounded channel (8192), counted by a consumer task. `cdc decode+JSON`: the consumer "
+             "also renders every event's contract JSON (`ChangeEvent::write_json`); `(serde path)` renders it through "
+             "serde_json and the `Serialize` impls instead — the implementation `write_json` had before this "
+             "benchmark (same bytes), kept as the before/after comparison. `cdc e2e → emulator`: "
+             "`pipeline::run` with `DataHubSink` (default batch limits, linger, protocol and compression) into a "
+             "separate `datahub-emulator` release process (4 shards), timed until the last row is acknowledged.")
+    L.append("- CPU s / M rows: user+system CPU of the reader process (getrusage for the peers, /proc/self/stat "
+             "for the collector; the server's and the emulator's CPU are not included, they are in the raw file). "
+             "Spread: half the (max − min) range of rows/s across the rounds, relative to the median.\n")
+    if lat:
+        L.append("## Commit-to-acknowledge latency\n")
+        L.append(f"A writer in the bench process commits {LAT_RATE:,} rows/s (100-row transactions every 10 ms, "
+                 "table `bench.lat`, 4 columns) while the pipeline (started at the end of the binlog, default batch "
+                 "limits: 10,000 rows / 4 MB / **linger 100 ms**, queue 8192) ships them into the emulator. Latency "
+                 "of a row = time the sink acknowledged the batch holding it − time just before its COMMIT was "
+                 f"sent; {LAT_SECONDS} s measured after a 2 s warm-up, {len(lat)} runs.\n")
+        L.append("| run | achieved rows/s | rows measured | p50 ms | p99 ms | max ms | collector RSS steady / peak MiB |")
+        L.append("|---|---|---|---|---|---|---|")
+        for r in lat:
+            L.append(f"| {r['round']} | {r['rate_achieved']:.0f} | {r['measured_rows']:,} | {r['p50_ms']:.1f} | "
+                     f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['rss_steady_kib'] / 1024:.1f} / "
+                     f"{r['rss_peak_kib'] / 1024:.1f} |")
+        L.append(f"| **median** | {med([r['rate_achieved'] for r in lat]):.0f} | | "
+                 f"**{med([r['p50_ms'] for r in lat]):.1f}** | **{med([r['p99_ms'] for r in lat]):.1f}** | "
+                 f"{med([r['max_ms'] for r in lat]):.1f} | |\n")
+    return "\n".join(L)
+
+
+def plot(summary, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for ax, wl in zip(axes, ["narrow", "wide"]):
+        vals = [summary[(wl, t)]["rows_per_s"] / 1e6 for t in TOOLS]
+        colors = ["#999999", "#777777", "#bb8844", "#2266aa", "#3388cc", "#99bbdd", "#55aadd"]
+        bars = ax.bar(range(len(TOOLS)), vals, color=colors)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(TOOLS)))
+        ax.set_xticklabels([t.replace(" (", "\n(") for t in TOOLS], fontsize=8, rotation=30, ha="right")
+        ax.set_ylabel("M rows/s (log scale, median)")
+        ax.set_title(f"{wl} workload")
+        for b, v in zip(bars, vals):
+            ax.text(b.get_x() + b.get_width() / 2, v * 1.08, f"{v:.3g}", ha="center", fontsize=8)
+    fig.suptitle("Binlog readers on one 2-CPU machine (server shares the CPUs)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def replot(results_json):
+    """`run.py --replot results.json`: redraws docs/benchmarks.png from a run's raw figures."""
+    d = json.load(open(results_json))
+    summary = summarise(d["results"], d["latency"], d["state"], d["machine"], None, None, None, None)
+    plot(summary, os.path.join(os.environ.get("BENCH_DOCS", os.path.join(ROOT, "docs")), "benchmarks.png"))
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--replot":
+        return replot(sys.argv[2])
+    os.makedirs(OUT, exist_ok=True)
+    cmdline = os.environ.get("BENCH_CMDLINE", "scripts/bench")
+    state = generate()
+    mach = machine()
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    load_before = loadavg()
+    results, lat = [], []
+    skip_lat = os.environ.get("BENCH_SKIP_LATENCY") == "1"
+    for rnd in range(1, RUNS + 1):
+        print(f"bench: round {rnd}/{RUNS} (load {' '.join(loadavg())})", flush=True)
+        results += one_round(state, rnd)
+    if not skip_lat:
+        for rnd in range(1, RUNS + 1):
+            lat.append(latency_run(rnd))
+    load_after = loadavg()
+    finished = datetime.now(timezone.utc).strftime("%H:%M")
+    json.dump({"state": state, "machine": mach, "results": results, "latency": lat}, open(os.path.join(OUT,
+              "results.json"), "w"), indent=1)
+    summary = summarise(results, lat, state, mach, started, finished, load_before, load_after)
+    doc = write_doc(results, lat, state, mach, summary, started, finished, load_before, load_after, cmdline)
+    docs_dir = os.environ.get("BENCH_DOCS", os.path.join(ROOT, "docs"))
+    os.makedirs(docs_dir, exist_ok=True)
+    plot(summary, os.path.join(docs_dir, "benchmarks.png"))
+    # Keep a hand-written section (targets, optimisations) that follows the generated part.
+    md_path = os.path.join(docs_dir, "benchmarks.md")
+    tail = ""
+    marker = "<!-- end of generated figures -->"
+    if os.path.exists(md_path):
+        old = open(md_path).read()
+        if marker in old:
+            tail = old.split(marker, 1)[1]
+    open(md_path, "w").write(doc + "\n" + marker + tail)
+    print(doc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+//! Batching: collects change events into batches bounded by rows, bytes and a linger time.
+//!
+//! [`BatchLimits`] are checked by the pipeline's sink stage; the defaults follow DataHub's
+//! published limits (≤ 10,000 records and ≤ 4 MB per request, `shared/ref/datahub-protocol.md`
+//! §11) and the SDK producers' linger times (pydatahub ≤ 1 s, C++ 100 ms).
+
+use std::time::Duration;
+
+use crate::event::ChangeEvent;
+
+/// Bounds of one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Most events in one batch (rows). Default 10,000.
+    pub max_records: usize,
+    /// Most encoded bytes (sum of the events' JSON sizes) in one batch. Default 4,000,000.
+    pub max_bytes: usize,
+    /// Longest time the first event of a batch waits for more. Default 100 ms.
+    pub linger: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self { max_records: 10_000, max_bytes: 4_000_000, linger: Duration::from_millis(100) }
+    }
+}
+
+/// A batch being filled: the events in binlog order and their estimated encoded size.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The events, in binlog order.
+    pub events: Vec<ChangeEvent>,
+    /// Estimated encoded size of `events`, bytes.
+    pub bytes: usize,
+}
+
+impl Batch {
+    /// Adds an event whose encoded size is about `size` bytes.
+    pub fn push(&mut self, event: ChangeEvent, size: usize) {
+        self.events.push(event);
+        self.bytes += size;
+    }
+
+    /// True when no event is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Number of buffered events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when the batch reached a record or byte bound and must be flushed.
+    pub fn is_full(&self, limits: &BatchLimits) -> bool {
+        self.events.len() >= limits.max_records || self.bytes >= limits.max_bytes
+    }
+
+    /// Takes the events out, leaving an empty batch.
+    pub fn take(&mut self) -> Vec<ChangeEvent> {
+        self.bytes = 0;
+        std::mem::take(&mut self.events)
+    }
+}
+
+/// Estimated encoded size of an event (bytes): a cheap bound used for batching, not the exact
+/// JSON length (the sink enforces the exact request limit).
+pub fn estimate_size(event: &ChangeEvent) -> usize {
+    use crate::event::Value;
+    fn row_size(row: &Option<crate::event::Row>) -> usize {
+        row.as_ref().map_or(4, |r| {
+            r.columns.iter().map(|c| c.len() + 4).sum::<usize>()
+                + r.values
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) | Value::Decimal(s) => s.len() + 2,
+                        Value::Bytes(b) => b.len() * 4 / 3 + 4,
+                        Value::Json(j) => j.to_string().len(),
+                        _ => 24,
+                    })
+                    .sum::<usize>()
+        })
+    }
+    200 + event.source.db.len() + event.source.table.len() + row_size(&event.before) + row_size(&event.after)
+}

@@ -1,0 +1,169 @@
+//! Checkpoints: the [`OffsetStore`] seam and its implementations.
+//!
+//! A checkpoint ([`Checkpoint`]) is written only after the sink acknowledged every event at or
+//! before it, and only at a transaction boundary; on start the collector resumes from it. The
+//! file store writes atomically (temp file, fsync, rename, fsync of the directory), so a crash
+//! leaves either the old or the new checkpoint, never a torn one.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::position::Checkpoint;
+
+/// A checkpoint could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetStoreError {
+    /// The file could not be read, written, synced or renamed (disk full, permissions...).
+    #[error("offset store I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stored checkpoint is not valid JSON of the expected shape.
+    #[error("offset file {path} is corrupt: {message}; fix or remove it (removing restarts from CDC_START_POSITION)")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        message: String,
+    },
+}
+
+/// Durable storage for the last acknowledged [`Checkpoint`].
+pub trait OffsetStore: Send + Sync {
+    /// The stored checkpoint, or None when nothing was stored yet.
+    ///
+    /// Errors: [`OffsetStoreError`] when storage cannot be read or holds garbage.
+    fn load(&self) -> Result<Option<Checkpoint>, OffsetStoreError>;
+
+    /// Durably replaces the stored checkpoint; returns only after it is on stable storage.
+    ///
+    /// Errors: [`OffsetStoreError::Io`] when it cannot be written; the caller must then stop
+    /// reading rather than run without checkpoints.
+    fn store(&self, checkpoint: &Checkpoint) -> Result<(), OffsetStoreError>;
+}
+
+/// A JSON file holding one [`Checkpoint`], replaced atomically.
+#[derive(Debug, Clone)]
+pub struct FileOffsetStore {
+    path: PathBuf,
+}
+
+impl FileOffsetStore {
+    /// A store at `path` (created on the first `store`; parent directories too).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, path: &Path, source: std::io::Error) -> OffsetStoreError {
+        OffsetStoreError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+impl OffsetStore for FileOffsetStore {
+    fn load(&self) -> Result<Option<Checkpoint>, OffsetStoreError> {
+        match fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                OffsetStoreError::Corrupt { path: self.path.clone(), message: e.to_string() }
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io(&self.path, e)),
+        }
+    }
+
+    fn store(&self, checkpoint: &Checkpoint) -> Result<(), OffsetStoreError> {
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&dir).map_err(|e| self.io(&dir, e))?;
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let body = serde_json::to_vec_pretty(checkpoint).expect("checkpoint serializes");
+        {
+            let mut f = fs::File::create(&tmp).map_err(|e| self.io(&tmp, e))?;
+            f.write_all(&body).map_err(|e| self.io(&tmp, e))?;
+            f.sync_all().map_err(|e| self.io(&tmp, e))?;
+        }
+        fs::rename(&tmp, &self.path).map_err(|e| self.io(&self.path, e))?;
+        // Make the rename itself durable.
+        fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| self.io(&dir, e))?;
+        Ok(())
+    }
+}
+
+/// An in-memory store, for tests and for embedding where the caller persists elsewhere.
+/// Clones share the same slot.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryOffsetStore {
+    slot: Arc<Mutex<Option<Checkpoint>>>,
+}
+
+impl MemoryOffsetStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl OffsetStore for MemoryOffsetStore {
+    fn load(&self) -> Result<Option<Checkpoint>, OffsetStoreError> {
+        Ok(self.slot.lock().expect("offset slot").clone())
+    }
+
+    fn store(&self, checkpoint: &Checkpoint) -> Result<(), OffsetStoreError> {
+        *self.slot.lock().expect("offset slot") = Some(checkpoint.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::position::BinlogPosition;
+
+    fn cp(pos: u64) -> Checkpoint {
+        Checkpoint { position: BinlogPosition::new("binlog.000002", pos), gtid_set: Some("0-1-9".into()), server_id: 1, ts_ms: 5 }
+    }
+
+    #[test]
+    fn file_store_round_trips_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileOffsetStore::new(dir.path().join("sub/offsets.json"));
+        assert_eq!(store.load().unwrap(), None);
+        store.store(&cp(100)).unwrap();
+        store.store(&cp(200)).unwrap();
+        assert_eq!(store.load().unwrap(), Some(cp(200)));
+        assert!(!dir.path().join("sub/offsets.json.tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("offsets.json");
+        fs::write(&path, b"{not json").unwrap();
+        let err = FileOffsetStore::new(&path).load().unwrap_err();
+        assert!(err.to_string().contains("corrupt"), "{err}");
+    }
+
+    #[test]
+    fn unwritable_location_fails_to_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        fs::write(&blocker, b"x").unwrap();
+        // A path under a regular file cannot be created.
+        let store = FileOffsetStore::new(blocker.join("offsets.json"));
+        assert!(matches!(store.store(&cp(1)), Err(OffsetStoreError::Io { .. })));
+    }
+}

@@ -1,0 +1,39 @@
+//! The DataHub side: request signing ([`sign`]) and, built on it, the signed HTTP producer
+//! ([`DataHubSink`]) that writes change events to a BLOB topic (or a TUPLE topic in the DTS or
+//! DataWorks layout) with per-key shard routing,
+//! bounded requests, retries with backoff and shard split/merge handling.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`config`] | [`DataHubConfig`], [`RetryPolicy`], validation |
+//! | [`error`] | [`DataHubError`], [`ErrorCode`] classification |
+//! | [`model`] | JSON documents of the calls |
+//! | [`pb`] | protobuf messages and the DHUB frame |
+//! | [`compress`] | LZ4 request bodies |
+//! | [`client`] | [`DataHubClient`]: signed calls |
+//! | [`routing`] | [`ShardRouter`]: partition key → shard |
+//! | [`encode`] | events → records → request bodies, request bounds |
+//! | [`retry`] | backoff policy |
+//! | [`producer`] | [`DataHubSink`] |
+//! | [`tuple`] | TUPLE topics: DTS / DataWorks layouts, field-type conversions |
+
+pub mod client;
+pub mod compress;
+pub mod config;
+pub mod encode;
+pub mod error;
+pub mod model;
+pub mod pb;
+pub mod producer;
+pub mod retry;
+pub mod routing;
+pub mod sign;
+pub mod tuple;
+
+pub use client::DataHubClient;
+pub use config::{Compression, ConfigError, DataHubConfig, RetryPolicy, WriteProtocol};
+pub use error::{DataHubError, ErrorClass, ErrorCode};
+pub use model::{BlobRecord, CursorType, ShardInfo, ShardState};
+pub use producer::DataHubSink;
+pub use routing::ShardRouter;
+pub use sign::Credentials;

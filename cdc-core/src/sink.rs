@@ -1,0 +1,79 @@
+//! The sink seam: where acknowledged delivery of a batch of [`ChangeEvent`]s happens.
+//!
+//! A [`Sink`] either acknowledges a whole batch (every record durably accepted by the
+//! destination) or fails; it never reports records as sent that were not acknowledged. The
+//! pipeline advances checkpoints only on `Ok`. Implementations: [`crate::datahub::DataHubSink`]
+//! (the product) and test sinks in the `tests/` crate.
+
+use std::future::Future;
+
+use crate::event::ChangeEvent;
+
+/// What a sink acknowledged for one batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkAck {
+    /// Records acknowledged (rows); equals the batch length.
+    pub records: usize,
+    /// Payload bytes acknowledged (the encoded records, before HTTP compression).
+    pub bytes: usize,
+    /// HTTP requests (or other round trips) it took, retries included.
+    pub requests: usize,
+}
+
+/// Whether retrying the same batch later can succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkErrorKind {
+    /// Throttling, 5xx, timeouts, connection errors, exhausted retries of those: the pipeline
+    /// pauses and re-sends the batch.
+    Transient,
+    /// Bad credentials, missing topic, malformed records: the pipeline stops.
+    Fatal,
+}
+
+/// A batch that was not (entirely) acknowledged. Nothing of it may be checkpointed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?} sink error{}: {message}", code.as_ref().map(|c| format!(" {c}")).unwrap_or_default())]
+pub struct SinkError {
+    /// Transient or fatal.
+    pub kind: SinkErrorKind,
+    /// The destination's error code when it gave one (DataHub `ErrorCode`).
+    pub code: Option<String>,
+    /// Human-readable reason; never contains secrets.
+    pub message: String,
+}
+
+impl SinkError {
+    /// A transient error with a message.
+    pub fn transient(code: Option<String>, message: impl Into<String>) -> Self {
+        Self { kind: SinkErrorKind::Transient, code, message: message.into() }
+    }
+
+    /// A fatal error with a message.
+    pub fn fatal(code: Option<String>, message: impl Into<String>) -> Self {
+        Self { kind: SinkErrorKind::Fatal, code, message: message.into() }
+    }
+
+    /// True when re-sending the batch later may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.kind == SinkErrorKind::Transient
+    }
+}
+
+/// Delivers batches of change events with acknowledgement.
+///
+/// Contract: `send` returns `Ok` only when every event of `batch` is durably accepted; events of
+/// one partition key are written in the order they appear in `batch`. A retried batch may be
+/// partly duplicated at the destination (at-least-once), never reordered per key.
+pub trait Sink: Send {
+    /// Sends `batch` (in binlog order) and waits for its acknowledgement.
+    ///
+    /// Errors: [`SinkError`] with [`SinkErrorKind::Transient`] when a later retry may succeed,
+    /// [`SinkErrorKind::Fatal`] otherwise.
+    fn send(&mut self, batch: &[ChangeEvent]) -> impl Future<Output = Result<SinkAck, SinkError>> + Send;
+
+    /// A cheap check that the destination is reachable and writable (used by `validate` and at
+    /// start). Default: always OK.
+    fn check(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send {
+        async { Ok(()) }
+    }
+}

@@ -1,0 +1,338 @@
+//! The command line and the four subcommands:
+//!
+//! - `run` (the default): the collector, until SIGTERM/SIGINT;
+//! - `validate`: checks the configuration, then the database (reachability, binlog settings,
+//!   grants, stored position still on the server) and DataHub (credentials, topic), prints every
+//!   problem found one per line;
+//! - `healthcheck`: `GET http://127.0.0.1:$MONITORING_PORT/health/live`, for Docker's
+//!   `HEALTHCHECK` on images without curl;
+//! - `tail`: change events as JSON lines on stdout, straight from the binlog (no DataHub, no
+//!   checkpoint).
+//!
+//! Exit codes: 0 success, 1 failure (a problem found, a fatal pipeline error, no drain within
+//! the grace period), 2 invalid configuration or usage.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
+use cdc_core::datahub::DataHubSink;
+use cdc_core::position::StartPosition;
+use cdc_core::sink::Sink;
+use cdc_core::source::{BinlogSource, SourceError, SourceMessage};
+use cdc_core::status::Status;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::{self, LogFormat, Purpose, ServiceConfig};
+use crate::service;
+
+/// `cdc-collector`: binlog change data capture to Alibaba Cloud DataHub.
+///
+/// Configuration comes from environment variables (DATABASE_*, DATAHUB_*, RETRY_*,
+/// MONITORING_PORT, LOG_LEVEL, CDC_*) over an optional TOML file over defaults.
+#[derive(Debug, Parser)]
+#[command(name = "cdc-collector", version, about)]
+pub struct Cli {
+    /// TOML configuration file; keys are the variable names in lower case
+    /// (`database_host = "db"`). Environment variables override it.
+    #[arg(long, global = true, env = "CDC_CONFIG_FILE", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to do; `run` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the collector (default): binlog → DataHub, with /health and /metrics.
+    Run,
+    /// Check the configuration, the database and DataHub; print every problem found.
+    Validate {
+        /// Longest wait for each remote check, ms.
+        #[arg(long, default_value_t = 15_000)]
+        timeout_ms: u64,
+    },
+    /// Exit 0 when /health/live of the local collector answers 200, else 1.
+    Healthcheck {
+        /// Longest wait for the answer, ms.
+        #[arg(long, default_value_t = 3_000)]
+        timeout_ms: u64,
+    },
+    /// Print change events as JSON lines on stdout (source only: no DataHub, no checkpoint).
+    Tail,
+}
+
+/// Parses the process arguments and runs the chosen subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(dispatch(cli))
+}
+
+/// Runs `cli`'s subcommand; returns the process exit code.
+pub async fn dispatch(cli: Cli) -> ExitCode {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let file = cli.config.as_deref();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => match load_or_report(&env, file, Purpose::Run) {
+            Ok(cfg) => {
+                init_logging(&cfg);
+                for k in config::unknown_env_keys(&env) {
+                    warn!(variable = %k, "Not a setting of cdc-collector (misspelt?); ignored.");
+                }
+                code(service::run(cfg).await)
+            }
+            Err(code) => code,
+        },
+        Command::Validate { timeout_ms } => validate(&env, file, Duration::from_millis(timeout_ms)).await,
+        Command::Healthcheck { timeout_ms } => healthcheck(&env, file, Duration::from_millis(timeout_ms)).await,
+        Command::Tail => match load_or_report(&env, file, Purpose::SourceOnly) {
+            Ok(cfg) => {
+                init_logging(&cfg);
+                code(tail(cfg).await)
+            }
+            Err(code) => code,
+        },
+    }
+}
+
+fn code(res: anyhow::Result<()>) -> ExitCode {
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(error = format!("{e:#}"), "Stopped on a fatal error.");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the configuration or prints every problem (one per line) and returns exit code 2.
+fn load_or_report(
+    env: &HashMap<String, String>,
+    file: Option<&Path>,
+    purpose: Purpose,
+) -> Result<ServiceConfig, ExitCode> {
+    config::load_from(env, file, purpose).map_err(|errors| {
+        eprintln!("invalid configuration ({} problems):", errors.0.len());
+        for e in &errors.0 {
+            eprintln!("  {e}");
+        }
+        ExitCode::from(2)
+    })
+}
+
+/// Installs the global tracing subscriber: `LOG_LEVEL` as the default level (`RUST_LOG`
+/// directives, when set, refine it per module), text or JSON (`CDC_LOG_FORMAT`), on stderr.
+pub fn init_logging(cfg: &ServiceConfig) {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::from_level(cfg.log_level).into())
+        .parse_lossy(std::env::var("RUST_LOG").unwrap_or_default());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let res = match cfg.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    if let Err(e) = res {
+        eprintln!("warning: logging already initialised: {e}");
+    }
+}
+
+/// `healthcheck`: GET /health/live on the local monitoring port.
+async fn healthcheck(env: &HashMap<String, String>, file: Option<&Path>, timeout: Duration) -> ExitCode {
+    let port = match config::monitoring_port_from(env, file) {
+        Ok(p) => p,
+        Err(errors) => {
+            eprintln!("healthcheck: {errors}");
+            return ExitCode::from(2);
+        }
+    };
+    match probe_live(port, timeout).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("healthcheck: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// GET `http://127.0.0.1:{port}/health/live` within `timeout`; Ok on HTTP 200.
+///
+/// Errors: a message saying what failed (no answer, or the status and body).
+pub async fn probe_live(port: u16, timeout: Duration) -> Result<(), String> {
+    let url = format!("http://127.0.0.1:{port}/health/live");
+    let client = reqwest::Client::builder().timeout(timeout).no_proxy().build().map_err(|e| e.to_string())?;
+    let res = client.get(&url).send().await.map_err(|e| format!("{url}: no answer: {e}"))?;
+    let status = res.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        let body = res.text().await.unwrap_or_default();
+        Err(format!("{url}: HTTP {status}: {}", body.chars().take(200).collect::<String>()))
+    }
+}
+
+/// `validate`: every problem, one per line on stdout; exit 1 when any.
+async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: Duration) -> ExitCode {
+    let partial = config::load_partial_from(env, file, Purpose::Run);
+    let mut problems: Vec<String> = partial.errors.0.iter().map(|e| format!("config: {e}")).collect();
+    let mut checked: Vec<String> = Vec::new();
+    let unknown = config::unknown_env_keys(env);
+
+    match &partial.database {
+        Some(db) => {
+            let where_ = format!("{}:{}", db.host, db.port);
+            let source = BinlogSource::new(db.source_config(), Status::new());
+            match tokio::time::timeout(timeout, source.precheck()).await {
+                Err(_) => problems.push(format!("database: no answer from {where_} within {} ms", timeout.as_millis())),
+                Ok(Err(SourceError::Precheck(list))) => {
+                    problems.extend(list.split("; ").map(|p| format!("database: {p}")));
+                }
+                Ok(Err(e)) => problems.push(format!("database: {where_}: {e}")),
+                Ok(Ok(())) => {
+                    checked.push(format!("database {where_}: reachable, binlog settings and grants OK"));
+                    check_positions(&source, partial.full.as_ref(), timeout, &mut problems, &mut checked).await;
+                }
+            }
+        }
+        None => problems.push("database: not checked (fix the DATABASE_* settings above first)".into()),
+    }
+
+    match &partial.datahub {
+        Some(dh) => {
+            let retry = partial
+                .full
+                .as_ref()
+                .map(|c| c.retry)
+                .unwrap_or(config::RetrySettings { max_attempts: 1, backoff: Duration::from_millis(2000) });
+            let batch = partial.full.as_ref().map(|c| c.batch).unwrap_or_default();
+            let mut dcfg = dh.datahub_config(&retry, &batch);
+            // One attempt: validate reports, it does not wait out outages.
+            dcfg.retry.max_attempts = 1;
+            let target = format!("{} project {} topic {}", dh.endpoint, dh.project, dh.topic);
+            let check = async {
+                let mut sink = DataHubSink::connect(dcfg).await.map_err(|e| e.to_string())?;
+                sink.check().await.map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout(timeout, check).await {
+                Err(_) => {
+                    problems.push(format!("datahub: no answer from {} within {} ms", dh.endpoint, timeout.as_millis()))
+                }
+                Ok(Err(e)) => problems.push(format!("datahub: {e}")),
+                Ok(Ok(())) => checked.push(format!("datahub {target}: credentials accepted, topic writable")),
+            }
+        }
+        None => problems.push("datahub: not checked (fix the DATAHUB_* settings above first)".into()),
+    }
+
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    for k in &unknown {
+        let _ = writeln!(out, "WARNING: {k} is not a setting of cdc-collector (misspelt?); it is ignored");
+    }
+    if problems.is_empty() {
+        let _ = writeln!(out, "OK: configuration valid");
+        for c in &checked {
+            let _ = writeln!(out, "OK: {c}");
+        }
+        ExitCode::SUCCESS
+    } else {
+        for c in &checked {
+            let _ = writeln!(out, "OK: {c}");
+        }
+        for p in &problems {
+            let _ = writeln!(out, "PROBLEM: {p}");
+        }
+        let _ = writeln!(out, "{} problem(s) found", problems.len());
+        ExitCode::FAILURE
+    }
+}
+
+/// The stored checkpoint (if any) or the configured start position must still be on the server.
+async fn check_positions(
+    source: &BinlogSource,
+    cfg: Option<&ServiceConfig>,
+    timeout: Duration,
+    problems: &mut Vec<String>,
+    checked: &mut Vec<String>,
+) {
+    let Some(cfg) = cfg else { return };
+    let store = FileOffsetStore::new(&cfg.offset_path);
+    let (start, what) = match store.load() {
+        Err(e) => {
+            problems.push(format!("offsets: {e}"));
+            return;
+        }
+        Ok(Some(cp)) if !cp.position.file.is_empty() => (
+            StartPosition::At(cp.position.clone()),
+            format!("stored checkpoint {} ({})", cp.position, cfg.offset_path.display()),
+        ),
+        Ok(_) => (cfg.start_position.clone(), format!("CDC_START_POSITION {:?}", cfg.start_position)),
+    };
+    match tokio::time::timeout(timeout, source.resolve_start(&start)).await {
+        Err(_) => problems.push(format!("database: no answer resolving {what} within {} ms", timeout.as_millis())),
+        Ok(Err(e)) => problems.push(format!("database: {what}: {e}")),
+        Ok(Ok(cp)) => checked.push(format!("{what}: available, streaming would start at {}", cp.position)),
+    }
+}
+
+/// `tail`: source only, events as JSON lines on stdout until SIGINT/SIGTERM or a closed pipe.
+async fn tail(cfg: ServiceConfig) -> anyhow::Result<()> {
+    let status = Status::new();
+    let source = BinlogSource::new(cfg.source_config(), status.clone());
+    let from = source.resolve_start(&cfg.start_position).await.context("resolving CDC_START_POSITION")?;
+    info!(position = %from.position, "Tailing the binlog.");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(cfg.queue_capacity);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(source.run(from, tx, cancel.clone()));
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut line = Vec::with_capacity(1024);
+    let signal = service::shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        let msg = tokio::select! {
+            m = rx.recv() => m,
+            s = &mut signal => {
+                info!(signal = s, "Stopping.");
+                break;
+            }
+        };
+        let Some(msg) = msg else { break };
+        if let SourceMessage::Event(ev) = msg {
+            line.clear();
+            ev.write_json(&mut line);
+            line.push(b'\n');
+            let res = out.write_all(&line).and_then(|()| if rx.is_empty() { out.flush() } else { Ok(()) });
+            if let Err(e) = res {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    warn!(error = %e, "Cannot write to stdout; stopping.");
+                }
+                break;
+            }
+        }
+    }
+    let _ = out.flush();
+    cancel.cancel();
+    drop(rx);
+    match task.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e).context("binlog source"),
+        Err(e) => Err(anyhow::anyhow!("source task ended abnormally: {e}")),
+    }
+}

@@ -1,0 +1,518 @@
+//! Reliability through the real `cdc-collector` binary: the seeded all-types workload
+//! (`cdc_tests::workload`) runs while the collector is killed with SIGKILL at random moments,
+//! stopped with SIGTERM inside a 100 000-row transaction, loses its offset directory, or has its
+//! binlog flushed and purged while stopped, and while MariaDB itself is restarted and the
+//! replication connection killed. Every scenario ends with the verifier (`cdc_tests::verify`):
+//! 0 missing, 0 extra, 0 different, 0 per-key reorders; duplicates are allowed and printed.
+//!
+//! Profiles: short by default (CI); `CDC_RELIABILITY_PROFILE=long` (20 kills, longer runs).
+//! `CDC_WORKLOAD_SEED` replays the statements and kill timings of a failed run.
+//! The purge and restart scenarios use dedicated MariaDB instances (`scripts/test-mariadb
+//! --name rel_purge --port 33071`, `--name rel_restart --port 33072`) so no other test sees
+//! their binlogs purged or their server go away.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cdc_core::position::Checkpoint;
+use cdc_tests::mariadb::{self, exec, TestServer, REPL_PASSWORD, REPL_USER};
+use cdc_tests::verify::{decode, verify_workload, TopicEvent};
+use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};
+use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use mysql_async::prelude::Queryable;
+use rand::{Rng, SeedableRng};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cdc-collector");
+const PROJECT: &str = "rel_project";
+const TOPIC: &str = "rel_topic";
+const ID: &str = "rel_access_id";
+const KEY: &str = "rel-access-key-Wd83";
+
+fn long() -> bool {
+    std::env::var("CDC_RELIABILITY_PROFILE").is_ok_and(|p| p == "long")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts (idempotently) a dedicated `scripts/test-mariadb` instance.
+fn dedicated_server(name: &str, port: u16) -> TestServer {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let out = Command::new(root.join("scripts/test-mariadb"))
+        .args(["start", "--name", name, "--port", &port.to_string()])
+        .output()
+        .expect("run scripts/test-mariadb");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    TestServer { host: "127.0.0.1".into(), port }
+}
+
+fn script(args: &[&str]) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let out = Command::new(root.join("scripts/test-mariadb")).args(args).output().expect("run scripts/test-mariadb");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// One collector configuration; every spawn appends its stderr to `log`.
+struct Collector {
+    env: Vec<(&'static str, String)>,
+    mon: u16,
+    offsets: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Collector {
+    fn new(db: &TestServer, schema: &str, emu: &EmulatorHandle, dir: &Path, offsets: PathBuf) -> Self {
+        let mon = free_port();
+        let env = vec![
+            ("DATABASE_HOST", db.host.clone()),
+            ("DATABASE_PORT", db.port.to_string()),
+            ("DATABASE_USERNAME", REPL_USER.to_owned()),
+            ("DATABASE_PASSWORD", REPL_PASSWORD.to_owned()),
+            ("DATABASE_SCHEMA", schema.to_owned()),
+            ("DATAHUB_ENDPOINT", emu.endpoint()),
+            ("DATAHUB_ACCESS_ID", ID.to_owned()),
+            ("DATAHUB_ACCESS_KEY", KEY.to_owned()),
+            ("DATAHUB_PROJECT", PROJECT.to_owned()),
+            ("DATAHUB_TOPIC", TOPIC.to_owned()),
+            ("MONITORING_PORT", mon.to_string()),
+            ("CDC_OFFSET_PATH", offsets.display().to_string()),
+            ("CDC_SERVER_ID", mariadb::unique_server_id().to_string()),
+            ("CDC_SERVER_NAME", "rel".to_owned()),
+            ("CDC_BATCH_LINGER_MS", "20".to_owned()),
+            ("CDC_HEARTBEAT_MS", "500".to_owned()),
+            ("RETRY_BACKOFF_MS", "50".to_owned()),
+            ("LOG_LEVEL", "INFO".to_owned()),
+        ];
+        Self { env, mon, offsets, log: dir.join("collector.log"), child: None }
+    }
+
+    fn set(&mut self, k: &'static str, v: &str) {
+        self.env.retain(|(x, _)| *x != k);
+        self.env.push((k, v.to_owned()));
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none());
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(BIN)
+            .env_clear()
+            .arg("run")
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn cdc-collector");
+        self.child = Some(child);
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let res = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}{path}", self.mon))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
+        let code = res.status().as_u16();
+        Some((code, res.text().await.ok()?))
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some((200, _)) = self.get("/health/ready").await {
+                return;
+            }
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("collector exited with {st} before ready:\n{}", self.log_text());
+            }
+            assert!(Instant::now() < deadline, "not ready in time: {:?}", self.get("/health").await);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn sigkill(&mut self) {
+        let mut c = self.child.take().expect("running");
+        c.kill().expect("SIGKILL");
+        c.wait().unwrap();
+    }
+
+    /// SIGTERM; returns (exit code, how long the exit took).
+    async fn sigterm(&mut self) -> (Option<i32>, Duration) {
+        let mut c = self.child.take().expect("running");
+        let t0 = Instant::now();
+        assert!(Command::new("kill").args(["-TERM", &c.id().to_string()]).status().unwrap().success());
+        let deadline = t0 + Duration::from_secs(90);
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return (st.code(), t0.elapsed());
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM:\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits (bounded) for the process to exit by itself; returns its exit code.
+    async fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
+                return st.code();
+            }
+            assert!(Instant::now() < deadline, "collector still running after {secs} s:\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn checkpoint(&self) -> Option<Checkpoint> {
+        std::fs::read(&self.offsets).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    /// Waits until the stored checkpoint reaches the server's binlog end.
+    async fn wait_caught_up(&mut self, db: &TestServer, secs: u64) {
+        let mut c = db.admin_conn().await;
+        let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog on");
+        let file: String = row.get(0).unwrap();
+        let pos: u64 = row.get(1).unwrap();
+        let target = (file.rsplit('.').next().unwrap().parse::<u64>().unwrap(), pos);
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let (mut steady, mut steady_since) = (None, Instant::now());
+        loop {
+            if let Some(cp) = self.checkpoint() {
+                if (cp.position.file_index().unwrap(), cp.position.pos) >= target {
+                    return;
+                }
+            }
+            // The binlog may end with events that are no transaction (MariaDB's
+            // BINLOG_CHECKPOINT after a rotation): then caught up means the reader passed the
+            // target, everything read is acknowledged, and the checkpoint stays put for 1 s.
+            if let Some((_, body)) = self.get("/health").await {
+                let h: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let cur = &h["current_position"];
+                let idx = cur["file"].as_str().and_then(|f| f.rsplit('.').next()).and_then(|n| n.parse::<u64>().ok());
+                let reader = (idx.unwrap_or(0), cur["pos"].as_u64().unwrap_or(0));
+                if reader >= target && h["events_total"] == h["events_acked_total"] {
+                    let cp = self.checkpoint();
+                    if cp.is_some() && steady.as_ref() == Some(&cp) {
+                        if steady_since.elapsed() > Duration::from_secs(1) {
+                            return;
+                        }
+                    } else {
+                        steady = Some(cp);
+                        steady_since = Instant::now();
+                    }
+                }
+            }
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("collector exited with {st} while catching up:\n{}", self.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "checkpoint {:?} never reached {file}:{pos}; {:?}",
+                self.checkpoint(),
+                self.get("/health").await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+async fn emulator(shards: u32) -> EmulatorHandle {
+    Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, shards, ID, KEY), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("emulator starts")
+}
+
+fn events_of(emu: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
+    decode(emu.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
+}
+
+async fn verify_clean(db: &TestServer, emu: &EmulatorHandle, schema: &str) -> cdc_tests::verify::Report {
+    let events = events_of(emu, schema);
+    let mut c = db.admin_conn().await;
+    let report = verify_workload(&mut c, &events, schema).await;
+    eprintln!("verifier: {report}");
+    assert!(report.is_clean(), "{report}");
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_under_load_loses_nothing() {
+    let seed = workload::seed_from_env();
+    let _guard = SeedGuard(seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let db = mariadb::server().await;
+    let schema = db.fresh_schema("rel_kill").await;
+    workload::create_tables(&mut db.admin_conn().await, &schema).await;
+    let emu = emulator(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("data/offsets.json"));
+    col.spawn();
+    col.wait_ready().await;
+
+    let mut cfg = WorkloadConfig::new(seed, schema.clone());
+    cfg.txn_per_sec = 30.0;
+    let w = workload::start(&db, &cfg);
+    let kills = if long() { 20 } else { 5 };
+    let started = Instant::now();
+    for k in 0..kills {
+        // Random moment: sometimes before the new process is even ready.
+        let early = rng.gen_bool(0.25);
+        if !early {
+            col.wait_ready().await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(if early { 0..300 } else { 200..1500 }))).await;
+        eprintln!("kill {k} at {:?} (checkpoint {:?})", started.elapsed(), col.checkpoint().map(|c| c.position));
+        col.sigkill();
+        col.spawn();
+    }
+    let stats = w.stop().await;
+    eprintln!("workload: {stats:?}");
+    col.wait_ready().await;
+    col.wait_caught_up(&db, 120).await;
+    let (code, _) = col.sigterm().await;
+    assert_eq!(code, Some(0), "{}", col.log_text());
+    assert!(stats.committed > 20, "too little written: {stats:?}");
+    let report = verify_clean(&db, &emu, &schema).await;
+    eprintln!("{kills} SIGKILLs, {} committed transactions, {} duplicates", stats.committed, report.duplicates);
+    let log = col.log_text();
+    assert!(!log.contains(KEY) && !log.contains(REPL_PASSWORD), "secret in logs");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_inside_a_100k_row_transaction_exits_0_in_grace_and_loses_nothing() {
+    let seed = workload::seed_from_env();
+    let _guard = SeedGuard(seed);
+    let db = mariadb::server().await;
+    let schema = db.fresh_schema("rel_term").await;
+    let mut admin = db.admin_conn().await;
+    workload::create_tables(&mut admin, &schema).await;
+    let emu = emulator(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
+    let grace = Duration::from_secs(20);
+    col.set("CDC_SHUTDOWN_GRACE_MS", &grace.as_millis().to_string());
+    col.spawn();
+    col.wait_ready().await;
+    exec(&mut admin, &[&format!("INSERT INTO `{schema}`.w_bulk VALUES (-1, 0, 'before')")]).await;
+    col.wait_caught_up(&db, 60).await;
+    let before = col.checkpoint().expect("checkpoint stored");
+
+    workload::big_transaction(&mut admin, &schema, 100_000).await.expect("large transaction");
+    // SIGTERM once part of the transaction has reached DataHub (so the drain stops inside it).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = emu.all_records(PROJECT, TOPIC).len();
+        if n > 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no event of the large transaction arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let arrived = emu.all_records(PROJECT, TOPIC).len();
+    let (code, took) = col.sigterm().await;
+    let log = col.log_text();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(took < grace, "exit took {took:?}, grace is {grace:?}");
+    let after = col.checkpoint().expect("checkpoint kept");
+    eprintln!(
+        "SIGTERM with {arrived} of 100001 events delivered: exit 0 in {took:?}; checkpoint {} → {}",
+        before.position, after.position
+    );
+    // A checkpoint is a transaction boundary: either still before the transaction, or after it
+    // (when the drain finished it).
+    let all = emu.all_records(PROJECT, TOPIC).len();
+    if all < 100_001 {
+        assert_eq!(after.position, before.position, "checkpoint moved into an unfinished transaction");
+    }
+
+    col.spawn();
+    col.wait_ready().await;
+    col.wait_caught_up(&db, 180).await;
+    let (code, _) = col.sigterm().await;
+    assert_eq!(code, Some(0), "{}", col.log_text());
+    let events = events_of(&emu, &schema);
+    assert!(events.len() >= 100_001, "{} events", events.len());
+    verify_clean(&db, &emu, &schema).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_offset_directory_stops_the_collector_and_a_restart_loses_nothing() {
+    let seed = workload::seed_from_env();
+    let _guard = SeedGuard(seed);
+    let db = mariadb::server().await;
+    let schema = db.fresh_schema("rel_offs").await;
+    workload::create_tables(&mut db.admin_conn().await, &schema).await;
+    let emu = emulator(2).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // From the start: the offset path lies under a regular file (mkdir cannot succeed, even as
+    // root): the collector refuses to run and says which path.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let mut col = Collector::new(&db, &schema, &emu, dir.path(), blocker.join("offsets.json"));
+    col.spawn();
+    let code = col.wait_exit(60).await;
+    let log = col.log_text();
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("not-a-dir"), "the message names the offset path:\n{log}");
+    eprintln!("unwritable at start: exit {code:?}");
+
+    // While running: the offset directory turns into a regular file.
+    let offsets_dir = dir.path().join("offsets");
+    let mut col = Collector::new(&db, &schema, &emu, dir.path(), offsets_dir.join("offsets.json"));
+    std::fs::write(&col.log, b"").unwrap();
+    col.spawn();
+    col.wait_ready().await;
+    let mut cfg = WorkloadConfig::new(seed, schema.clone());
+    cfg.txn_per_sec = 20.0;
+    let w = workload::start(&db, &cfg);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let saved = std::fs::read(&col.offsets).expect("a checkpoint was stored");
+    std::fs::remove_dir_all(&offsets_dir).unwrap();
+    std::fs::write(&offsets_dir, b"in the way").unwrap();
+    let code = col.wait_exit(60).await;
+    let log = col.log_text();
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("checkpoint store failed, stopped reading"), "{log}");
+    let delivered_at_stop = emu.all_records(PROJECT, TOPIC).len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(emu.all_records(PROJECT, TOPIC).len(), delivered_at_stop, "nothing is shipped after the stop");
+    let stats = w.stop().await;
+    eprintln!("offsets unwritable while running: exit {code:?}, workload {stats:?}");
+
+    // The operator repairs the directory (with the last checkpoint the collector had stored).
+    std::fs::remove_file(&offsets_dir).unwrap();
+    std::fs::create_dir(&offsets_dir).unwrap();
+    std::fs::write(&col.offsets, saved).unwrap();
+    col.spawn();
+    col.wait_ready().await;
+    col.wait_caught_up(&db, 120).await;
+    let (code, _) = col.sigterm().await;
+    assert_eq!(code, Some(0), "{}", col.log_text());
+    verify_clean(&db, &emu, &schema).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_keeps_everything_and_purge_of_the_resume_file_is_a_clear_fatal_error() {
+    let db = tokio::task::spawn_blocking(|| dedicated_server("rel_purge", 33071)).await.unwrap();
+    let schema = db.fresh_schema("rel_purge").await;
+    let mut admin = db.admin_conn().await;
+    workload::create_tables(&mut admin, &schema).await;
+    let emu = emulator(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
+    col.spawn();
+    col.wait_ready().await;
+    let ins = |id: i64| format!("INSERT INTO `{schema}`.w_bulk VALUES ({id}, {id}, 'row {id}')");
+    exec(&mut admin, &[&ins(1), &ins(2)]).await;
+    col.wait_caught_up(&db, 60).await;
+    assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
+
+    // Stopped: rows, FLUSH BINARY LOGS, rows. The restart reads across the rotation.
+    exec(&mut admin, &[&ins(3), "FLUSH BINARY LOGS", &ins(4), "FLUSH BINARY LOGS"]).await;
+    col.spawn();
+    col.wait_ready().await;
+    exec(&mut admin, &[&ins(5)]).await;
+    col.wait_caught_up(&db, 60).await;
+    assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
+    verify_clean(&db, &emu, &schema).await;
+    let resume = col.checkpoint().expect("checkpoint").position;
+
+    // Stopped: rows, then the file holding the resume position is purged.
+    exec(&mut admin, &[&ins(6), "FLUSH BINARY LOGS", &ins(7)]).await;
+    let row: mysql_async::Row = admin.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
+    let current: String = row.get(0).unwrap();
+    exec(&mut admin, &[&format!("PURGE BINARY LOGS TO '{current}'")]).await;
+    let before = events_of(&emu, &schema).len();
+    std::fs::write(&col.log, b"").unwrap();
+    col.spawn();
+    // Never ready, then a fatal exit naming the position and what to do.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let code = loop {
+        if let Some(st) = col.child.as_mut().unwrap().try_wait().unwrap() {
+            col.child = None;
+            break st.code();
+        }
+        if let Some((code, _)) = col.get("/health/ready").await {
+            assert_eq!(code, 503, "ready although the resume position is purged");
+        }
+        assert!(Instant::now() < deadline, "still running with a purged position:\n{}", col.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let log = col.log_text();
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains(&format!("binlog position {resume} is no longer on the server")), "{log}");
+    assert!(log.contains(&format!("oldest available: {current}")), "{log}");
+    assert!(log.contains("re-snapshot the tables"), "{log}");
+    assert_eq!(events_of(&emu, &schema).len(), before, "no silent skip: nothing after the purged position was sent");
+    assert_eq!(col.checkpoint().unwrap().position, resume, "the checkpoint is left as it was");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_restarts_and_killed_replication_connections_lose_nothing() {
+    let seed = workload::seed_from_env();
+    let _guard = SeedGuard(seed);
+    let db = tokio::task::spawn_blocking(|| dedicated_server("rel_restart", 33072)).await.unwrap();
+    let schema = db.fresh_schema("rel_restart").await;
+    workload::create_tables(&mut db.admin_conn().await, &schema).await;
+    let emu = emulator(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
+    col.spawn();
+    col.wait_ready().await;
+    let mut cfg = WorkloadConfig::new(seed, schema.clone());
+    cfg.txn_per_sec = 25.0;
+    let w = workload::start(&db, &cfg);
+    let rounds = if long() { 5 } else { 2 };
+    for r in 0..rounds {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        // KILL the replication connection (the Binlog Dump thread).
+        let mut admin = db.admin_conn().await;
+        let ids: Vec<u64> = admin
+            .query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+            .await
+            .unwrap();
+        assert!(!ids.is_empty(), "no dump thread to kill");
+        for id in ids {
+            let _ = admin.query_drop(format!("KILL {id}")).await;
+        }
+        drop(admin);
+        eprintln!("round {r}: replication connection killed");
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        col.wait_ready().await;
+        // Restart the server mid-stream (clean shutdown, then start).
+        tokio::task::spawn_blocking(|| script(&["stop", "--name", "rel_restart", "--port", "33072"])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::task::spawn_blocking(|| script(&["start", "--name", "rel_restart", "--port", "33072"])).await.unwrap();
+        eprintln!("round {r}: server restarted");
+        col.wait_ready().await;
+    }
+    let stats = w.stop().await;
+    eprintln!("workload: {stats:?}");
+    col.wait_caught_up(&db, 120).await;
+    assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
+    verify_clean(&db, &emu, &schema).await;
+    emu.shutdown().await;
+}

@@ -1,0 +1,354 @@
+//! Fault injection: whole-request errors, delays, dropped connections, per-record failures in
+//! PutRecords, and shard sealing/splitting. Rules are set in [`crate::EmulatorConfig::faults`],
+//! at run time through [`FaultControl`], or over HTTP (`/__emulator/faults`, see the README).
+//!
+//! Rules are deterministic: `{"next":N}` fires on the next N matching requests, `{"fraction":f}`
+//! fires whenever the running sum of `f` over matching requests crosses an integer (0.5 = every
+//! second request), `"always"` fires until cleared.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::status_for;
+use crate::server::Shared;
+use crate::store::parse_hash_key;
+
+/// The DataHub operations the emulator tells apart (for fault matching and request counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Op {
+    /// `GET /projects`.
+    ListProject,
+    /// `GET /projects/{p}`.
+    GetProject,
+    /// `POST /projects/{p}`.
+    CreateProject,
+    /// `GET /projects/{p}/topics`.
+    ListTopic,
+    /// `GET /projects/{p}/topics/{t}`.
+    GetTopic,
+    /// `POST /projects/{p}/topics/{t}`.
+    CreateTopic,
+    /// `GET …/shards`.
+    ListShard,
+    /// `POST …/shards` with `Action:"split"`.
+    SplitShard,
+    /// `POST …/shards`, JSON `pub` or PB `pub`.
+    PutRecords,
+    /// `POST …/shards/{id}`, PB `pub`.
+    PutRecordsByShard,
+    /// `POST …/shards/{id}`, JSON `cursor`.
+    GetCursor,
+    /// `POST …/shards/{id}`, JSON or PB `sub`.
+    GetRecords,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer with this DataHub `ErrorCode` (e.g. `LimitExceeded`, `InternalServerError`,
+    /// `ServiceUnavailable`, `Unauthorized`) and HTTP status (default: the §9.1 mapping,
+    /// LimitExceeded 429, InternalServerError 500, ServiceUnavailable 503, Unauthorized 401).
+    Error {
+        /// DataHub ErrorCode.
+        code: String,
+        /// HTTP status; None = mapping by code.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        /// ErrorMessage; None = "Injected fault".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// Wait this many milliseconds before handling the request normally (combines with others).
+    Delay {
+        /// Delay in ms.
+        ms: u64,
+    },
+    /// Close the connection without any response (the client sees a connection error).
+    Drop,
+    /// PutRecords (JSON or PB) only: every `every`-th record of the request (1-based: indexes
+    /// every-1, 2·every-1, …) is not written and is reported in `FailedRecords` with `code`.
+    PartialFailure {
+        /// k: every k-th record fails (k ≥ 1).
+        every: u32,
+        /// The per-record ErrorCode (default `LimitExceeded`).
+        #[serde(default = "default_partial_code")]
+        code: String,
+    },
+}
+
+fn default_partial_code() -> String {
+    "LimitExceeded".to_owned()
+}
+
+/// How often a rule fires.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultTimes {
+    /// The next N matching requests, then the rule is removed.
+    Next(u32),
+    /// A deterministic share of matching requests, 0.0–1.0.
+    Fraction(f64),
+    /// Every matching request until cleared.
+    Always,
+}
+
+impl Default for FaultTimes {
+    fn default() -> Self {
+        FaultTimes::Next(1)
+    }
+}
+
+/// One fault rule. JSON form (admin endpoint and `--fault`):
+/// `{"op":"PutRecords","kind":"error","code":"LimitExceeded","status":429,"times":{"next":3}}`;
+/// `op` absent = every DataHub operation; `times` absent = `{"next":1}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRule {
+    /// The operation it applies to; None = all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<Op>,
+    /// What happens.
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// How often.
+    #[serde(default)]
+    pub times: FaultTimes,
+}
+
+/// Faults active from the start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Faults {
+    /// Rules, evaluated in order.
+    #[serde(default)]
+    pub rules: Vec<FaultRule>,
+    /// Shards CLOSED at start: (project, topic, shard id).
+    #[serde(default)]
+    pub sealed_shards: Vec<(String, String, String)>,
+}
+
+/// A rule plus its firing state.
+#[derive(Debug, Clone)]
+pub(crate) struct ActiveRule {
+    pub(crate) rule: FaultRule,
+    acc: f64,
+}
+
+/// The decision for one request.
+#[derive(Debug, Default)]
+pub(crate) struct Decision {
+    pub(crate) delay_ms: u64,
+    pub(crate) error: Option<(u16, String, String)>,
+    pub(crate) drop: bool,
+    pub(crate) partial: Option<(u32, String)>,
+}
+
+/// The mutable rule list.
+#[derive(Debug, Default)]
+pub(crate) struct FaultState {
+    rules: Vec<ActiveRule>,
+}
+
+impl FaultState {
+    pub(crate) fn add(&mut self, rule: FaultRule) {
+        self.rules.push(ActiveRule { rule, acc: 0.0 });
+    }
+
+    /// Evaluates every rule for one request of `op`, consuming counts.
+    pub(crate) fn decide(&mut self, op: Op) -> Decision {
+        let mut d = Decision::default();
+        for ar in &mut self.rules {
+            if ar.rule.op.is_some_and(|o| o != op) {
+                continue;
+            }
+            if matches!(ar.rule.kind, FaultKind::PartialFailure { .. }) && op != Op::PutRecords {
+                continue;
+            }
+            let fire = match &mut ar.rule.times {
+                FaultTimes::Always => true,
+                FaultTimes::Next(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                FaultTimes::Next(_) => false,
+                FaultTimes::Fraction(f) => {
+                    ar.acc += f.clamp(0.0, 1.0);
+                    if ar.acc >= 1.0 - 1e-9 {
+                        ar.acc -= 1.0;
+                        true
+                    } else {
+                        false
+                    }
+                }
+            };
+            if !fire {
+                continue;
+            }
+            match &ar.rule.kind {
+                FaultKind::Delay { ms } => d.delay_ms += ms,
+                FaultKind::Drop => d.drop = d.drop || d.error.is_none(),
+                FaultKind::Error { code, status, message } => {
+                    if d.error.is_none() && !d.drop {
+                        d.error = Some((
+                            status.unwrap_or_else(|| status_for(code).as_u16()),
+                            code.clone(),
+                            message.clone().unwrap_or_else(|| "Injected fault".to_owned()),
+                        ));
+                    }
+                }
+                FaultKind::PartialFailure { every, code } => {
+                    d.partial.get_or_insert(((*every).max(1), code.clone()));
+                }
+            }
+        }
+        self.rules.retain(|r| r.rule.times != FaultTimes::Next(0));
+        d
+    }
+
+    pub(crate) fn rules(&self) -> Vec<FaultRule> {
+        self.rules.iter().map(|r| r.rule.clone()).collect()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.rules.clear();
+    }
+}
+
+/// Run-time fault control of a running emulator; cheap to clone, usable from any task.
+#[derive(Clone)]
+pub struct FaultControl {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for FaultControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultControl").field("rules", &self.rules()).finish()
+    }
+}
+
+impl FaultControl {
+    /// Adds a rule (evaluated after the existing ones).
+    pub fn add(&self, rule: FaultRule) {
+        self.shared.faults.lock().expect("fault lock").add(rule);
+    }
+
+    /// Removes every rule (sealed/split shards stay as they are).
+    pub fn clear(&self) {
+        self.shared.faults.lock().expect("fault lock").clear();
+    }
+
+    /// The rules still active, with their remaining counts.
+    pub fn rules(&self) -> Vec<FaultRule> {
+        self.shared.faults.lock().expect("fault lock").rules()
+    }
+
+    /// The next `n` requests of `op` (None = any operation) fail with `code` and the HTTP
+    /// status of the §9.1 mapping (LimitExceeded 429, InternalServerError 500, …).
+    pub fn fail_next(&self, op: Option<Op>, code: &str, n: u32) {
+        self.add(FaultRule {
+            op,
+            kind: FaultKind::Error { code: code.to_owned(), status: None, message: None },
+            times: FaultTimes::Next(n),
+        });
+    }
+
+    /// Every request of `op` fails with `code` and `status` until [`FaultControl::clear`].
+    pub fn fail_always(&self, op: Option<Op>, code: &str, status: u16) {
+        self.add(FaultRule {
+            op,
+            kind: FaultKind::Error { code: code.to_owned(), status: Some(status), message: None },
+            times: FaultTimes::Always,
+        });
+    }
+
+    /// The next `n` requests of `op` are answered only after `ms` milliseconds.
+    pub fn delay_next(&self, op: Option<Op>, ms: u64, n: u32) {
+        self.add(FaultRule { op, kind: FaultKind::Delay { ms }, times: FaultTimes::Next(n) });
+    }
+
+    /// The next `n` requests of `op` get their connection closed without a response.
+    pub fn drop_next(&self, op: Option<Op>, n: u32) {
+        self.add(FaultRule { op, kind: FaultKind::Drop, times: FaultTimes::Next(n) });
+    }
+
+    /// In the next `requests` PutRecords requests (JSON or PB), every `every`-th record is not
+    /// written and is reported in `FailedRecords` with `code` (e.g. `LimitExceeded`).
+    pub fn fail_every_kth_record(&self, every: u32, code: &str, requests: u32) {
+        self.add(FaultRule {
+            op: Some(Op::PutRecords),
+            kind: FaultKind::PartialFailure { every, code: code.to_owned() },
+            times: FaultTimes::Next(requests),
+        });
+    }
+
+    /// Seals a shard: state CLOSED, so PutRecordsByShard answers `InvalidShardOperation` and
+    /// JSON/PB PutRecords reports its records in `FailedRecords` with that code.
+    /// Errors: unknown project/topic/shard (the DataHub error code and message).
+    pub fn seal_shard(&self, project: &str, topic: &str, shard_id: &str) -> Result<(), String> {
+        let mut store = self.shared.store.lock().expect("store lock");
+        let t = store.topic_mut(project, topic).map_err(|e| format!("{}: {}", e.code, e.message))?;
+        let idx = t.shard_index(shard_id).map_err(|e| format!("{}: {}", e.code, e.message))?;
+        t.shards[idx].state = crate::model::ShardState::Closed;
+        t.shards[idx].closed_time = chrono::Utc::now().timestamp();
+        Ok(())
+    }
+
+    /// Splits an ACTIVE shard at `split_key` (32 hex digits; None = middle of its range): the
+    /// parent becomes CLOSED and two new ACTIVE shards (ids max+1, max+2) take the lower and upper
+    /// halves, with `ParentShardIds` = [parent]. Returns the two new ids.
+    /// Errors: unknown names, a shard not ACTIVE, a key outside the range.
+    pub fn split_shard(
+        &self,
+        project: &str,
+        topic: &str,
+        shard_id: &str,
+        split_key: Option<&str>,
+    ) -> Result<(String, String), String> {
+        let key = match split_key {
+            Some(k) => Some(parse_hash_key(k).ok_or_else(|| format!("invalid split key {k:?}"))?),
+            None => None,
+        };
+        let mut store = self.shared.store.lock().expect("store lock");
+        let t = store.topic_mut(project, topic).map_err(|e| format!("{}: {}", e.code, e.message))?;
+        t.split(shard_id, key, chrono::Utc::now().timestamp()).map_err(|e| format!("{}: {}", e.code, e.message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_json_forms() {
+        let r: FaultRule = serde_json::from_str(
+            r#"{"op":"PutRecords","kind":"error","code":"LimitExceeded","status":429,"times":{"next":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.op, Some(Op::PutRecords));
+        assert_eq!(r.times, FaultTimes::Next(3));
+        let r: FaultRule = serde_json::from_str(r#"{"kind":"drop","times":"always"}"#).unwrap();
+        assert_eq!(r.kind, FaultKind::Drop);
+        assert_eq!(r.times, FaultTimes::Always);
+        let r: FaultRule = serde_json::from_str(r#"{"kind":"partial_failure","every":2}"#).unwrap();
+        assert_eq!(r.kind, FaultKind::PartialFailure { every: 2, code: "LimitExceeded".into() });
+        assert_eq!(r.times, FaultTimes::Next(1));
+    }
+
+    #[test]
+    fn next_and_fraction_counting() {
+        let mut s = FaultState::default();
+        s.add(FaultRule {
+            op: Some(Op::GetTopic),
+            kind: FaultKind::Error { code: "LimitExceeded".into(), status: None, message: None },
+            times: FaultTimes::Next(2),
+        });
+        assert!(s.decide(Op::ListShard).error.is_none());
+        assert_eq!(s.decide(Op::GetTopic).error.unwrap().0, 429);
+        assert!(s.decide(Op::GetTopic).error.is_some());
+        assert!(s.decide(Op::GetTopic).error.is_none());
+        assert!(s.rules().is_empty());
+        s.add(FaultRule { op: None, kind: FaultKind::Drop, times: FaultTimes::Fraction(0.5) });
+        let fired: Vec<bool> = (0..6).map(|_| s.decide(Op::GetRecords).drop).collect();
+        assert_eq!(fired, [false, true, false, true, false, true]);
+    }
+}

@@ -1,0 +1,86 @@
+//! The `datahub-emulator` binary: flags, topics file, `--fault`, `--jsonl`, endpoint on stdout.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use cdc_core::datahub::sign;
+use serde_json::{json, Value};
+
+async fn signed(method: &str, endpoint: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let date = sign::http_date(chrono::Utc::now());
+    let sts = sign::string_to_sign(
+        method,
+        Some("application/json"),
+        &date,
+        [("x-datahub-client-version", "1.1")],
+        &sign::canonical_resource(path, None),
+    );
+    let auth = sign::authorization(&sign::Credentials::new("BinId", "BinKey"), &sts);
+    let r = reqwest::Client::new()
+        .request(method.parse().unwrap(), format!("{endpoint}{path}"))
+        .header("Content-Type", "application/json")
+        .header("Date", date)
+        .header("x-datahub-client-version", "1.1")
+        .header("Authorization", auth)
+        .body(body.map(|b| b.to_string()).unwrap_or_default())
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    let t = r.text().await.unwrap();
+    (s, if t.is_empty() { Value::Null } else { serde_json::from_str(&t).unwrap() })
+}
+
+#[tokio::test]
+async fn binary_serves_topics_file_faults_and_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let topics = dir.path().join("topics.json");
+    std::fs::write(
+        &topics,
+        json!([{"name":"bin_project","topics":[{"name":"orders","shard_count":2,
+            "record_type":{"type":"TUPLE","fields":[{"name":"id","type":"BIGINT","notnull":true},{"name":"note","type":"STRING"}]}}]}])
+        .to_string(),
+    )
+    .unwrap();
+    let jsonl = dir.path().join("out.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_datahub-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--project", "bin_project", "--topic", "events", "--shards", "3"])
+        .args(["--access-id", "BinId", "--topics-file"])
+        .arg(&topics)
+        .arg("--jsonl")
+        .arg(&jsonl)
+        .args(["--fault", r#"{"op":"GetTopic","kind":"error","code":"InternalServerError"}"#])
+        .args(["--seal", "bin_project/events/2"])
+        .env("DATAHUB_EMULATOR_ACCESS_KEY", "BinKey")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let endpoint = line.trim().to_owned();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{line}");
+
+    let (s, v) = signed("GET", &endpoint, "/projects/bin_project/topics/orders", None).await;
+    assert_eq!((s, v["ErrorCode"].as_str()), (500, Some("InternalServerError")), "--fault applies once");
+    let (s, v) = signed("GET", &endpoint, "/projects/bin_project/topics/orders", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["RecordType"], "TUPLE");
+    let (_, v) = signed("GET", &endpoint, "/projects/bin_project/topics/events/shards", None).await;
+    assert_eq!(v["Shards"].as_array().unwrap().len(), 3);
+    assert_eq!(v["Shards"][2]["State"], "CLOSED", "--seal");
+    assert_eq!(v["Shards"][1]["State"], "ACTIVE");
+    let (s, v) = signed(
+        "POST",
+        &endpoint,
+        "/projects/bin_project/topics/orders/shards",
+        Some(json!({"Action":"pub","Records":[{"ShardId":"1","Data":["7",null]}]})),
+    )
+    .await;
+    assert_eq!((s, v["FailedRecordCount"].as_i64()), (200, Some(0)), "{v}");
+    let line: Value = serde_json::from_str(std::fs::read_to_string(&jsonl).unwrap().trim()).unwrap();
+    assert_eq!(line["data"], json!(["7", null]));
+    assert_eq!(line["shard_id"], "1");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,0 +1,1 @@
+//! Holder crate for the examples of `cdc-core` (see `tail.rs`).

@@ -1,0 +1,278 @@
+//! The real MariaDB used by the tests: `scripts/test-mariadb` instances (`full`: port 33061,
+//! `binlog_row_metadata=FULL`; `minimal`: port 33062, MINIMAL), or the servers named by
+//! `CDC_TEST_MARIADB` / `CDC_TEST_MARIADB_MINIMAL` (`host:port`, users `cdc_repl` and
+//! `cdc_admin` as the script creates them).
+//!
+//! Tests share one server and run in parallel: each creates its own schema with
+//! [`TestServer::fresh_schema`] and filters its source by it.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use cdc_core::source::{SourceConfig, SourceMessage};
+use mysql_async::prelude::*;
+use tokio::sync::mpsc;
+
+/// Replication user created by `scripts/test-mariadb`.
+pub const REPL_USER: &str = "cdc_repl";
+/// Its password.
+pub const REPL_PASSWORD: &str = "cdc_repl_pw";
+/// Admin user created by `scripts/test-mariadb`.
+pub const ADMIN_USER: &str = "cdc_admin";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "cdc_admin_pw";
+
+/// A running MariaDB reachable over TCP.
+#[derive(Debug, Clone)]
+pub struct TestServer {
+    /// Host (IP).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn start_script(name: &str) -> (String, u16) {
+    let out = Command::new(repo_root().join("scripts/test-mariadb"))
+        .args(["start", "--name", name])
+        .output()
+        .expect("run scripts/test-mariadb");
+    assert!(
+        out.status.success(),
+        "scripts/test-mariadb start --name {name} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = Command::new(repo_root().join("scripts/test-mariadb"))
+        .args(["env", "--name", name])
+        .output()
+        .expect("run scripts/test-mariadb env");
+    let line = String::from_utf8_lossy(&env.stdout).trim().to_string();
+    let addr = line.split_once('=').map(|(_, a)| a.to_string()).expect("env prints NAME=host:port");
+    split_addr(&addr)
+}
+
+fn split_addr(addr: &str) -> (String, u16) {
+    let (h, p) = addr.rsplit_once(':').unwrap_or_else(|| panic!("expected host:port, got {addr}"));
+    (h.to_string(), p.parse().unwrap_or_else(|_| panic!("bad port in {addr}")))
+}
+
+fn resolve(var: &str, name: &str, cell: &'static OnceLock<(String, u16)>) -> TestServer {
+    let (host, port) = cell
+        .get_or_init(|| match std::env::var(var) {
+            Ok(a) if !a.trim().is_empty() => split_addr(a.trim()),
+            _ => start_script(name),
+        })
+        .clone();
+    TestServer { host, port }
+}
+
+/// The FULL-metadata server (`CDC_TEST_MARIADB`, else `scripts/test-mariadb start`).
+pub async fn server() -> TestServer {
+    static CELL: OnceLock<(String, u16)> = OnceLock::new();
+    tokio::task::spawn_blocking(|| resolve("CDC_TEST_MARIADB", "full", &CELL)).await.expect("start server")
+}
+
+/// The MINIMAL-metadata server (`CDC_TEST_MARIADB_MINIMAL`, else
+/// `scripts/test-mariadb start --name minimal`).
+pub async fn server_minimal() -> TestServer {
+    static CELL: OnceLock<(String, u16)> = OnceLock::new();
+    tokio::task::spawn_blocking(|| resolve("CDC_TEST_MARIADB_MINIMAL", "minimal", &CELL)).await.expect("start server")
+}
+
+static SERVER_IDS: OnceLock<AtomicU32> = OnceLock::new();
+
+/// A replica server_id unique within this process and very likely across processes.
+pub fn unique_server_id() -> u32 {
+    SERVER_IDS
+        .get_or_init(|| AtomicU32::new(100_000 + rand::random::<u32>() % 1_000_000_000))
+        .fetch_add(1, Ordering::Relaxed)
+}
+
+impl TestServer {
+    /// mysql_async options for `user`.
+    pub fn opts(&self, user: &str, password: &str) -> mysql_async::Opts {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(self.host.clone())
+            .tcp_port(self.port)
+            .user(Some(user))
+            .pass(Some(password))
+            .prefer_socket(false)
+            .into()
+    }
+
+    /// A pool of connections as `cdc_admin`.
+    pub fn admin_pool(&self) -> mysql_async::Pool {
+        mysql_async::Pool::new(self.opts(ADMIN_USER, ADMIN_PASSWORD))
+    }
+
+    /// One connection as `cdc_admin`, client charset utf8mb4.
+    pub async fn admin_conn(&self) -> mysql_async::Conn {
+        let mut c = mysql_async::Conn::new(self.opts(ADMIN_USER, ADMIN_PASSWORD)).await.expect("admin connection");
+        c.query_drop("SET NAMES utf8mb4").await.expect("SET NAMES");
+        c
+    }
+
+    /// A source configuration for `cdc_repl` with a fresh server_id, logical name `name`,
+    /// heartbeat 500 ms and fast reconnects (50 ms → 1 s).
+    pub fn source_config(&self, name: &str) -> SourceConfig {
+        let mut c = SourceConfig::new(self.host.clone(), self.port, REPL_USER, REPL_PASSWORD);
+        c.server_id = unique_server_id();
+        c.name = name.to_string();
+        c.heartbeat_ms = 500;
+        c.reconnect_min_ms = 50;
+        c.reconnect_max_ms = 1000;
+        c
+    }
+
+    /// Creates a database named `<prefix>_<random>` and returns its name.
+    pub async fn fresh_schema(&self, prefix: &str) -> String {
+        let name = format!("{prefix}_{:08x}", rand::random::<u32>());
+        let mut c = self.admin_conn().await;
+        c.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")).await.expect("create schema");
+        name
+    }
+}
+
+/// Receives messages until `n` row events arrived or `timeout` passed; returns every message
+/// received (events, commits, heartbeats), in order.
+pub async fn collect_messages(
+    rx: &mut mpsc::Receiver<SourceMessage>,
+    n: usize,
+    timeout: Duration,
+) -> Vec<SourceMessage> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut events = 0;
+    while events < n {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(m)) => {
+                if matches!(m, SourceMessage::Event(_)) {
+                    events += 1;
+                }
+                out.push(m);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Receives until `n` row events arrived or `timeout` passed; returns the events only.
+pub async fn collect_events(
+    rx: &mut mpsc::Receiver<SourceMessage>,
+    n: usize,
+    timeout: Duration,
+) -> Vec<cdc_core::event::ChangeEvent> {
+    collect_messages(rx, n, timeout)
+        .await
+        .into_iter()
+        .filter_map(|m| match m {
+            SourceMessage::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Receives until a Commit arrives after at least `n` events (or `timeout`), returning all
+/// messages.
+pub async fn collect_until_commit(
+    rx: &mut mpsc::Receiver<SourceMessage>,
+    n: usize,
+    timeout: Duration,
+) -> Vec<SourceMessage> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut events = 0;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(m)) => {
+                let commit = matches!(m, SourceMessage::Commit(_));
+                if matches!(m, SourceMessage::Event(_)) {
+                    events += 1;
+                }
+                out.push(m);
+                if commit && events >= n {
+                    return out;
+                }
+            }
+            Ok(None) | Err(_) => return out,
+        }
+    }
+}
+
+/// A source running in a task.
+#[derive(Debug)]
+pub struct RunningSource {
+    /// Its output.
+    pub rx: mpsc::Receiver<SourceMessage>,
+    /// Stops it.
+    pub cancel: tokio_util::sync::CancellationToken,
+    /// Its task; yields what `run` returned.
+    pub handle: tokio::task::JoinHandle<Result<(), cdc_core::source::SourceError>>,
+    /// The status it reports to.
+    pub status: cdc_core::status::Status,
+    /// Where it started.
+    pub start: cdc_core::position::Checkpoint,
+}
+
+impl RunningSource {
+    /// Cancels the source and returns what `run` returned.
+    pub async fn stop(self) -> Result<(), cdc_core::source::SourceError> {
+        self.cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.handle)
+            .await
+            .expect("source stops within 10 s")
+            .expect("source task")
+    }
+}
+
+/// Resolves `start` and runs a source with `config` from there (channel capacity 1024).
+pub async fn start_source(config: SourceConfig, start: cdc_core::position::StartPosition) -> RunningSource {
+    let status = cdc_core::status::Status::new();
+    let source = cdc_core::source::BinlogSource::new(config, status.clone());
+    let cp = source.resolve_start(&start).await.expect("resolve start");
+    start_source_at(source, cp, status).await
+}
+
+/// Runs `source` from checkpoint `cp` (channel capacity 1024).
+pub async fn start_source_at(
+    source: cdc_core::source::BinlogSource,
+    cp: cdc_core::position::Checkpoint,
+    status: cdc_core::status::Status,
+) -> RunningSource {
+    start_source_with_capacity(source, cp, status, 1024).await
+}
+
+/// Runs `source` from checkpoint `cp` with a channel of `capacity` messages.
+pub async fn start_source_with_capacity(
+    source: cdc_core::source::BinlogSource,
+    cp: cdc_core::position::Checkpoint,
+    status: cdc_core::status::Status,
+    capacity: usize,
+) -> RunningSource {
+    let (tx, rx) = mpsc::channel(capacity);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let handle = tokio::spawn(source.run(cp.clone(), tx, cancel.clone()));
+    // Wait until the dump is registered so statements issued next are streamed.
+    for _ in 0..200 {
+        if status.snapshot().source == cdc_core::status::StageState::Running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    RunningSource { rx, cancel, handle, status, start: cp }
+}
+
+/// Runs SQL statements on `conn`, panicking with the statement on error.
+pub async fn exec(conn: &mut mysql_async::Conn, statements: &[&str]) {
+    for s in statements {
+        conn.query_drop(*s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
