@@ -83,6 +83,16 @@ pub(crate) fn parse_value(col: &ColumnPlan, is_partial: bool, buf: &mut ParseBuf
     if col.meta.len() < meta_len(col.ty) {
         return Err(bad(format!("column metadata of {:?} too short ({} bytes)", col.ty, col.meta.len())));
     }
+    // mysql_common sizes a DECIMAL from `precision - scale` without checking: a scale above
+    // the precision underflows (a panic in debug builds, a huge read in release). MySQL caps
+    // DECIMAL at 65 digits with at most 30 after the point (MySQL manual 13.1.3, "Fixed-Point
+    // Types"), so anything else is a corrupt TABLE_MAP.
+    if col.ty == mysql_common::constants::ColumnType::MYSQL_TYPE_NEWDECIMAL {
+        let (precision, scale) = (col.meta[0], col.meta[1]);
+        if precision == 0 || precision > 65 || scale > 30 || scale > precision {
+            return Err(bad(format!("DECIMAL({precision},{scale}) in the TABLE_MAP is not a valid MySQL DECIMAL")));
+        }
+    }
     // The parser ties the metadata's lifetime to the buffer's: parse from a shortened view,
     // then advance the caller's buffer by what was consumed.
     let mut view = ParseBuf(buf.0);
@@ -394,6 +404,19 @@ mod tests {
         assert_eq!(one(&en, &[0]), Value::String(String::new()));
         let bit = col(ColumnType::MYSQL_TYPE_BIT, &[1, 1], false, Kind::Bit);
         assert_eq!(one(&bit, &[0x01, 0x15]), Value::Bit(0x115));
+    }
+
+    #[test]
+    fn decimal_with_impossible_precision_or_scale_is_an_error_not_a_panic() {
+        // Found by prop_decode in CI: DECIMAL(5,200) made mysql_common underflow.
+        for meta in [[5u8, 200u8], [0, 0], [66, 2], [40, 31]] {
+            let d = col(ColumnType::MYSQL_TYPE_NEWDECIMAL, &meta, false, Kind::Decimal);
+            let err = parse_value(&d, false, &mut ParseBuf(&[0x80; 40])).err().expect("an error");
+            assert!(err.to_string().contains("not a valid MySQL DECIMAL"), "{meta:?}: {err}");
+        }
+        let ok = col(ColumnType::MYSQL_TYPE_NEWDECIMAL, &[5, 2], false, Kind::Decimal);
+        // 123.45 as DECIMAL(5,2): 3 integer digits in 2 bytes, 2 fraction digits in 1 byte.
+        assert_eq!(one(&ok, &[0x80, 0x7b, 0x2d]), Value::Decimal("123.45".into()));
     }
 
     #[test]
