@@ -70,11 +70,13 @@ async fn main() -> anyhow::Result<()> {
     });
     let stdout = std::io::stdout();
     while let Some(msg) = rx.recv().await {
-        if let SourceMessage::Event(ev) = msg {
-            let mut line = ev.to_json_bytes();
-            line.push(b'\n');
+        if let SourceMessage::Events(events) = msg {
             let mut out = stdout.lock();
-            out.write_all(&line)?;
+            for ev in events {
+                let mut line = ev.to_json_bytes();
+                line.push(b'\n');
+                out.write_all(&line)?;
+            }
             out.flush()?;
         }
     }

@@ -12,7 +12,7 @@
 //!
 //! * `decode`: the real [`BinlogSource`] (replication protocol from `F:4`, TABLE_MAP column
 //!   plans, typed [`ChangeEvent`]s) into the pipeline's bounded channel (default capacity
-//!   8192); a consumer counts rows and, with `--json`, renders each event's contract JSON into
+//!   256); a consumer counts rows and, with `--json`, renders each event's contract JSON into
 //!   a reused buffer. Stops after `N` rows of table `T`.
 //! * `e2e`: [`pipeline::run`] with the product's [`DataHubSink`] (default protocol, compression,
 //!   batch limits and queue bound) into the emulator; stops once `N` rows are acknowledged.
@@ -167,16 +167,18 @@ async fn decode(a: &Args) -> BoxResult<serde_json::Value> {
     let (mut rows, mut json_bytes) = (0u64, 0u64);
     let mut buf = Vec::with_capacity(64 * 1024);
     while let Some(msg) = rx.recv().await {
-        if let SourceMessage::Event(ev) = msg {
-            rows += 1;
-            if a.json_serde {
-                serde_json::to_writer(&mut buf, &ev)?;
-                json_bytes += buf.len() as u64 + 1;
-                buf.clear();
-            } else if a.json {
-                ev.write_json(&mut buf);
-                json_bytes += buf.len() as u64 + 1;
-                buf.clear();
+        if let SourceMessage::Events(events) = msg {
+            rows += events.len() as u64;
+            for ev in &events {
+                if a.json_serde {
+                    serde_json::to_writer(&mut buf, ev)?;
+                    json_bytes += buf.len() as u64 + 1;
+                    buf.clear();
+                } else if a.json {
+                    ev.write_json(&mut buf);
+                    json_bytes += buf.len() as u64 + 1;
+                    buf.clear();
+                }
             }
             if rows >= a.rows {
                 break;

@@ -73,9 +73,9 @@ impl FileOffsetStore {
 impl OffsetStore for FileOffsetStore {
     fn load(&self) -> Result<Option<Checkpoint>, OffsetStoreError> {
         match fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                OffsetStoreError::Corrupt { path: self.path.clone(), message: e.to_string() }
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| OffsetStoreError::Corrupt { path: self.path.clone(), message: e.to_string() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(&self.path, e)),
         }
@@ -134,7 +134,12 @@ mod tests {
     use crate::position::BinlogPosition;
 
     fn cp(pos: u64) -> Checkpoint {
-        Checkpoint { position: BinlogPosition::new("binlog.000002", pos), gtid_set: Some("0-1-9".into()), server_id: 1, ts_ms: 5 }
+        Checkpoint {
+            position: BinlogPosition::new("binlog.000002", pos),
+            gtid_set: Some("0-1-9".into()),
+            server_id: 1,
+            ts_ms: 5,
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub const BINLOG_EVENTS_SKIPPED_TOTAL: &str = "cdc_binlog_events_skipped_total";
 pub const ZERO_DATES_TOTAL: &str = "cdc_zero_dates_total";
 /// Gauge: now minus the binlog timestamp of the last event read, seconds.
 pub const REPLICATION_LAG_SECONDS: &str = "cdc_replication_lag_seconds";
-/// Gauge: messages waiting in the source → batcher channel.
+/// Gauge: messages (rows events, commits, heartbeats) waiting in the source → batcher channel.
 pub const QUEUE_DEPTH: &str = "cdc_queue_depth";
 /// Counter: source (re)connections, by `outcome`.
 pub const SOURCE_CONNECTS_TOTAL: &str = "cdc_source_connects_total";
@@ -31,6 +31,10 @@ pub const SINK_RECORDS_TOTAL: &str = "cdc_sink_records_total";
 pub const SINK_BYTES_TOTAL: &str = "cdc_sink_bytes_total";
 /// Counter: batches the pipeline re-sent after a transient sink failure.
 pub const PIPELINE_BATCH_RETRIES_TOTAL: &str = "cdc_pipeline_batch_retries_total";
+/// Histogram: time from a batch's first send to its acknowledgement (retries included), seconds.
+pub const PIPELINE_BATCH_SECONDS: &str = "cdc_pipeline_batch_ack_seconds";
+/// Histogram: rows per batch handed to the sink.
+pub const PIPELINE_BATCH_ROWS: &str = "cdc_pipeline_batch_rows";
 /// Counter: checkpoints stored.
 pub const CHECKPOINTS_TOTAL: &str = "cdc_checkpoints_total";
 /// Gauge: binlog file index of the last stored checkpoint (`binlog.000012` → 12).

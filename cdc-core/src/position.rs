@@ -169,9 +169,7 @@ impl FromStr for StartPosition {
         if let Ok(p) = s.parse::<BinlogPosition>() {
             return Ok(Self::At(p));
         }
-        Err(format!(
-            "invalid start position `{s}`: expected `latest`, `earliest`, `file:pos` or a GTID set"
-        ))
+        Err(format!("invalid start position `{s}`: expected `latest`, `earliest`, `file:pos` or a GTID set"))
     }
 }
 

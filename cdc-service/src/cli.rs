@@ -314,10 +314,12 @@ async fn tail(cfg: ServiceConfig) -> anyhow::Result<()> {
             }
         };
         let Some(msg) = msg else { break };
-        if let SourceMessage::Event(ev) = msg {
+        if let SourceMessage::Events(events) = msg {
             line.clear();
-            ev.write_json(&mut line);
-            line.push(b'\n');
+            for ev in &events {
+                ev.write_json(&mut line);
+                line.push(b'\n');
+            }
             let res = out.write_all(&line).and_then(|()| if rx.is_empty() { out.flush() } else { Ok(()) });
             if let Err(e) = res {
                 if e.kind() != std::io::ErrorKind::BrokenPipe {

@@ -221,7 +221,9 @@ pub struct ServiceConfig {
     /// `CDC_BATCH_MAX_RECORDS` (10000), `CDC_BATCH_MAX_BYTES` (4000000),
     /// `CDC_BATCH_LINGER_MS` (100).
     pub batch: BatchLimits,
-    /// `CDC_QUEUE_CAPACITY`: events buffered between source and sink; default 8192.
+    /// `CDC_QUEUE_CAPACITY`: messages (one per rows event, commit or heartbeat) buffered between
+    /// source and sink; default 256 (≈ 2 MiB of row images with the servers' default
+    /// `binlog_row_event_max_size`).
     pub queue_capacity: usize,
     /// `CDC_SHUTDOWN_GRACE_MS`: longest drain on SIGTERM; default 30000 ms.
     pub shutdown_grace: Duration,
@@ -637,7 +639,8 @@ pub fn load_partial_from(env: &HashMap<String, String>, file: Option<&Path>, pur
         &mut errors,
     );
     let linger_ms = number(&raw, "CDC_BATCH_LINGER_MS", 100u64, 0, 60_000, "milliseconds", &mut errors);
-    let queue_capacity = number(&raw, "CDC_QUEUE_CAPACITY", 8192usize, 1, 10_000_000, "events", &mut errors);
+    let queue_capacity =
+        number(&raw, "CDC_QUEUE_CAPACITY", 256usize, 1, 1_000_000, "messages (rows events)", &mut errors);
     let grace_ms = number(&raw, "CDC_SHUTDOWN_GRACE_MS", 30_000u64, 0, 3_600_000, "milliseconds", &mut errors);
     let live_ms = number(&raw, "CDC_LIVENESS_TIMEOUT_MS", 60_000u64, 1000, 3_600_000, "milliseconds", &mut errors);
 
@@ -707,7 +710,7 @@ mod tests {
             c.batch,
             BatchLimits { max_records: 10_000, max_bytes: 4_000_000, linger: Duration::from_millis(100) }
         );
-        assert_eq!(c.queue_capacity, 8192);
+        assert_eq!(c.queue_capacity, 256);
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
         assert_eq!(c.liveness_timeout, Duration::from_secs(60));
         assert!(c.datahub.as_ref().unwrap().security_token.is_none());

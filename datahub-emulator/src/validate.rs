@@ -38,7 +38,9 @@ fn check_value(f: &Field, v: Option<&str>) -> Result<(), String> {
         // A FLOAT is in range when its text parses as a finite f32 (as Java's Float.parseFloat
         // and Go's ParseFloat(_, 32) read it): the shortest text of f32::MAX, `3.4028235e38`,
         // is a hair above f32::MAX as a double but rounds to it as an f32.
-        FieldType::Float => parse_float(v).is_some_and(|x| !x.is_finite() || v.parse::<f32>().is_ok_and(f32::is_finite)),
+        FieldType::Float => {
+            parse_float(v).is_some_and(|x| !x.is_finite() || v.parse::<f32>().is_ok_and(f32::is_finite))
+        }
         FieldType::Boolean => matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "1" | "0"),
         FieldType::Timestamp => v.parse::<i64>().is_ok_and(|n| (TS_MIN_US..=TS_MAX_US).contains(&n)),
         FieldType::String => {

@@ -153,8 +153,8 @@ pub async fn collect_messages(
     while events < n {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(m)) => {
-                if matches!(m, SourceMessage::Event(_)) {
-                    events += 1;
+                if let SourceMessage::Events(v) = &m {
+                    events += v.len();
                 }
                 out.push(m);
             }
@@ -173,9 +173,9 @@ pub async fn collect_events(
     collect_messages(rx, n, timeout)
         .await
         .into_iter()
-        .filter_map(|m| match m {
-            SourceMessage::Event(e) => Some(e),
-            _ => None,
+        .flat_map(|m| match m {
+            SourceMessage::Events(v) => v,
+            _ => Vec::new(),
         })
         .collect()
 }
@@ -194,8 +194,8 @@ pub async fn collect_until_commit(
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(m)) => {
                 let commit = matches!(m, SourceMessage::Commit(_));
-                if matches!(m, SourceMessage::Event(_)) {
-                    events += 1;
+                if let SourceMessage::Events(v) = &m {
+                    events += v.len();
                 }
                 out.push(m);
                 if commit && events >= n {

@@ -392,7 +392,11 @@ impl Generator {
                 let hi = lo + self.rng.gen_range(0..20);
                 match table {
                     "w_text" => {
-                        format!("UPDATE {t} SET v=CONCAT(LEFT(IFNULL(v,''),99),'+') WHERE a BETWEEN {} AND {}", lo / 4, hi / 4)
+                        format!(
+                            "UPDATE {t} SET v=CONCAT(LEFT(IFNULL(v,''),99),'+') WHERE a BETWEEN {} AND {}",
+                            lo / 4,
+                            hi / 4
+                        )
                     }
                     "w_nums" => format!("UPDATE {t} SET i=IFNULL(i,0) DIV 2 WHERE id BETWEEN {lo} AND {hi}"),
                     _ => format!("DELETE FROM {t} WHERE id BETWEEN {lo} AND {}", lo + 2),

@@ -176,10 +176,8 @@ async fn inserts_updates_deletes_on_two_tables_arrive_as_contract_json_in_order(
     let events = events_of(&emu, &schema);
     // 2 + 3 inserts, 1 + 2 updates, PK change = d + c, 1 delete, a transaction of 3 = 14 events.
     assert_eq!(events.len(), 14, "events: {:#?}", events.iter().map(|e| &e.event).collect::<Vec<_>>());
-    let first_customer = events
-        .iter()
-        .find(|e| e.event["op"] == "c" && e.event["after"]["id"] == 2)
-        .expect("insert of customer 2");
+    let first_customer =
+        events.iter().find(|e| e.event["op"] == "c" && e.event["after"]["id"] == 2).expect("insert of customer 2");
     // The whole envelope of one event, exactly (ts_ms and positions vary; checked separately).
     let mut ev = first_customer.event.clone();
     let src = ev["source"].as_object_mut().unwrap();
@@ -205,7 +203,8 @@ async fn inserts_updates_deletes_on_two_tables_arrive_as_contract_json_in_order(
     assert_eq!(first_customer.attributes.get("table").map(String::as_str), Some("customers"));
 
     // A PK change is a delete of the old key and a create of the new one, from one row.
-    let del = events.iter().find(|e| e.event["op"] == "d" && e.event["before"]["id"] == 101).expect("delete of key 101");
+    let del =
+        events.iter().find(|e| e.event["op"] == "d" && e.event["before"]["id"] == 101).expect("delete of key 101");
     let cre = events.iter().find(|e| e.event["op"] == "c" && e.event["after"]["id"] == 102).expect("create of key 102");
     assert_eq!(del.id().1, cre.id().1, "both come from the same rows event");
     assert_eq!(del.event["before"]["status"], "new");
@@ -375,11 +374,9 @@ async fn a_workload_read_back_with_pydatahub_equals_the_database() {
 
     // The official SDK reads the topic (GetCursor + GetRecords on every shard).
     let endpoint = emu.endpoint();
-    let read = tokio::task::spawn_blocking(move || {
-        cdc_tests::pydatahub::read_back(&endpoint, ID, KEY, PROJECT, TOPIC)
-    })
-    .await
-    .unwrap();
+    let read = tokio::task::spawn_blocking(move || cdc_tests::pydatahub::read_back(&endpoint, ID, KEY, PROJECT, TOPIC))
+        .await
+        .unwrap();
     let read: Vec<TopicEvent> = read.into_iter().filter(|e| e.event["source"]["db"] == schema).collect();
     let stored = events_of(&emu, &schema);
     assert_eq!(read.len(), stored.len(), "pydatahub reads every stored record");

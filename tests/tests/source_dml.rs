@@ -21,12 +21,7 @@ async fn setup(prefix: &str) -> (cdc_tests::mariadb::TestServer, String, Running
 }
 
 fn events(msgs: &[SourceMessage]) -> Vec<&ChangeEvent> {
-    msgs.iter()
-        .filter_map(|m| match m {
-            SourceMessage::Event(e) => Some(e),
-            _ => None,
-        })
-        .collect()
+    msgs.iter().flat_map(|m| m.events()).collect()
 }
 
 fn json(e: &ChangeEvent) -> serde_json::Value {
@@ -69,9 +64,11 @@ async fn insert_update_delete_have_the_contract_shapes() {
     let mut commits_after_events = 0;
     for m in &msgs {
         match m {
-            SourceMessage::Event(e) => {
+            SourceMessage::Events(v) => {
+                // Autocommit single-row statements: one rows event, one row, per transaction.
                 assert!(pending.is_none(), "event before the previous transaction committed");
-                pending = Some(e.source.pos);
+                assert_eq!(v.len(), 1, "one row per autocommit INSERT");
+                pending = Some(v[0].source.pos);
             }
             SourceMessage::Commit(cp) => {
                 if let Some(p) = pending.take() {
@@ -141,8 +138,8 @@ async fn multi_row_statement_numbers_rows_and_orders_the_transaction() {
     assert_eq!(tx[8].data_collection_order, 8, "eighth row of table t");
     assert_eq!(evs[5].op, Op::Update);
     // No Commit inside the transaction; one right after its last event.
-    let first = msgs.iter().position(|m| matches!(m, SourceMessage::Event(_))).unwrap();
-    let last = msgs.iter().rposition(|m| matches!(m, SourceMessage::Event(_))).unwrap();
+    let first = msgs.iter().position(|m| matches!(m, SourceMessage::Events(_))).unwrap();
+    let last = msgs.iter().rposition(|m| matches!(m, SourceMessage::Events(_))).unwrap();
     assert!(!msgs[first..last].iter().any(|m| matches!(m, SourceMessage::Commit(_))));
     assert!(matches!(msgs.get(last + 1), Some(SourceMessage::Commit(_))));
     src.stop().await.unwrap();
@@ -196,11 +193,11 @@ async fn savepoint_rollback_stays_inside_the_transaction() {
     assert!(!ids.contains(&"t2".to_string()), "rolled back to the savepoint: {ids:?}");
     let p1 = msgs
         .iter()
-        .position(|m| matches!(m, SourceMessage::Event(e) if json(e)["after"]["id"] == 1 && &*e.source.table == "t"))
+        .position(|m| m.events().iter().any(|e| json(e)["after"]["id"] == 1 && &*e.source.table == "t"))
         .unwrap();
     let p3 = msgs
         .iter()
-        .position(|m| matches!(m, SourceMessage::Event(e) if json(e)["after"]["id"] == 3 && &*e.source.table == "t"))
+        .position(|m| m.events().iter().any(|e| json(e)["after"]["id"] == 3 && &*e.source.table == "t"))
         .unwrap();
     assert!(!msgs[p1..p3].iter().any(|m| matches!(m, SourceMessage::Commit(_))), "no Commit inside the transaction");
     src.stop().await.unwrap();

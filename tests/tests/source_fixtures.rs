@@ -19,12 +19,7 @@ fn decode(name: &str) -> Vec<SourceMessage> {
 }
 
 fn events(msgs: &[SourceMessage]) -> Vec<serde_json::Value> {
-    msgs.iter()
-        .filter_map(|m| match m {
-            SourceMessage::Event(e) => Some(serde_json::from_slice(&e.to_json_bytes()).unwrap()),
-            _ => None,
-        })
-        .collect()
+    msgs.iter().flat_map(|m| m.events()).map(|e| serde_json::from_slice(&e.to_json_bytes()).unwrap()).collect()
 }
 
 #[test]

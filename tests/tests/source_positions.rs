@@ -34,13 +34,7 @@ async fn rotation_mid_stream_keeps_every_event_and_names_the_new_file() {
     )
     .await;
     let msgs = collect_until_commit(&mut src.rx, 2, Duration::from_secs(20)).await;
-    let evs: Vec<_> = msgs
-        .iter()
-        .filter_map(|m| match m {
-            SourceMessage::Event(e) => Some(e.clone()),
-            _ => None,
-        })
-        .collect();
+    let evs: Vec<_> = msgs.iter().flat_map(|m| m.events()).cloned().collect();
     assert_eq!(ids(&evs), vec!["1", "2"]);
     let f1 = BinlogPosition::new(evs[0].source.file.to_string(), 4);
     let f2 = BinlogPosition::new(evs[1].source.file.to_string(), 4);

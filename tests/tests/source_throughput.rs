@@ -46,15 +46,17 @@ async fn decode_throughput_figures() {
     let deadline = Instant::now() + Duration::from_secs(300);
     while n < rows && Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_secs(30), src.rx.recv()).await {
-            Ok(Some(SourceMessage::Event(e))) => {
+            Ok(Some(SourceMessage::Events(events))) => {
                 first.get_or_insert_with(Instant::now);
-                let id = match e.after.as_ref().unwrap().values[0] {
-                    cdc_core::event::Value::UInt(v) => v,
-                    ref v => panic!("{v:?}"),
-                };
-                assert_eq!(id, last_id + 1, "rows in order");
-                last_id = id;
-                n += 1;
+                for e in events {
+                    let id = match e.after.as_ref().unwrap().values[0] {
+                        cdc_core::event::Value::UInt(v) => v,
+                        ref v => panic!("{v:?}"),
+                    };
+                    assert_eq!(id, last_id + 1, "rows in order");
+                    last_id = id;
+                    n += 1;
+                }
             }
             Ok(Some(_)) => {}
             _ => break,

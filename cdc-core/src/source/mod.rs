@@ -115,8 +115,9 @@ impl SourceConfig {
 /// One item of the source's output, in binlog order.
 #[derive(Debug, Clone)]
 pub enum SourceMessage {
-    /// A decoded row change.
-    Event(ChangeEvent),
+    /// The decoded row changes of one rows event (WRITE/UPDATE/DELETE_ROWS), in row order; never
+    /// empty. An UPDATE that changes the primary key contributes a delete and a create.
+    Events(Vec<ChangeEvent>),
     /// A transaction committed (XID or COMMIT): every event before this message belongs to
     /// committed transactions, and resuming at `Checkpoint.position` re-reads nothing of them.
     Commit(Checkpoint),
@@ -127,6 +128,17 @@ pub enum SourceMessage {
         /// Binlog timestamp of the heartbeat (ms since epoch; 0 when unknown).
         ts_ms: i64,
     },
+}
+
+impl SourceMessage {
+    /// The change events this message carries: those of [`SourceMessage::Events`], none for the
+    /// others.
+    pub fn events(&self) -> &[ChangeEvent] {
+        match self {
+            SourceMessage::Events(events) => events,
+            _ => &[],
+        }
+    }
 }
 
 /// Why the source stopped or could not start.
