@@ -127,7 +127,8 @@ fn load_or_report(
     purpose: Purpose,
 ) -> Result<ServiceConfig, ExitCode> {
     config::load_from(env, file, purpose).map_err(|errors| {
-        eprintln!("invalid configuration ({} problems):", errors.0.len());
+        let n = errors.0.len();
+        eprintln!("invalid configuration ({n} problem{}):", if n == 1 { "" } else { "s" });
         for e in &errors.0 {
             eprintln!("  {e}");
         }

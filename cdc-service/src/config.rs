@@ -639,8 +639,7 @@ pub fn load_partial_from(env: &HashMap<String, String>, file: Option<&Path>, pur
         &mut errors,
     );
     let linger_ms = number(&raw, "CDC_BATCH_LINGER_MS", 100u64, 0, 60_000, "milliseconds", &mut errors);
-    let queue_capacity =
-        number(&raw, "CDC_QUEUE_CAPACITY", 256usize, 1, 1_000_000, "messages (rows events)", &mut errors);
+    let queue_capacity = number(&raw, "CDC_QUEUE_CAPACITY", 256usize, 1, 1_000_000, "rows events", &mut errors);
     let grace_ms = number(&raw, "CDC_SHUTDOWN_GRACE_MS", 30_000u64, 0, 3_600_000, "milliseconds", &mut errors);
     let live_ms = number(&raw, "CDC_LIVENESS_TIMEOUT_MS", 60_000u64, 1000, 3_600_000, "milliseconds", &mut errors);
 

@@ -18,6 +18,7 @@ use mysql_common::binlog::events::{Event, EventData, RowsEventData, TableMapEven
 use mysql_common::io::ParseBuf;
 
 use super::filter::TableFilter;
+use super::gtid::MysqlGtidSet;
 use super::table::{build_plan, has_column_names, TablePlan, TableSchema};
 use super::value::{apply_json_diffs, parse_value, Parsed};
 use super::{SourceError, SourceMessage};
@@ -41,6 +42,7 @@ mod ty {
     pub(super) const DELETE_ROWS: u8 = 32;
     pub(super) const GTID: u8 = 33;
     pub(super) const ANONYMOUS_GTID: u8 = 34;
+    pub(super) const PREVIOUS_GTIDS: u8 = 35;
     pub(super) const PARTIAL_UPDATE_ROWS: u8 = 39;
     pub(super) const TRANSACTION_PAYLOAD: u8 = 40;
     pub(super) const HEARTBEAT_V2: u8 = 41;
@@ -81,6 +83,8 @@ struct Txn {
     gtid: Option<Arc<str>>,
     /// MariaDB (domain, server, seq) of the open transaction.
     maria: Option<(u32, u32, u64)>,
+    /// MySQL (source UUID, tag or "", GNO) of the open transaction.
+    mysql: Option<([u8; 16], String, u64)>,
     id: Option<Arc<str>>,
     total: u64,
     per_table: HashMap<(Arc<str>, Arc<str>), u64>,
@@ -105,7 +109,11 @@ pub struct Decoder {
     txn: Txn,
     /// MariaDB GTID state: domain → (server_id, seq_no).
     maria_gtids: BTreeMap<u32, (u32, u64)>,
-    /// MySQL: the GTID set given at start (not advanced; see module docs of `source`).
+    /// MySQL GTID set executed up to the current position: the set given at start, or the
+    /// first PREVIOUS_GTIDS event read (the start of a binlog file), advanced by every
+    /// committed transaction's GTID. None while unknown (started mid-file without a set).
+    mysql_gtids: Option<MysqlGtidSet>,
+    /// A start GTID set that is neither MariaDB nor MySQL text: carried as given.
     other_gtids: Option<String>,
     /// End offset of the TRANSACTION_PAYLOAD event whose inner events are being read.
     payload_end: Option<u64>,
@@ -132,11 +140,15 @@ impl Decoder {
     /// `start` (file and offset) with GTID state `gtid_set` (MariaDB `d-s-n,...` or MySQL set).
     pub fn new(name: &str, filter: TableFilter, start: &BinlogPosition, gtid_set: Option<&str>) -> Self {
         let mut maria_gtids = BTreeMap::new();
+        let mut mysql_gtids = None;
         let mut other = None;
         if let Some(g) = gtid_set.filter(|g| !g.trim().is_empty()) {
-            match parse_maria_gtids(g) {
-                Some(m) => maria_gtids = m,
-                None => other = Some(g.to_string()),
+            if let Some(m) = parse_maria_gtids(g) {
+                maria_gtids = m;
+            } else if let Ok(m) = MysqlGtidSet::parse(g) {
+                mysql_gtids = Some(m);
+            } else {
+                other = Some(g.to_string());
             }
         }
         Self {
@@ -152,6 +164,7 @@ impl Decoder {
             server_id: 0,
             txn: Txn::default(),
             maria_gtids,
+            mysql_gtids,
             other_gtids: other,
             payload_end: None,
             first_rotate_has_crc: false,
@@ -188,11 +201,13 @@ impl Decoder {
         self.txn.open
     }
 
-    /// The current GTID state as text (MariaDB `d-s-n,...` sorted by domain; MySQL: the set
-    /// given at start), if any.
+    /// The current GTID state as text, if known: MariaDB `d-s-n,...` sorted by domain; MySQL
+    /// the executed GTID set in canonical form (`uuid:1-n,...`, see [`MysqlGtidSet`]).
     pub fn gtid_state(&self) -> Option<String> {
         if !self.maria_gtids.is_empty() {
             Some(self.maria_gtids.iter().map(|(d, (s, n))| format!("{d}-{s}-{n}")).collect::<Vec<_>>().join(","))
+        } else if let Some(set) = self.mysql_gtids.as_ref().filter(|s| !s.is_empty()) {
+            Some(set.to_string())
         } else {
             self.other_gtids.clone()
         }
@@ -228,6 +243,9 @@ impl Decoder {
     fn commit(&mut self, out: &mut Vec<SourceMessage>) {
         if let Some((d, s, n)) = self.txn.maria.take() {
             self.maria_gtids.insert(d, (s, n));
+        }
+        if let (Some((uuid, tag, gno)), Some(set)) = (self.txn.mysql.take(), self.mysql_gtids.as_mut()) {
+            set.add(uuid, &tag, gno);
         }
         self.txn = Txn::default();
         self.payload_end = None;
@@ -422,7 +440,26 @@ impl Decoder {
                     };
                     self.txn = Txn::default();
                     self.txn.gtid = Some(gtid.into());
+                    self.txn.mysql = Some((sid, g.tag().map(|t| t.as_str().to_string()).unwrap_or_default(), g.gno()));
                 }
+            }
+            ty::PREVIOUS_GTIDS => {
+                // The GTIDs executed before this binlog file: the start of tracking when the
+                // set was not known (a start at a file's beginning, or the next file after a
+                // start mid-file). A known set already holds them.
+                if self.mysql_gtids.is_none() && !self.mariadb {
+                    if let Ok(Some(EventData::PreviousGtidsEvent(p))) = ev.read_data() {
+                        let mut set = MysqlGtidSet::default();
+                        for sid in p.sids() {
+                            let tag = sid.tag().map(|t| t.as_str().to_string()).unwrap_or_default();
+                            for iv in sid.intervals() {
+                                for_interval(&mut set, sid.uuid(), &tag, iv.start(), iv.end());
+                            }
+                        }
+                        self.mysql_gtids = Some(set);
+                    }
+                }
+                skipped("previous_gtids", et);
             }
             ty::ANONYMOUS_GTID => {
                 self.txn = Txn::default();
@@ -631,6 +668,13 @@ impl Decoder {
             Some(SourceMessage::Events(events)) => events.push(event),
             _ => out.push(SourceMessage::Events(vec![event])),
         }
+    }
+}
+
+/// Adds the PREVIOUS_GTIDS interval `start..end` (end exclusive) to `set`.
+fn for_interval(set: &mut MysqlGtidSet, uuid: [u8; 16], tag: &str, start: u64, end: u64) {
+    if start >= 1 && end > start {
+        set.add_range(uuid, tag, start, end - 1);
     }
 }
 

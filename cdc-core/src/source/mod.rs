@@ -14,8 +14,11 @@
 //! `information_schema` when TABLE_MAPs carry none), [`file`] (offline decoding of binlog files).
 //!
 //! Known limits: MariaDB JSON columns are LONGTEXT in the binlog and come out as JSON
-//! *strings*; GTID state is tracked for MariaDB (`domain-server-seq` per domain) but for MySQL
-//! only the set given at start is carried (per-event GTIDs are still in `source.gtid`);
+//! *strings*; GTID state is tracked for MariaDB (`domain-server-seq` per domain) and for MySQL
+//! (the executed set, [`gtid::MysqlGtidSet`]) — on MySQL it is unknown (not written to
+//! checkpoints) after a start in the middle of a file without a GTID set, until the next
+//! file's PREVIOUS_GTIDS event; the MySQL paths are tested on recorded MySQL binlog files and
+//! protocol bytes, not against a live MySQL server (none runs here);
 //! columns absent from a row image (`binlog_row_image` ≠ FULL, which the precheck rejects)
 //! are null; a transaction that changes a non-transactional table (MyISAM, Aria) and then runs
 //! `ROLLBACK` or `ROLLBACK TO SAVEPOINT` is logged by the server with the undone rows of its
@@ -42,6 +45,7 @@ use crate::status::{StageState, Status};
 pub mod decode;
 pub mod file;
 pub mod filter;
+pub mod gtid;
 pub mod schema;
 mod table;
 mod value;
@@ -313,7 +317,7 @@ impl BinlogSource {
     /// - `Earliest`: the first file of `SHOW BINARY LOGS`, offset 4;
     /// - `At(p)`: `p`, after checking its file is still listed;
     /// - `Gtid(set)`: position file empty (`""`, offset 4) and `gtid_set` = the set; [`run`]
-    ///   then starts by GTID (MariaDB `@slave_connect_state`).
+    ///   then starts by GTID (MariaDB `@slave_connect_state`; MySQL `COM_BINLOG_DUMP_GTID`).
     ///
     /// Errors: [`SourceError::Connection`], [`SourceError::PositionPurged`] for `At` on a file
     /// no longer listed, [`SourceError::Precheck`] when binary logging is off.
@@ -342,7 +346,12 @@ impl BinlogSource {
                 let pos: u64 = row.get(1).unwrap_or(4);
                 let gtid: Option<String> = match flavor {
                     Flavor::MariaDb => conn.query_first("SELECT @@GLOBAL.gtid_binlog_pos").await.ok().flatten(),
-                    Flavor::MySql => conn.query_first("SELECT @@GLOBAL.gtid_executed").await.ok().flatten(),
+                    // MySQL prints the executed set in the same row (`Executed_Gtid_Set`), read
+                    // together with the position; `@@gtid_executed` where that column is absent.
+                    Flavor::MySql => match row.get::<Option<String>, _>(4).flatten() {
+                        Some(set) => Some(set),
+                        None => conn.query_first("SELECT @@GLOBAL.gtid_executed").await.ok().flatten(),
+                    },
                 };
                 mk(BinlogPosition::new(file, pos), gtid.filter(|g| !g.is_empty()))
             }
@@ -376,7 +385,9 @@ impl BinlogSource {
     /// `reconnect_max_ms`, forever) and resumes at the last [`SourceMessage::Commit`] it sent;
     /// events of a transaction cut by the disconnect are then sent again (at-least-once).
     ///
-    /// `from.position.file` empty with `from.gtid_set` set starts by GTID (MariaDB).
+    /// `from.position.file` empty with `from.gtid_set` set starts by GTID: MariaDB through
+    /// `@slave_connect_state`, MySQL through `COM_BINLOG_DUMP_GTID` (needs `gtid_mode=ON`, else
+    /// [`SourceError::Precheck`]).
     ///
     /// Errors (fatal): [`SourceError::Config`] (bad table selector), [`SourceError::Decode`],
     /// [`SourceError::PositionPurged`] (the resume file was purged), [`SourceError::Replication`]
@@ -470,15 +481,23 @@ impl BinlogSource {
                     conn.exec_drop("SET @slave_connect_state = ?", (set,)).await.map_err(conn_err)?;
                     conn.query_drop("SET @slave_gtid_strict_mode = 0").await.map_err(conn_err)?;
                 }
-            } else if !gtid_start {
+            } else {
                 // mysql_async announces checksum support as `@master_binlog_checksum` only;
                 // MySQL 8.4 reads `@source_binlog_checksum`.
                 // Ignored where the variable does not exist (then nothing reads it either).
                 let _ = conn.query_drop("SET @source_binlog_checksum = @@GLOBAL.binlog_checksum").await;
-            } else {
-                return Err(SourceError::Config(
-                    "a GTID start position is supported on MariaDB only; give a file:pos".into(),
-                ));
+                if gtid_start {
+                    // COM_BINLOG_DUMP_GTID needs GTIDs on the server (MySQL manual 19.1.3
+                    // "Replication with Global Transaction Identifiers").
+                    let mode: Option<String> = conn.query_first("SELECT @@GLOBAL.gtid_mode").await.unwrap_or_default();
+                    if !mode.as_deref().is_some_and(|m| m.eq_ignore_ascii_case("ON")) {
+                        return Err(SourceError::Precheck(format!(
+                            "a GTID start position needs gtid_mode=ON on the server (it is {}); set gtid_mode=ON \
+                             and enforce_gtid_consistency=ON, or start from a file:pos",
+                            mode.as_deref().unwrap_or("not available")
+                        )));
+                    }
+                }
             }
             Ok::<_, SourceError>((flavor, checksum.map(|c| !c.eq_ignore_ascii_case("NONE")).unwrap_or(false)))
         };
@@ -490,9 +509,16 @@ impl BinlogSource {
         decoder.set_mariadb(flavor == Flavor::MariaDb);
         decoder.begin_connection(checksums_on, &resume.position);
         let file = resume.position.file.clone();
-        let request = BinlogStreamRequest::new(self.config.server_id)
+        let mut request = BinlogStreamRequest::new(self.config.server_id)
             .with_filename(file.as_bytes())
             .with_pos(resume.position.pos);
+        if flavor == Flavor::MySql && file.is_empty() {
+            // MySQL GTID start: COM_BINLOG_DUMP_GTID with the executed set; the server sends
+            // every transaction not in it, from the first binlog file that has one.
+            let text = resume.gtid_set.clone().unwrap_or_default();
+            let set = gtid::MysqlGtidSet::parse(&text).map_err(|e| SourceError::Config(e.to_string()))?;
+            request = BinlogStreamRequest::new(self.config.server_id).with_gtid().with_gtid_set(set.to_sids());
+        }
         let mut stream = match conn.get_binlog_stream(request).await {
             Ok(s) => s,
             Err(e) => return self.classify(e, resume).await,
