@@ -359,9 +359,13 @@ impl<O: OffsetStore> SinkStage<'_, O> {
     /// else the commit covered by the last acknowledged batch — if the interval passed (or
     /// `force`).
     fn checkpoint(&mut self, in_flight: bool, force: bool) -> Result<(), PipelineError> {
-        let all_acked = !in_flight && self.batch.is_empty() && self.carry.len() == 0;
-        let safe = if all_acked { self.pending.as_ref() } else { self.acked.as_ref() };
-        let Some(cp) = safe else { return Ok(()) };
+        if !in_flight && self.batch.is_empty() && self.carry.len() == 0 {
+            // Everything received is acknowledged, so is the newest commit: `acked` must not
+            // stay behind a checkpoint stored from `pending`, or the next store (with a batch in
+            // flight) would move the checkpoint backwards.
+            self.acked.clone_from(&self.pending);
+        }
+        let Some(cp) = self.acked.as_ref() else { return Ok(()) };
         let due = force || self.last_store.elapsed() >= Duration::from_millis(self.cfg.checkpoint_interval_ms);
         if !due || self.stored.as_ref() == Some(cp) {
             return Ok(());
@@ -647,6 +651,14 @@ mod tests {
                 self.acked.lock().unwrap().iter().map(|e| (e.source.pos, e.source.row)).collect();
             for ev in self.all_events.iter().filter(|(p, _)| *p < cp.position.pos) {
                 assert!(acked.contains(ev), "checkpoint {} stored before event {ev:?} was acknowledged", cp.position);
+            }
+            if let Some(prev) = self.inner.load()? {
+                assert!(
+                    prev.position.pos <= cp.position.pos,
+                    "checkpoint moved back from {} to {}",
+                    prev.position,
+                    cp.position
+                );
             }
             *self.stores.lock().unwrap() += 1;
             self.inner.store(cp)
