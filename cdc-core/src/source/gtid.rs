@@ -18,8 +18,11 @@ use mysql_common::packets::{GnoInterval, Sid, Tag};
 /// transaction numbers (GNOs ≥ 1). The untagged entries of a UUID sort before its tagged ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MysqlGtidSet {
-    sets: BTreeMap<([u8; 16], String), Vec<(u64, u64)>>,
+    sets: BTreeMap<SidKey, Vec<(u64, u64)>>,
 }
+
+/// (source UUID, tag or `""`).
+type SidKey = ([u8; 16], String);
 
 /// Why a text is not a MySQL GTID set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,7 +108,7 @@ impl MysqlGtidSet {
 
     /// Adds one transaction (the GTID of a committed transaction). `tag` is `""` for untagged.
     pub fn add(&mut self, uuid: [u8; 16], tag: &str, gno: u64) {
-        if gno >= 1 && gno < u64::MAX {
+        if (1..u64::MAX).contains(&gno) {
             self.add_interval(uuid, tag, gno, gno);
         }
     }
