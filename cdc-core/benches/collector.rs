@@ -12,7 +12,7 @@
 //!
 //! * `decode`: the real [`BinlogSource`] (replication protocol from `F:4`, TABLE_MAP column
 //!   plans, typed [`ChangeEvent`]s) into the pipeline's bounded channel (default capacity
-//!   256); a consumer counts rows and, with `--json`, renders each event's contract JSON into
+//!   32 rows events); a consumer counts rows and, with `--json`, renders each event's contract JSON into
 //!   a reused buffer. Stops after `N` rows of table `T`.
 //! * `e2e`: [`pipeline::run`] with the product's [`DataHubSink`] (default protocol, compression,
 //!   batch limits and queue bound) into the emulator; stops once `N` rows are acknowledged.
@@ -26,6 +26,11 @@
 //! samples of the second half of the run).
 
 use std::error::Error;
+
+/// The service binary's allocator (cdc-service/src/main.rs), so the figures are the service's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,6 +64,12 @@ struct Args {
     rate: u64,
     seconds: u64,
     warmup: u64,
+    /// `e2e`/`latency`: pipeline overrides (`--queue` messages, `--batch-records` rows,
+    /// `--batch-bytes` estimated bytes);
+    /// default: `PipelineConfig::default()`.
+    queue: Option<usize>,
+    batch_records: Option<usize>,
+    batch_bytes: Option<usize>,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -76,6 +87,9 @@ fn parse_args() -> BoxResult<Args> {
         rate: 10_000,
         seconds: 10,
         warmup: 2,
+        queue: None,
+        batch_records: None,
+        batch_bytes: None,
     };
     while let Some(flag) = it.next() {
         if flag == "--json" || flag == "--json-serde" {
@@ -93,6 +107,9 @@ fn parse_args() -> BoxResult<Args> {
             "--rate" => a.rate = v.parse()?,
             "--seconds" => a.seconds = v.parse()?,
             "--warmup" => a.warmup = v.parse()?,
+            "--queue" => a.queue = Some(v.parse()?),
+            "--batch-records" => a.batch_records = Some(v.parse()?),
+            "--batch-bytes" => a.batch_bytes = Some(v.parse()?),
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -268,10 +285,7 @@ async fn e2e(a: &Args) -> BoxResult<serde_json::Value> {
         done: cancel.clone(),
         lat: None,
     };
-    let cfg = PipelineConfig {
-        start: StartPosition::At(BinlogPosition::new(a.file.clone(), 4)),
-        ..PipelineConfig::default()
-    };
+    let cfg = pipeline_config(a, StartPosition::At(BinlogPosition::new(a.file.clone(), 4)));
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = rss_sampler(stop.clone());
     let cpu0 = cpu_seconds();
@@ -285,6 +299,21 @@ async fn e2e(a: &Args) -> BoxResult<serde_json::Value> {
         "mode": "e2e", "rows": acked.load(Ordering::Relaxed), "secs": secs, "cpu_s": cpu,
         "rss_peak_kib": status_kib("VmHWM:"), "rss_steady_kib": steady_kib(&samples),
     }))
+}
+
+/// The default pipeline configuration starting at `start`, with the command line's overrides.
+fn pipeline_config(a: &Args, start: StartPosition) -> PipelineConfig {
+    let mut cfg = PipelineConfig { start, ..PipelineConfig::default() };
+    if let Some(q) = a.queue {
+        cfg.channel_capacity = q;
+    }
+    if let Some(n) = a.batch_records {
+        cfg.batch.max_records = n;
+    }
+    if let Some(n) = a.batch_bytes {
+        cfg.batch.max_bytes = n;
+    }
+    cfg
 }
 
 /// Fixed-rate writer + pipeline from the end of the binlog; per-row commit→ack latency.
@@ -315,7 +344,7 @@ async fn latency(a: &Args) -> BoxResult<serde_json::Value> {
         done: cancel.clone(),
         lat: Some(book.clone()),
     };
-    let cfg = PipelineConfig { start: StartPosition::Latest, ..PipelineConfig::default() };
+    let cfg = pipeline_config(a, StartPosition::Latest);
     let status = Status::new();
     let pipe = tokio::spawn(pipeline::run(source, sink, MemoryOffsetStore::new(), cfg, status.clone(), cancel.clone()));
     // Wait until the source streams (its position is resolved and stored first).

@@ -218,11 +218,11 @@ pub struct ServiceConfig {
     pub offset_path: PathBuf,
     /// `CDC_START_POSITION`: where to start when no checkpoint is stored; default `latest`.
     pub start_position: StartPosition,
-    /// `CDC_BATCH_MAX_RECORDS` (10000), `CDC_BATCH_MAX_BYTES` (4000000),
+    /// `CDC_BATCH_MAX_RECORDS` (10000), `CDC_BATCH_MAX_BYTES` (1000000, estimated),
     /// `CDC_BATCH_LINGER_MS` (100).
     pub batch: BatchLimits,
     /// `CDC_QUEUE_CAPACITY`: messages (one per rows event, commit or heartbeat) buffered between
-    /// source and sink; default 256 (≈ 2 MiB of row images with the servers' default
+    /// source and sink; default 32 (≈ 256 KiB of row images with the servers' default
     /// `binlog_row_event_max_size`).
     pub queue_capacity: usize,
     /// `CDC_SHUTDOWN_GRACE_MS`: longest drain on SIGTERM; default 30000 ms.
@@ -632,14 +632,14 @@ pub fn load_partial_from(env: &HashMap<String, String>, file: Option<&Path>, pur
     let max_bytes = number(
         &raw,
         "CDC_BATCH_MAX_BYTES",
-        4_000_000usize,
+        1_000_000usize,
         1024,
         DATAHUB_MAX_BYTES,
         "bytes (DataHub accepts at most 4000000 per request)",
         &mut errors,
     );
     let linger_ms = number(&raw, "CDC_BATCH_LINGER_MS", 100u64, 0, 60_000, "milliseconds", &mut errors);
-    let queue_capacity = number(&raw, "CDC_QUEUE_CAPACITY", 256usize, 1, 1_000_000, "rows events", &mut errors);
+    let queue_capacity = number(&raw, "CDC_QUEUE_CAPACITY", 32usize, 1, 1_000_000, "rows events", &mut errors);
     let grace_ms = number(&raw, "CDC_SHUTDOWN_GRACE_MS", 30_000u64, 0, 3_600_000, "milliseconds", &mut errors);
     let live_ms = number(&raw, "CDC_LIVENESS_TIMEOUT_MS", 60_000u64, 1000, 3_600_000, "milliseconds", &mut errors);
 
@@ -707,9 +707,9 @@ mod tests {
         assert_eq!(c.start_position, StartPosition::Latest);
         assert_eq!(
             c.batch,
-            BatchLimits { max_records: 10_000, max_bytes: 4_000_000, linger: Duration::from_millis(100) }
+            BatchLimits { max_records: 10_000, max_bytes: 1_000_000, linger: Duration::from_millis(100) }
         );
-        assert_eq!(c.queue_capacity, 256);
+        assert_eq!(c.queue_capacity, 32);
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
         assert_eq!(c.liveness_timeout, Duration::from_secs(60));
         assert!(c.datahub.as_ref().unwrap().security_token.is_none());
@@ -760,7 +760,7 @@ mod tests {
         assert_eq!(c.database.schemas, vec!["a", "b"]);
         assert_eq!(c.batch.max_records, 500);
         assert_eq!(c.log_level, tracing::Level::WARN);
-        assert_eq!(c.batch.max_bytes, 4_000_000, "default when neither sets it");
+        assert_eq!(c.batch.max_bytes, 1_000_000, "default when neither sets it");
 
         // CDC_CONFIG_FILE names the file when no explicit path is given.
         e.insert(CONFIG_FILE_ENV.into(), path.display().to_string());

@@ -6,6 +6,11 @@
 //!     [--seal PROJECT/TOPIC/SHARD]...
 //! ```
 
+/// mimalloc, as the collector: request buffers and records are allocated and freed across the
+/// server's worker threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

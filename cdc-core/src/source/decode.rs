@@ -124,6 +124,9 @@ pub struct Decoder {
     now_ms: i64,
     /// Events per `Op` (by discriminant) of the rows event being decoded.
     op_counts: [u64; 4],
+    /// Rows of the current rows event's table in the transaction so far
+    /// (`data_collection_order`), kept here while the rows event is decoded.
+    table_rows: u64,
 }
 
 impl Decoder {
@@ -171,6 +174,7 @@ impl Decoder {
             rows_total: 0,
             now_ms: 0,
             op_counts: [0; 4],
+            table_rows: 0,
         }
     }
 
@@ -584,6 +588,10 @@ impl Decoder {
         }
         let mut buf = ParseBuf(re.rows_data());
         let mut row_index = 0u32;
+        // The table's running row count in the transaction (`data_collection_order`), looked up
+        // once per rows event and stored back after it.
+        let table_key = (plan.db.clone(), plan.table.clone());
+        self.table_rows = self.txn.per_table.get(&table_key).copied().unwrap_or(0);
         // One clock read and one metrics update per rows event, not per row.
         self.now_ms = now_ms();
         self.op_counts = [0; 4];
@@ -626,6 +634,9 @@ impl Decoder {
                 (None, None) => return Err(io::Error::other("rows event without images")),
             }
         }
+        if self.table_rows > 0 {
+            self.txn.per_table.insert(table_key, self.table_rows);
+        }
         for (op, n) in [Op::Create, Op::Update, Op::Delete].into_iter().map(|o| (o, self.op_counts[o as usize])) {
             if n > 0 {
                 ::metrics::counter!(metrics::EVENTS_TOTAL, "op" => op.code()).increment(n);
@@ -644,12 +655,11 @@ impl Decoder {
         out: &mut Vec<SourceMessage>,
     ) {
         self.txn.total += 1;
-        let per = self.txn.per_table.entry((plan.db.clone(), plan.table.clone())).or_insert(0);
-        *per += 1;
+        self.table_rows += 1;
         let transaction = self.txn.id.clone().map(|id| TransactionInfo {
             id,
             total_order: self.txn.total,
-            data_collection_order: *per,
+            data_collection_order: self.table_rows,
         });
         self.rows_total += 1;
         self.op_counts[op as usize] += 1;
