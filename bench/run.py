@@ -354,7 +354,7 @@ def write_doc(results, lat, state, mach, summary, started, finished, load_before
              "`###` pseudo-SQL (to /dev/null). `mysql-replication` decodes every row to Python objects and the "
              "script touches every value (`bench/pyrepl_read.py`).")
     L.append("- `cdc decode`: `BinlogSource` (replication stream, TABLE_MAP column plans, typed `ChangeEvent`s) into "
-             "the pipeline's bounded channel (32 rows events), counted by a consumer task. `cdc decode+JSON`: the consumer "
+             "the pipeline's bounded channel (16 messages), counted by a consumer task. `cdc decode+JSON`: the consumer "
              "also renders every event's contract JSON (`ChangeEvent::write_json`); `(serde path)` renders it through "
              "serde_json and the `Serialize` impls instead — the implementation `write_json` had before this "
              "benchmark (same bytes), kept as the before/after comparison. `cdc e2e → emulator`: "
@@ -367,7 +367,7 @@ def write_doc(results, lat, state, mach, summary, started, finished, load_before
         L.append("## Commit-to-acknowledge latency\n")
         L.append(f"A writer in the bench process commits {LAT_RATE:,} rows/s (100-row transactions every 10 ms, "
                  "table `bench.lat`, 4 columns) while the pipeline (started at the end of the binlog, default batch "
-                 "limits: 10,000 rows / 1 MB estimated / **linger 100 ms**, queue 32 rows events) ships them into the emulator. Latency "
+                 "limits: 10,000 rows / 1 MB estimated / **linger 100 ms**, queue 16 messages) ships them into the emulator. Latency "
                  "of a row = time the sink acknowledged the batch holding it − time just before its COMMIT was "
                  f"sent; {LAT_SECONDS} s measured after a 2 s warm-up, {len(lat)} runs.\n")
         L.append("| run | achieved rows/s | rows measured | p50 ms | p99 ms | max ms | collector RSS steady / peak MiB |")

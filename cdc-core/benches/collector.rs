@@ -12,7 +12,7 @@
 //!
 //! * `decode`: the real [`BinlogSource`] (replication protocol from `F:4`, TABLE_MAP column
 //!   plans, typed [`ChangeEvent`]s) into the pipeline's bounded channel (default capacity
-//!   32 rows events); a consumer counts rows and, with `--json`, renders each event's contract JSON into
+//!   16 messages); a consumer counts rows and, with `--json`, renders each event's contract JSON into
 //!   a reused buffer. Stops after `N` rows of table `T`.
 //! * `e2e`: [`pipeline::run`] with the product's [`DataHubSink`] (default protocol, compression,
 //!   batch limits and queue bound) into the emulator; stops once `N` rows are acknowledged.

@@ -40,12 +40,12 @@ pub struct PipelineConfig {
     pub start: StartPosition,
     /// Batch bounds (rows, bytes, linger).
     pub batch: BatchLimits,
-    /// Capacity of the source → batcher channel, in messages: one per rows event (its rows
-    /// together), transaction commit or heartbeat. A rows event holds at most
-    /// `binlog_row_event_max_size` bytes of row images (8 KiB by default on MySQL and MariaDB)
-    /// unless a single row is larger, so the default of 32 buffers at most about 256 KiB of
-    /// binlog row data (≈ 2,000 rows of 11 narrow columns) — enough to keep the reader busy
-    /// while the sink stage works on two batches (docs/benchmarks.md).
+    /// Capacity of the source → batcher channel, in messages: rows of one or more rows events
+    /// of one transaction (up to about 2,048 column values plus one rows event, which holds at
+    /// most `binlog_row_event_max_size` bytes of row images, 8 KiB by default on MySQL and
+    /// MariaDB, unless a single row is larger), a transaction commit, or a heartbeat. The
+    /// default of 16 buffers a few thousand narrow rows (a few hundred wide ones) — enough to
+    /// keep the reader busy while the sink stage works on two batches (docs/benchmarks.md).
     pub channel_capacity: usize,
     /// Shortest interval between two checkpoint writes, ms (the final one is always written).
     /// Larger values mean fewer fsyncs and more duplicates after a crash. Default 1000.
@@ -61,7 +61,7 @@ impl Default for PipelineConfig {
         Self {
             start: StartPosition::Latest,
             batch: BatchLimits::default(),
-            channel_capacity: 32,
+            channel_capacity: 16,
             checkpoint_interval_ms: 1000,
             sink_retry_initial_ms: 500,
             sink_retry_max_ms: 30_000,

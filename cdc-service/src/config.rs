@@ -177,7 +177,9 @@ pub struct DataHubSettings {
 
 impl DataHubSettings {
     /// The producer configuration: these settings, `retry`, and the producer's defaults
-    /// (timeouts, compression, protocol); request bounds follow the batch bounds.
+    /// (timeouts, compression, protocol). Records per request follow the batch bound; request
+    /// bodies may use DataHub's whole limit ([`DATAHUB_MAX_BYTES`]) whatever the batch's byte
+    /// bound (an estimate that bounds memory), so one large row (up to 4 MB) still fits.
     pub fn datahub_config(&self, retry: &RetrySettings, batch: &BatchLimits) -> DataHubConfig {
         let mut creds = Credentials::new(&self.access_id, self.access_key.clone());
         creds.security_token = self.security_token.clone();
@@ -185,7 +187,7 @@ impl DataHubSettings {
         let backoff_ms = u64::try_from(retry.backoff.as_millis()).unwrap_or(u64::MAX);
         c.retry = RetryPolicy { max_attempts: retry.max_attempts, backoff_ms, max_backoff_ms: backoff_ms.max(30_000) };
         c.max_records_per_request = batch.max_records;
-        c.max_request_bytes = batch.max_bytes;
+        c.max_request_bytes = DATAHUB_MAX_BYTES;
         c
     }
 }
@@ -221,9 +223,8 @@ pub struct ServiceConfig {
     /// `CDC_BATCH_MAX_RECORDS` (10000), `CDC_BATCH_MAX_BYTES` (1000000, estimated),
     /// `CDC_BATCH_LINGER_MS` (100).
     pub batch: BatchLimits,
-    /// `CDC_QUEUE_CAPACITY`: messages (one per rows event, commit or heartbeat) buffered between
-    /// source and sink; default 32 (≈ 256 KiB of row images with the servers' default
-    /// `binlog_row_event_max_size`).
+    /// `CDC_QUEUE_CAPACITY`: messages buffered between source and sink (rows of up to ≈ 2,048
+    /// column values plus one rows event, a commit or a heartbeat each); default 16.
     pub queue_capacity: usize,
     /// `CDC_SHUTDOWN_GRACE_MS`: longest drain on SIGTERM; default 30000 ms.
     pub shutdown_grace: Duration,
@@ -639,7 +640,7 @@ pub fn load_partial_from(env: &HashMap<String, String>, file: Option<&Path>, pur
         &mut errors,
     );
     let linger_ms = number(&raw, "CDC_BATCH_LINGER_MS", 100u64, 0, 60_000, "milliseconds", &mut errors);
-    let queue_capacity = number(&raw, "CDC_QUEUE_CAPACITY", 32usize, 1, 1_000_000, "rows events", &mut errors);
+    let queue_capacity = number(&raw, "CDC_QUEUE_CAPACITY", 16usize, 1, 1_000_000, "messages", &mut errors);
     let grace_ms = number(&raw, "CDC_SHUTDOWN_GRACE_MS", 30_000u64, 0, 3_600_000, "milliseconds", &mut errors);
     let live_ms = number(&raw, "CDC_LIVENESS_TIMEOUT_MS", 60_000u64, 1000, 3_600_000, "milliseconds", &mut errors);
 
@@ -709,7 +710,7 @@ mod tests {
             c.batch,
             BatchLimits { max_records: 10_000, max_bytes: 1_000_000, linger: Duration::from_millis(100) }
         );
-        assert_eq!(c.queue_capacity, 32);
+        assert_eq!(c.queue_capacity, 16);
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
         assert_eq!(c.liveness_timeout, Duration::from_secs(60));
         assert!(c.datahub.as_ref().unwrap().security_token.is_none());
@@ -738,6 +739,7 @@ mod tests {
         assert_eq!(dh.endpoint, "https://dh-cn-hangzhou.aliyuncs.com");
         let dcfg = dh.datahub_config(&c.retry, &c.batch);
         assert_eq!(dcfg.validate(), Ok(()), "what the config accepts, the producer accepts");
+        assert_eq!(dcfg.max_request_bytes, DATAHUB_MAX_BYTES, "a 1 MB row fits whatever the batch byte bound");
         assert_eq!((dcfg.retry.max_attempts, dcfg.retry.backoff_ms), (3, 2000));
         let sc = load_from(&e, None, Purpose::Run).unwrap().source_config();
         assert_eq!((sc.host.as_str(), sc.port, sc.server_id), ("db.example", 2881, 77));

@@ -77,7 +77,7 @@ fn every_invalid_setting_is_refused_by_name_with_its_value() {
         ("CDC_BATCH_MAX_RECORDS", "10001", "`10001` is not a whole number of records"),
         ("CDC_BATCH_MAX_BYTES", "100", "`100` is not a whole number of bytes"),
         ("CDC_BATCH_LINGER_MS", "1s", "`1s` is not a whole number of milliseconds"),
-        ("CDC_QUEUE_CAPACITY", "0", "`0` is not a whole number of rows events"),
+        ("CDC_QUEUE_CAPACITY", "0", "`0` is not a whole number of messages"),
         ("CDC_HEARTBEAT_MS", "99999999999", "`99999999999` is not a whole number of milliseconds"),
         ("CDC_SHUTDOWN_GRACE_MS", "soon", "`soon` is not a whole number of milliseconds"),
         ("CDC_LIVENESS_TIMEOUT_MS", "5", "`5` is not a whole number of milliseconds in 1000..="),
