@@ -40,7 +40,8 @@ pub struct StatusSnapshot {
     pub current_position: Option<BinlogPosition>,
     /// Last checkpoint stored (everything before it is acknowledged).
     pub committed: Option<Checkpoint>,
-    /// Replication lag: now minus the binlog timestamp of the last event read, ms.
+    /// Replication lag: now minus the binlog timestamp of the last event read, ms; 0 after a
+    /// heartbeat (the server had nothing newer).
     pub lag_ms: Option<i64>,
     /// Row events read since start.
     pub events_total: u64,
@@ -177,6 +178,15 @@ impl Status {
         self.beat();
     }
 
+    /// Records a replication heartbeat outside a transaction: the server had nothing newer to
+    /// send, so the reader is caught up and the lag is 0 (MariaDB's heartbeats carry no
+    /// timestamp, and an idle server writes no events, so the last event's age would otherwise
+    /// grow while nothing is behind).
+    pub fn on_caught_up(&self) {
+        self.with(|s| s.lag_ms = Some(0));
+        self.beat();
+    }
+
     /// Records `events` acknowledged by the sink.
     pub fn on_acked(&self, events: u64) {
         self.with(|s| s.events_acked_total += events);
@@ -222,5 +232,14 @@ mod tests {
         assert!(st.snapshot().readiness().is_ok());
         st.begin_shutdown();
         assert_eq!(st.snapshot().readiness().unwrap_err(), "shutting down");
+    }
+
+    #[test]
+    fn lag_is_the_last_event_age_until_a_heartbeat_says_caught_up() {
+        let st = Status::new();
+        st.on_read(1, None, now_ms() - 60_000);
+        assert!(st.snapshot().lag_ms.unwrap() >= 60_000);
+        st.on_caught_up();
+        assert_eq!(st.snapshot().lag_ms, Some(0));
     }
 }

@@ -587,8 +587,13 @@ impl BinlogSource {
                 }
             }
             for msg in out.drain(..) {
-                if let SourceMessage::Commit(cp) = &msg {
-                    *resume = cp.clone();
+                match &msg {
+                    SourceMessage::Commit(cp) => *resume = cp.clone(),
+                    SourceMessage::Heartbeat { .. } => {
+                        self.status.on_caught_up();
+                        ::metrics::gauge!(metrics::REPLICATION_LAG_SECONDS).set(0.0);
+                    }
+                    SourceMessage::Events(_) => {}
                 }
                 tokio::select! {
                     _ = cancel.cancelled() => {
