@@ -879,6 +879,8 @@ fn put_records(
     let topic = store.topic_mut(p, t)?;
     let now = now_ms();
     let mut failed = Vec::new();
+    // Copies of the stored records, for the JSONL log only.
+    let log = st.shared.jsonl.is_some();
     let mut written: Vec<(String, StoredRecord)> = Vec::new();
     if let Some(id) = by_shard {
         let idx = topic.shard_index(id)?;
@@ -886,8 +888,9 @@ fn put_records(
             return Err(ApiError::new("InvalidShardOperation", "The specified shard is not active."));
         }
         for r in recs {
-            let rec = topic.append(idx, r.data, r.attributes, &r.route, now);
-            written.push((id.to_owned(), rec));
+            if let Some(rec) = topic.append(idx, r.data, r.attributes, &r.route, now, log) {
+                written.push((id.to_owned(), rec));
+            }
         }
     } else {
         for (i, r) in recs.into_iter().enumerate() {
@@ -900,8 +903,9 @@ fn put_records(
             match topic.route(&r.route) {
                 Ok(idx) => {
                     let id = topic.shards[idx].id.to_string();
-                    let rec = topic.append(idx, r.data, r.attributes, &r.route, now);
-                    written.push((id, rec));
+                    if let Some(rec) = topic.append(idx, r.data, r.attributes, &r.route, now, log) {
+                        written.push((id, rec));
+                    }
                 }
                 Err((code, msg)) => failed.push((i, code, msg)),
             }

@@ -180,7 +180,9 @@ impl Topic {
         Ok(idx)
     }
 
-    /// Appends a record to a shard, assigning the next sequence; returns the stored record.
+    /// Appends a record to a shard, assigning the next sequence; returns a copy of the stored
+    /// record when `copy` (for the JSONL log; a copy per record otherwise doubles the
+    /// emulator's allocations).
     pub(crate) fn append(
         &mut self,
         idx: usize,
@@ -188,7 +190,8 @@ impl Topic {
         attributes: BTreeMap<String, String>,
         route: &Route,
         now_ms: i64,
-    ) -> StoredRecord {
+        copy: bool,
+    ) -> Option<StoredRecord> {
         let shard = &mut self.shards[idx];
         let rec = StoredRecord {
             sequence: shard.records.len() as i64,
@@ -198,8 +201,9 @@ impl Topic {
             partition_key: route.partition_key.clone(),
             hash_key: route.hash_key.clone(),
         };
-        shard.records.push(rec.clone());
-        rec
+        let out = copy.then(|| rec.clone());
+        shard.records.push(rec);
+        out
     }
 
     /// Splits an ACTIVE shard at `split_key` (default: the middle of its range): the parent is
