@@ -8,7 +8,8 @@
 //!    newer end of the binlog.
 //! 2. **Source task.** [`BinlogSource::run`] streams into a bounded channel; when the channel is
 //!    full the reader waits (backpressure: a slow DataHub slows the binlog reader, memory stays
-//!    bounded by `channel_capacity` messages — one per rows event — plus two batches).
+//!    bounded by `channel_capacity` messages — the rows of one or more rows events each — plus
+//!    two batches: one in flight, one filling).
 //! 3. **Sink stage** ([`sink_stage`]). Events are batched (rows, bytes, linger); a batch is sent
 //!    and re-sent on transient errors until the sink acknowledges all of it. A checkpoint is taken
 //!    only from a `Commit` message (a transaction boundary) whose preceding events have all been
@@ -448,9 +449,11 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
             let covers = st.pending.clone();
             in_flight = Some((Box::pin(send_until_acked(sink, events, cfg, status, cancel)), covers));
             st.absorb();
-            if !st.batch.is_empty() && linger_deadline.is_none() {
-                linger_deadline = Some(Instant::now() + cfg.batch.linger);
-            }
+        }
+        // The linger starts when the filling batch gets its first event (it only ever sets
+        // `send_soon`, so it is not armed while that is already set).
+        if !st.batch.is_empty() && linger_deadline.is_none() && !send_soon {
+            linger_deadline = Some(Instant::now() + cfg.batch.linger);
         }
         if closed && in_flight.is_none() && st.batch.is_empty() {
             // The source stopped and everything received is acknowledged: final checkpoint.
@@ -480,9 +483,6 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
                     // acknowledgement and checkpoints.
                     st.carry = events.into_iter();
                     st.absorb();
-                    if !st.batch.is_empty() && linger_deadline.is_none() {
-                        linger_deadline = Some(Instant::now() + cfg.batch.linger);
-                    }
                 }
                 Some(SourceMessage::Commit(cp)) => {
                     st.pending = Some(cp);

@@ -18,7 +18,7 @@ use mysql_common::binlog::events::{Event, EventData, RowsEventData, TableMapEven
 use mysql_common::io::ParseBuf;
 
 use super::filter::TableFilter;
-use super::gtid::MysqlGtidSet;
+use super::gtid::{MysqlGtidSet, UuidText};
 use super::table::{build_plan, has_column_names, TablePlan, TableSchema};
 use super::value::{apply_json_diffs, parse_value, Parsed};
 use super::{SourceError, SourceMessage};
@@ -430,14 +430,7 @@ impl Decoder {
             ty::GTID | ty::GTID_TAGGED => {
                 if let Ok(Some(EventData::GtidEvent(g))) = ev.read_data() {
                     let sid = g.sid();
-                    let u = format!(
-                        "{}-{}-{}-{}-{}",
-                        hex(&sid[0..4]),
-                        hex(&sid[4..6]),
-                        hex(&sid[6..8]),
-                        hex(&sid[8..10]),
-                        hex(&sid[10..16])
-                    );
+                    let u = UuidText(&sid);
                     let gtid = match g.tag() {
                         Some(t) => format!("{u}:{}:{}", t, g.gno()),
                         None => format!("{u}:{}", g.gno()),
@@ -453,14 +446,7 @@ impl Decoder {
                 // start mid-file). A known set already holds them.
                 if self.mysql_gtids.is_none() && !self.mariadb {
                     if let Ok(Some(EventData::PreviousGtidsEvent(p))) = ev.read_data() {
-                        let mut set = MysqlGtidSet::default();
-                        for sid in p.sids() {
-                            let tag = sid.tag().map(|t| t.as_str().to_string()).unwrap_or_default();
-                            for iv in sid.intervals() {
-                                for_interval(&mut set, sid.uuid(), &tag, iv.start(), iv.end());
-                            }
-                        }
-                        self.mysql_gtids = Some(set);
+                        self.mysql_gtids = Some(MysqlGtidSet::from_previous_gtids(&p));
                     }
                 }
                 skipped("previous_gtids", et);
@@ -672,19 +658,12 @@ impl Decoder {
             transaction,
             key_columns: plan.key_columns.clone(),
         };
-        // The rows of one rows event travel together: one channel message per binlog event,
-        // not per row (a wake-up per row cost ~28 % of decode time, docs/benchmarks.md).
+        // Rows travel together: one channel message per rows event (the source may merge those
+        // of one transaction further), not one per row.
         match out.last_mut() {
             Some(SourceMessage::Events(events)) => events.push(event),
             _ => out.push(SourceMessage::Events(vec![event])),
         }
-    }
-}
-
-/// Adds the PREVIOUS_GTIDS interval `start..end` (end exclusive) to `set`.
-fn for_interval(set: &mut MysqlGtidSet, uuid: [u8; 16], tag: &str, start: u64, end: u64) {
-    if start >= 1 && end > start {
-        set.add_range(uuid, tag, start, end - 1);
     }
 }
 
@@ -778,10 +757,6 @@ pub fn checksum_ok(ev: &Event) -> Option<bool> {
         (Some(sum), Ok(Some(alg))) => Some(u32::from_le_bytes(sum) == ev.calc_checksum(alg)),
         _ => None,
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// First words of DML statements (MySQL manual 15.2, "Data Manipulation Statements").

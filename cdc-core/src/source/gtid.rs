@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use mysql_common::binlog::events::PreviousGtidsEvent;
 use mysql_common::packets::{GnoInterval, Sid, Tag};
 
 /// A MySQL GTID set: for each (source UUID, tag) the sorted, merged, inclusive intervals of
@@ -108,9 +109,7 @@ impl MysqlGtidSet {
 
     /// Adds one transaction (the GTID of a committed transaction). `tag` is `""` for untagged.
     pub fn add(&mut self, uuid: [u8; 16], tag: &str, gno: u64) {
-        if (1..u64::MAX).contains(&gno) {
-            self.add_interval(uuid, tag, gno, gno);
-        }
+        self.add_range(uuid, tag, gno, gno);
     }
 
     /// Adds the transactions `a..=b` (inclusive; ignored unless 1 ≤ a ≤ b < u64::MAX).
@@ -142,6 +141,19 @@ impl MysqlGtidSet {
         *iv = merged;
     }
 
+    /// The set a PREVIOUS_GTIDS event carries (the GTIDs executed before its binlog file; its
+    /// intervals' ends are exclusive, as in `COM_BINLOG_DUMP_GTID`).
+    pub fn from_previous_gtids(ev: &PreviousGtidsEvent<'_>) -> Self {
+        let mut set = Self::default();
+        for sid in ev.sids() {
+            let tag = sid.tag().map(|t| t.as_str()).unwrap_or_default();
+            for iv in sid.intervals() {
+                set.add_range(sid.uuid(), tag, iv.start(), iv.end().saturating_sub(1));
+            }
+        }
+        set
+    }
+
     /// Adds every transaction of `other`.
     pub fn union(&mut self, other: &MysqlGtidSet) {
         for ((uuid, tag), ivs) in &other.sets {
@@ -170,14 +182,19 @@ impl MysqlGtidSet {
     }
 }
 
-fn write_uuid(f: &mut fmt::Formatter<'_>, u: &[u8; 16]) -> fmt::Result {
-    for (i, b) in u.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            f.write_str("-")?;
+/// A source UUID in MySQL's text form: lower-case hex, dashes after bytes 4, 6, 8 and 10.
+pub(crate) struct UuidText<'a>(pub(crate) &'a [u8; 16]);
+
+impl fmt::Display for UuidText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{b:02x}")?;
         }
-        write!(f, "{b:02x}")?;
+        Ok(())
     }
-    Ok(())
 }
 
 impl fmt::Display for MysqlGtidSet {
@@ -190,7 +207,7 @@ impl fmt::Display for MysqlGtidSet {
                 if last_uuid.is_some() {
                     f.write_str(",")?;
                 }
-                write_uuid(f, uuid)?;
+                write!(f, "{}", UuidText(uuid))?;
                 last_uuid = Some(*uuid);
             }
             if !tag.is_empty() {

@@ -119,8 +119,10 @@ impl SourceConfig {
 /// One item of the source's output, in binlog order.
 #[derive(Debug, Clone)]
 pub enum SourceMessage {
-    /// The decoded row changes of one rows event (WRITE/UPDATE/DELETE_ROWS), in row order; never
-    /// empty. An UPDATE that changes the primary key contributes a delete and a create.
+    /// Decoded row changes (WRITE/UPDATE/DELETE_ROWS) of one transaction, in binlog order; never
+    /// empty: the rows of one rows event, or of several consecutive ones (up to about 2,048
+    /// column values, see `stream_once`). An UPDATE that changes the primary key contributes a
+    /// delete and a create.
     Events(Vec<ChangeEvent>),
     /// A transaction committed (XID or COMMIT): every event before this message belongs to
     /// committed transactions, and resuming at `Checkpoint.position` re-reads nothing of them.
@@ -509,16 +511,15 @@ impl BinlogSource {
         decoder.set_mariadb(flavor == Flavor::MariaDb);
         decoder.begin_connection(checksums_on, &resume.position);
         let file = resume.position.file.clone();
-        let mut request = BinlogStreamRequest::new(self.config.server_id)
-            .with_filename(file.as_bytes())
-            .with_pos(resume.position.pos);
-        if flavor == Flavor::MySql && file.is_empty() {
+        let request = if flavor == Flavor::MySql && file.is_empty() {
             // MySQL GTID start: COM_BINLOG_DUMP_GTID with the executed set; the server sends
             // every transaction not in it, from the first binlog file that has one.
-            let text = resume.gtid_set.clone().unwrap_or_default();
-            let set = gtid::MysqlGtidSet::parse(&text).map_err(|e| SourceError::Config(e.to_string()))?;
-            request = BinlogStreamRequest::new(self.config.server_id).with_gtid().with_gtid_set(set.to_sids());
-        }
+            let text = resume.gtid_set.as_deref().unwrap_or_default();
+            let set = gtid::MysqlGtidSet::parse(text).map_err(|e| SourceError::Config(e.to_string()))?;
+            BinlogStreamRequest::new(self.config.server_id).with_gtid().with_gtid_set(set.to_sids())
+        } else {
+            BinlogStreamRequest::new(self.config.server_id).with_filename(file.as_bytes()).with_pos(resume.position.pos)
+        };
         let mut stream = match conn.get_binlog_stream(request).await {
             Ok(s) => s,
             Err(e) => return self.classify(e, resume).await,

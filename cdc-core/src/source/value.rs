@@ -197,18 +197,6 @@ fn datetime_value(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32, precisio
     }
 }
 
-/// Decodes text in `cs` from borrowed bytes (same result as [`decode_text`]).
-fn decode_text_slice(bytes: &[u8], cs: Charset) -> Value {
-    match cs {
-        Charset::Binary => Value::Bytes(bytes.to_vec()),
-        Charset::Latin1 => Value::String(bytes.iter().map(|&b| b as char).collect()),
-        Charset::Utf8 | Charset::Other => match std::str::from_utf8(bytes) {
-            Ok(s) => Value::String(s.to_owned()),
-            Err(_) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
-        },
-    }
-}
-
 /// Parses the common fixed-width and length-prefixed types straight from the row bytes,
 /// with the same result as [`parse_value_generic`] (the tests below compare both on random
 /// bytes). `Ok(None)`: left to the generic parser, `buf` untouched — other types and a column
@@ -283,18 +271,11 @@ fn parse_fast(col: &ColumnPlan, buf: &mut ParseBuf<'_>) -> io::Result<Option<Val
             }
         }
         (T::MYSQL_TYPE_NEWDECIMAL, Kind::Decimal) => {
-            match decimal_text(col.meta[0] as usize, col.meta[1] as usize, &mut view)? {
-                Some(text) => Value::Decimal(text),
-                None => return Ok(None),
-            }
+            Value::Decimal(decimal_text(col.meta[0] as usize, col.meta[1] as usize, &mut view)?)
         }
         (T::MYSQL_TYPE_VARCHAR | T::MYSQL_TYPE_VAR_STRING, Kind::Text(_) | Kind::Bytes | Kind::FixedBinary(_)) => {
             let max_len = col.meta[0] as usize | (col.meta[1] as usize) << 8;
-            let n = if max_len < 256 {
-                take_arr::<1>(&mut view)?[0] as usize
-            } else {
-                u16::from_le_bytes(take_arr(&mut view)?) as usize
-            };
+            let n = string_length(&mut view, max_len)?;
             bytes_value(&col.kind, take(&mut view, n)?)
         }
         (T::MYSQL_TYPE_STRING, Kind::Text(_) | Kind::Bytes | Kind::FixedBinary(_)) => {
@@ -309,11 +290,7 @@ fn parse_fast(col: &ColumnPlan, buf: &mut ParseBuf<'_>) -> io::Result<Option<Val
             } else {
                 u16::from_le_bytes([col.meta[0], col.meta[1]]) as usize
             };
-            let n = if max_len < 256 {
-                take_arr::<1>(&mut view)?[0] as usize
-            } else {
-                u16::from_le_bytes(take_arr(&mut view)?) as usize
-            };
+            let n = string_length(&mut view, max_len)?;
             bytes_value(&col.kind, take(&mut view, n)?)
         }
         (
@@ -343,11 +320,17 @@ fn parse_fast(col: &ColumnPlan, buf: &mut ParseBuf<'_>) -> io::Result<Option<Val
     Ok(Some(v))
 }
 
+/// The length prefix of a CHAR/VARCHAR value: one byte when the column holds at most 255 bytes
+/// (`max_len`), else two, little-endian.
+fn string_length(view: &mut ParseBuf<'_>, max_len: usize) -> io::Result<usize> {
+    Ok(if max_len < 256 { take_arr::<1>(view)?[0] as usize } else { u16::from_le_bytes(take_arr(view)?) as usize })
+}
+
 /// A CHAR/VARCHAR/BLOB value as [`convert`] renders it for `kind` (Text, Bytes or
 /// FixedBinary; anything else is not passed here).
 fn bytes_value(kind: &Kind, bytes: &[u8]) -> Value {
     match kind {
-        Kind::Text(cs) => decode_text_slice(bytes, *cs),
+        Kind::Text(cs) => decode_text(bytes.to_vec(), *cs),
         Kind::FixedBinary(n) => {
             let mut v = Vec::with_capacity(bytes.len().max(*n));
             v.extend_from_slice(bytes);
@@ -360,6 +343,12 @@ fn bytes_value(kind: &Kind, bytes: &[u8]) -> Value {
     }
 }
 
+/// The error for a value whose bytes MySQL never writes (a corrupt rows event); the text says
+/// so, and the fast-path tests recognise it by the phrase "never written by MySQL".
+fn never_written(what: impl std::fmt::Display) -> io::Error {
+    bad(format!("{what}: never written by MySQL (corrupt rows event)"))
+}
+
 /// Bytes of a DECIMAL group of 0..=9 digits (MySQL's dig2bytes).
 const DIG_TO_BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
 const POW10: [u32; 10] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
@@ -369,19 +358,13 @@ const POW10: [u32; 10] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_
 /// leading zeros (`0` when there are none), `scale` fraction digits, a `-` for negative values
 /// including a negative zero with a fraction (`-0.00`) but not without one (`0`).
 ///
-/// The error for a value whose bytes MySQL never writes (a corrupt rows event); the text says
-/// so, and the fast-path tests recognise it by the phrase "never written by MySQL".
-fn never_written(what: impl std::fmt::Display) -> io::Error {
-    bad(format!("{what}: never written by MySQL (corrupt rows event)"))
-}
-
 /// Encoding (MySQL strings/decimal.c, decimal2bin): big-endian groups of 9 digits in 4 bytes,
 /// the leading integer group and the trailing fraction group shorter (dig2bytes), all bits
 /// inverted for a negative value, then the top bit of the first byte flipped.
 ///
 /// Errors (`buf` untouched): a group beyond its digits (never written by MySQL), a truncated
 /// value.
-fn decimal_text(precision: usize, scale: usize, buf: &mut ParseBuf<'_>) -> io::Result<Option<String>> {
+fn decimal_text(precision: usize, scale: usize, buf: &mut ParseBuf<'_>) -> io::Result<String> {
     let intg = precision - scale;
     let (int_full, int_head) = (intg / 9, intg % 9);
     let (frac_full, frac_tail) = (scale / 9, scale % 9);
@@ -419,7 +402,7 @@ fn decimal_text(precision: usize, scale: usize, buf: &mut ParseBuf<'_>) -> io::R
     let first_digit = groups[..int_groups].iter().position(|&g| g != 0);
     if first_digit.is_none() && scale == 0 {
         // mysql_common turns an all-zero value without fraction into a positive 0.
-        return Ok(Some("0".to_string()));
+        return Ok("0".to_string());
     }
     let mut out = String::with_capacity(precision + 3);
     if negative {
@@ -443,7 +426,7 @@ fn decimal_text(precision: usize, scale: usize, buf: &mut ParseBuf<'_>) -> io::R
             push_digits(&mut out, groups[int_groups + frac_full], frac_tail);
         }
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// Appends `v` (below 10^9) in decimal, zero-padded to at least `width` (1..=9) digits.
