@@ -572,6 +572,8 @@ impl Decoder {
                 ));
             }
         }
+        let before_image = before_cols.map(|c| ImageColumns::new(c, n));
+        let after_image = after_cols.map(|c| ImageColumns::new(c, n));
         let mut buf = ParseBuf(re.rows_data());
         let mut row_index = 0u32;
         // The table's running row count in the transaction (`data_collection_order`), looked up
@@ -583,11 +585,11 @@ impl Decoder {
         self.op_counts = [0; 4];
         while !buf.is_empty() {
             let left = buf.0.len();
-            let before = match before_cols {
+            let before = match before_image {
                 Some(cols) => Some(read_image(plan, cols, false, &mut buf, None)?),
                 None => None,
             };
-            let after = match after_cols {
+            let after = match after_image {
                 Some(cols) => Some(read_image(plan, cols, partial, &mut buf, before.as_ref())?),
                 None => None,
             };
@@ -695,11 +697,33 @@ fn check_str_values(tme: &TableMapEvent<'_>) -> Result<(), String> {
     Ok(())
 }
 
+/// The columns a rows event's before or after image holds (its `columns_before_image` /
+/// `columns_after_image` bitmap), counted once per rows event rather than per row.
+#[derive(Clone, Copy)]
+struct ImageColumns<'a> {
+    bits: &'a BitSlice<u8>,
+    /// Number of columns present (bits set).
+    present: usize,
+    /// Every column of the table is present (`binlog_row_image=FULL`, the usual case).
+    all: bool,
+}
+
+impl<'a> ImageColumns<'a> {
+    fn new(bits: &'a BitSlice<u8>, columns: usize) -> Self {
+        let present = bits.count_ones();
+        ImageColumns { bits, present, all: present == columns && bits.len() >= columns }
+    }
+
+    fn has(&self, i: usize) -> bool {
+        self.all || self.bits.get(i).map(|b| *b).unwrap_or(false)
+    }
+}
+
 /// Reads one row image: optional shared-image header (PARTIAL_UPDATE after image), the NULL
 /// bitmap over the present columns, then each present non-NULL value.
 fn read_image(
     plan: &TablePlan,
-    cols: &BitSlice<u8>,
+    cols: ImageColumns<'_>,
     partial_update_after: bool,
     buf: &mut ParseBuf<'_>,
     before: Option<&Vec<Value>>,
@@ -715,24 +739,25 @@ fn read_image(
             partial_bits = Some(bits.iter().by_vals().take(plan.json_columns).collect());
         }
     }
-    let present = cols.count_ones();
-    let null_bytes = buf.checked_eat(present.div_ceil(8)).ok_or_else(short)?;
-    let nulls = BitSlice::<u8, Lsb0>::from_slice(null_bytes);
+    // The NULL bitmap has one bit per present column, bit k of byte k/8 (LSB first).
+    let nulls = buf.checked_eat(cols.present.div_ceil(8)).ok_or_else(short)?;
     let mut values = Vec::with_capacity(plan.cols.len());
     let mut image_idx = 0;
     let mut json_idx = 0;
     for (i, col) in plan.cols.iter().enumerate() {
-        let is_json = col.kind == super::table::Kind::Json;
-        let is_partial = is_json && partial_bits.as_ref().and_then(|b| b.get(json_idx).copied()).unwrap_or(false);
-        if is_json {
-            json_idx += 1;
-        }
-        if !cols.get(i).map(|b| *b).unwrap_or(false) {
+        let is_partial = match &partial_bits {
+            Some(bits) if col.kind == super::table::Kind::Json => {
+                json_idx += 1;
+                bits.get(json_idx - 1).copied().unwrap_or(false)
+            }
+            _ => false,
+        };
+        if !cols.has(i) {
             // Column absent from this image (binlog_row_image != FULL): unknown → null.
             values.push(Value::Null);
             continue;
         }
-        let is_null = nulls.get(image_idx).map(|b| *b).unwrap_or(true);
+        let is_null = nulls.get(image_idx >> 3).is_none_or(|b| b >> (image_idx & 7) & 1 != 0);
         image_idx += 1;
         if is_null {
             values.push(Value::Null);

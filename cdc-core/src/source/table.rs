@@ -14,6 +14,8 @@ use mysql_common::binlog::events::{OptionalMetadataField, TableMapEvent};
 use mysql_common::collations::{Collation, CollationId};
 use mysql_common::constants::ColumnType;
 
+use super::value::ValueOp;
+
 /// Column facts read from `information_schema` for a table whose TABLE_MAP carries no
 /// column names. Vectors are in ordinal order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -122,6 +124,17 @@ pub(crate) struct ColumnPlan {
     pub(crate) unsigned: bool,
     /// The decoding rule.
     pub(crate) kind: Kind,
+    /// How values are read, chosen once from the four fields above
+    /// ([`ValueOp::for_column`]).
+    pub(crate) op: ValueOp,
+}
+
+impl ColumnPlan {
+    /// A column plan with its [`ValueOp`] chosen.
+    pub(crate) fn new(ty: ColumnType, meta: Box<[u8]>, unsigned: bool, kind: Kind) -> Self {
+        let op = ValueOp::for_column(ty, &meta, unsigned, &kind);
+        ColumnPlan { ty, meta, unsigned, kind, op }
+    }
 }
 
 /// Everything needed to decode the rows of one table version (one TABLE_MAP).
@@ -290,7 +303,7 @@ pub(crate) fn build_plan(
             }
             other => return Err(format!("column {i}: unsupported column type {other:?}")),
         };
-        cols.push(ColumnPlan { ty, meta, unsigned, kind });
+        cols.push(ColumnPlan::new(ty, meta, unsigned, kind));
     }
 
     let names: Vec<String> = match names {

@@ -15,6 +15,7 @@ use std::io;
 use chrono::NaiveDate;
 use mysql_common::binlog::jsondiff::{JsonDiff, JsonDiffOperation};
 use mysql_common::binlog::value::BinlogValue;
+use mysql_common::constants::ColumnType;
 use mysql_common::io::ParseBuf;
 use mysql_common::value::Value as MyValue;
 
@@ -50,60 +51,181 @@ pub(crate) enum Parsed {
     JsonDiff(Vec<JsonDiff<'static>>),
 }
 
+/// How the values of one column are read: chosen once per TABLE_MAP
+/// ([`ValueOp::for_column`]) so that reading a value is one `match` on this, with the widths,
+/// fraction lengths and signedness already worked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValueOp {
+    /// The column metadata fails [`check_meta`]: every non-NULL value is that error.
+    BadMeta,
+    /// YEAR: one byte, years since 1900 (0 = 0000).
+    Year,
+    /// MEDIUMINT: 3 bytes little-endian.
+    Int24,
+    /// TIME(1)/TIME(2), whose fraction mysql_common mishandles when negative.
+    ShortTime2,
+    /// TINYINT..BIGINT of `width` bytes; `unsigned_src`: the binlog bytes are unsigned,
+    /// `unsigned_out`: the contract value is `UInt`.
+    Int { width: u8, unsigned_src: bool, unsigned_out: bool },
+    /// FLOAT, 4 bytes.
+    Float,
+    /// DOUBLE, 8 bytes.
+    Double,
+    /// DATE, 3 bytes.
+    Date,
+    /// DATETIME2: 5 bytes + `frac` bytes of fraction.
+    DateTime2 { frac: u8, precision: u8 },
+    /// TIMESTAMP2: 4 bytes + `frac` bytes of fraction.
+    Timestamp2 { frac: u8, precision: u8 },
+    /// DECIMAL(precision, scale) (validated).
+    Decimal { precision: u8, scale: u8 },
+    /// CHAR/VARCHAR: a 1-byte length prefix when `max_len` < 256, else 2 bytes.
+    Chars { max_len: u16 },
+    /// BLOB/TEXT/GEOMETRY/VECTOR: a `len_bytes` (1..=4) little-endian length prefix.
+    Blob { len_bytes: u8 },
+    /// ENUM: a `width` (1 or 2) byte little-endian 1-based label index.
+    Enum { width: u8 },
+    /// Anything else: mysql_common's parser and [`convert`].
+    Generic,
+}
+
+impl ValueOp {
+    /// The reading rule for a column of type `ty` (the real type, STRING resolved to
+    /// ENUM/SET), TABLE_MAP metadata `meta`, binlog signedness `unsigned` and contract `kind`.
+    /// The same choice [`parse_value`] made per value before it was cached here; the tests
+    /// compare every fast rule with the generic parser.
+    pub(crate) fn for_column(ty: ColumnType, meta: &[u8], unsigned: bool, kind: &Kind) -> ValueOp {
+        use ColumnType as T;
+        if *kind == Kind::Year {
+            return ValueOp::Year;
+        }
+        if ty == T::MYSQL_TYPE_INT24 {
+            return ValueOp::Int24;
+        }
+        if ty == T::MYSQL_TYPE_TIME2 && matches!(meta.first(), Some(1 | 2)) {
+            return ValueOp::ShortTime2;
+        }
+        if check_meta_of(ty, meta).is_err() {
+            return ValueOp::BadMeta;
+        }
+        let chars = matches!(kind, Kind::Text(_) | Kind::Bytes | Kind::FixedBinary(_));
+        match (ty, kind) {
+            (T::MYSQL_TYPE_TINY | T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_LONGLONG, Kind::Int { unsigned: out }) => {
+                let width = match ty {
+                    T::MYSQL_TYPE_TINY => 1,
+                    T::MYSQL_TYPE_SHORT => 2,
+                    T::MYSQL_TYPE_LONG => 4,
+                    _ => 8,
+                };
+                ValueOp::Int { width, unsigned_src: unsigned, unsigned_out: *out }
+            }
+            (T::MYSQL_TYPE_FLOAT, Kind::Float) => ValueOp::Float,
+            (T::MYSQL_TYPE_DOUBLE, Kind::Double) => ValueOp::Double,
+            (T::MYSQL_TYPE_NEWDATE, Kind::Date) => ValueOp::Date,
+            (T::MYSQL_TYPE_DATETIME2, Kind::DateTime { precision }) => {
+                ValueOp::DateTime2 { frac: frac_len(meta[0]) as u8, precision: *precision }
+            }
+            (T::MYSQL_TYPE_TIMESTAMP2, Kind::Timestamp { precision }) => {
+                ValueOp::Timestamp2 { frac: frac_len(meta[0]) as u8, precision: *precision }
+            }
+            (T::MYSQL_TYPE_NEWDECIMAL, Kind::Decimal) => ValueOp::Decimal { precision: meta[0], scale: meta[1] },
+            (T::MYSQL_TYPE_VARCHAR | T::MYSQL_TYPE_VAR_STRING, _) if chars => {
+                ValueOp::Chars { max_len: u16::from_le_bytes([meta[0], meta[1]]) }
+            }
+            (T::MYSQL_TYPE_STRING, _) if chars => {
+                // The maximum length in bytes, as mysql_common's BinlogValue reads it.
+                let max_len = if meta[0] >= 1 {
+                    let (b0, b1) = (meta[0] as usize, meta[1] as usize);
+                    if (b0 & 0x30) != 0x30 {
+                        b1 | (((b0 & 0x30) ^ 0x30) << 4)
+                    } else {
+                        b1
+                    }
+                } else {
+                    u16::from_le_bytes([meta[0], meta[1]]) as usize
+                };
+                ValueOp::Chars { max_len: max_len as u16 }
+            }
+            (
+                T::MYSQL_TYPE_TINY_BLOB
+                | T::MYSQL_TYPE_MEDIUM_BLOB
+                | T::MYSQL_TYPE_LONG_BLOB
+                | T::MYSQL_TYPE_BLOB
+                | T::MYSQL_TYPE_GEOMETRY
+                | T::MYSQL_TYPE_VECTOR,
+                _,
+            ) if chars && (1..=4).contains(&meta[0]) => ValueOp::Blob { len_bytes: meta[0] },
+            (T::MYSQL_TYPE_ENUM, Kind::Enum(_)) if matches!(meta[1], 1 | 2) => ValueOp::Enum { width: meta[1] },
+            _ => ValueOp::Generic,
+        }
+    }
+}
+
 /// Parses one non-NULL value of column `col` from `buf`.
 pub(crate) fn parse_value(col: &ColumnPlan, is_partial: bool, buf: &mut ParseBuf<'_>) -> io::Result<Parsed> {
-    // YEAR is read here: mysql_common renders the raw byte 0 (= year 0000) as "1900".
-    if col.kind == Kind::Year {
-        let b = buf.checked_eat(1).ok_or_else(|| bad("truncated YEAR"))?[0];
-        return Ok(Parsed::Value(Value::Int(if b == 0 { 0 } else { 1900 + b as i64 })));
-    }
-    // MEDIUMINT is read here too: mysql_common 0.37 does not sign-extend negative INT24
-    // values (-8388608 came out as 8388608 in source_types).
-    if col.ty == mysql_common::constants::ColumnType::MYSQL_TYPE_INT24 {
-        let b = buf.checked_eat(3).ok_or_else(|| bad("truncated MEDIUMINT"))?;
-        let raw = b[0] as u32 | (b[1] as u32) << 8 | (b[2] as u32) << 16;
-        return Ok(Parsed::Value(if col.unsigned {
-            Value::UInt(raw as u64)
-        } else {
-            Value::Int(((raw << 8) as i32 >> 8) as i64)
-        }));
-    }
-    // TIME(1)/TIME(2) are read here: mysql_common 0.37 keeps their fraction in a u32, so a
-    // negative value with a fraction (`-00:00:01.50`) underflows (panic in debug builds, a
-    // wrong value in release). Same arithmetic as MySQL's my_time_packed_from_binary.
-    if col.ty == mysql_common::constants::ColumnType::MYSQL_TYPE_TIME2 && matches!(col.meta.first(), Some(1 | 2)) {
-        let b = buf.checked_eat(4).ok_or_else(|| bad("truncated TIME"))?;
-        let mut int_part = ((b[0] as i64) << 16 | (b[1] as i64) << 8 | b[2] as i64) - 0x80_0000;
-        let mut frac = b[3] as i64;
-        if int_part < 0 && frac > 0 {
-            int_part += 1;
-            frac -= 0x100;
+    match col.op {
+        // YEAR is read here: mysql_common renders the raw byte 0 (= year 0000) as "1900".
+        ValueOp::Year => {
+            let b = buf.checked_eat(1).ok_or_else(|| bad("truncated YEAR"))?[0];
+            Ok(Parsed::Value(Value::Int(if b == 0 { 0 } else { 1900 + b as i64 })))
         }
-        let packed = (int_part << 24) + frac * 10_000;
-        return Ok(Parsed::Value(convert(&col.kind, mysql_common::binlog::misc::time_from_packed(packed))?));
+        // MEDIUMINT is read here too: mysql_common 0.37 does not sign-extend negative INT24
+        // values (-8388608 came out as 8388608 in source_types).
+        ValueOp::Int24 => {
+            let b = buf.checked_eat(3).ok_or_else(|| bad("truncated MEDIUMINT"))?;
+            let raw = b[0] as u32 | (b[1] as u32) << 8 | (b[2] as u32) << 16;
+            Ok(Parsed::Value(if col.unsigned {
+                Value::UInt(raw as u64)
+            } else {
+                Value::Int(((raw << 8) as i32 >> 8) as i64)
+            }))
+        }
+        // TIME(1)/TIME(2) are read here: mysql_common 0.37 keeps their fraction in a u32, so a
+        // negative value with a fraction (`-00:00:01.50`) underflows (panic in debug builds, a
+        // wrong value in release). Same arithmetic as MySQL's my_time_packed_from_binary.
+        ValueOp::ShortTime2 => {
+            let b = buf.checked_eat(4).ok_or_else(|| bad("truncated TIME"))?;
+            let mut int_part = ((b[0] as i64) << 16 | (b[1] as i64) << 8 | b[2] as i64) - 0x80_0000;
+            let mut frac = b[3] as i64;
+            if int_part < 0 && frac > 0 {
+                int_part += 1;
+                frac -= 0x100;
+            }
+            let packed = (int_part << 24) + frac * 10_000;
+            Ok(Parsed::Value(convert(&col.kind, mysql_common::binlog::misc::time_from_packed(packed))?))
+        }
+        ValueOp::BadMeta => {
+            check_meta(col)?;
+            parse_value_generic(col, is_partial, buf)
+        }
+        ValueOp::Generic => parse_value_generic(col, is_partial, buf),
+        _ => match parse_fast(col, buf)? {
+            Some(v) => Ok(Parsed::Value(v)),
+            None => parse_value_generic(col, is_partial, buf),
+        },
     }
-    check_meta(col)?;
-    if let Some(v) = parse_fast(col, buf)? {
-        return Ok(Parsed::Value(v));
-    }
-    parse_value_generic(col, is_partial, buf)
 }
 
 /// Rejects column metadata the parsers cannot use (before [`parse_fast`] and
 /// [`parse_value_generic`], which both rely on it).
 fn check_meta(col: &ColumnPlan) -> io::Result<()> {
+    check_meta_of(col.ty, &col.meta)
+}
+
+/// [`check_meta`] on a column's type and metadata.
+fn check_meta_of(ty: ColumnType, meta: &[u8]) -> io::Result<()> {
     // mysql_common indexes the column metadata without checking its length: a corrupt
     // TABLE_MAP would panic there. Bytes of metadata per type: MySQL's
     // Table_map_log_event::save_field_metadata.
-    if col.meta.len() < meta_len(col.ty) {
-        return Err(bad(format!("column metadata of {:?} too short ({} bytes)", col.ty, col.meta.len())));
+    if meta.len() < meta_len(ty) {
+        return Err(bad(format!("column metadata of {ty:?} too short ({} bytes)", meta.len())));
     }
     // mysql_common sizes a DECIMAL from `precision - scale` without checking: a scale above
     // the precision underflows (a panic in debug builds, a huge read in release). MySQL caps
     // DECIMAL at 65 digits with at most 30 after the point (MySQL manual 13.1.3, "Fixed-Point
     // Types"), so anything else is a corrupt TABLE_MAP.
-    if col.ty == mysql_common::constants::ColumnType::MYSQL_TYPE_NEWDECIMAL {
-        let (precision, scale) = (col.meta[0], col.meta[1]);
+    if ty == ColumnType::MYSQL_TYPE_NEWDECIMAL {
+        let (precision, scale) = (meta[0], meta[1]);
         if precision == 0 || precision > 65 || scale > 30 || scale > precision {
             return Err(bad(format!("DECIMAL({precision},{scale}) in the TABLE_MAP is not a valid MySQL DECIMAL")));
         }
@@ -206,37 +328,39 @@ fn datetime_value(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32, precisio
 /// `buf` is untouched on every error.
 /// Expects [`check_meta`] to have passed.
 fn parse_fast(col: &ColumnPlan, buf: &mut ParseBuf<'_>) -> io::Result<Option<Value>> {
-    use mysql_common::constants::ColumnType as T;
     let mut view = *buf;
-    let v = match (col.ty, &col.kind) {
-        (T::MYSQL_TYPE_TINY, Kind::Int { unsigned }) => {
-            let [a] = take_arr::<1>(&mut view)?;
-            int_value(if col.unsigned { a as i64 } else { a as i8 as i64 }, *unsigned)
+    let v = match col.op {
+        ValueOp::Int { width, unsigned_src, unsigned_out } => {
+            let v = match width {
+                1 => {
+                    let [a] = take_arr::<1>(&mut view)?;
+                    if unsigned_src { a as i64 } else { a as i8 as i64 }
+                }
+                2 => {
+                    let b = take_arr(&mut view)?;
+                    if unsigned_src { u16::from_le_bytes(b) as i64 } else { i16::from_le_bytes(b) as i64 }
+                }
+                4 => {
+                    let b = take_arr(&mut view)?;
+                    if unsigned_src { u32::from_le_bytes(b) as i64 } else { i32::from_le_bytes(b) as i64 }
+                }
+                // Signed or not, the 64 bits end up the same (convert: UInt(u) as i64, Int(i) as u64).
+                _ => i64::from_le_bytes(take_arr(&mut view)?),
+            };
+            int_value(v, unsigned_out)
         }
-        (T::MYSQL_TYPE_SHORT, Kind::Int { unsigned }) => {
-            let b = take_arr(&mut view)?;
-            int_value(if col.unsigned { u16::from_le_bytes(b) as i64 } else { i16::from_le_bytes(b) as i64 }, *unsigned)
-        }
-        (T::MYSQL_TYPE_LONG, Kind::Int { unsigned }) => {
-            let b = take_arr(&mut view)?;
-            int_value(if col.unsigned { u32::from_le_bytes(b) as i64 } else { i32::from_le_bytes(b) as i64 }, *unsigned)
-        }
-        // Signed or not, the 64 bits end up the same (convert: UInt(u) as i64, Int(i) as u64).
-        (T::MYSQL_TYPE_LONGLONG, Kind::Int { unsigned }) => {
-            int_value(i64::from_le_bytes(take_arr(&mut view)?), *unsigned)
-        }
-        (T::MYSQL_TYPE_FLOAT, Kind::Float) => Value::Float(f32::from_le_bytes(take_arr(&mut view)?)),
-        (T::MYSQL_TYPE_DOUBLE, Kind::Double) => Value::Double(f64::from_le_bytes(take_arr(&mut view)?)),
-        (T::MYSQL_TYPE_NEWDATE, Kind::Date) => {
+        ValueOp::Float => Value::Float(f32::from_le_bytes(take_arr(&mut view)?)),
+        ValueOp::Double => Value::Double(f64::from_le_bytes(take_arr(&mut view)?)),
+        ValueOp::Date => {
             // 3 bytes little-endian: day (5 bits), month (4 bits), year (15 bits).
             let [a, b, c] = take_arr::<3>(&mut view)?;
             let raw = a as u32 | (b as u32) << 8 | (c as u32) << 16;
             date_value((raw >> 9) as u16, ((raw >> 5) & 15) as u8, (raw & 31) as u8)
         }
-        (T::MYSQL_TYPE_DATETIME2, Kind::DateTime { precision }) => {
+        ValueOp::DateTime2 { frac, precision } => {
             // 5 bytes big-endian, offset by 2^39: year*13+month (17 bits), day (5), hour (5),
             // minute (6), second (6); then the fraction (my_datetime_packed_from_binary).
-            let b = take(&mut view, 5 + frac_len(col.meta[0]))?;
+            let b = take(&mut view, 5 + frac as usize)?;
             let raw = u64::from_be_bytes([0, 0, 0, b[0], b[1], b[2], b[3], b[4]]);
             let micros = frac_micros(&b[5..]);
             if raw < 0x80_0000_0000 || micros < 0 {
@@ -255,66 +379,51 @@ fn parse_fast(col: &ColumnPlan, buf: &mut ParseBuf<'_>) -> io::Result<Option<Val
                 ((hms >> 6) & 63) as u8,
                 (hms & 63) as u8,
                 micros as u32,
-                *precision,
+                precision,
             )
         }
-        (T::MYSQL_TYPE_TIMESTAMP2, Kind::Timestamp { precision }) => {
+        ValueOp::Timestamp2 { frac, precision } => {
             // Seconds since the epoch, 4 bytes big-endian (read as an i32 like mysql_common),
             // then the fraction.
-            let b = take(&mut view, 4 + frac_len(col.meta[0]))?;
+            let b = take(&mut view, 4 + frac as usize)?;
             let secs = i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as i64;
             let micros = frac_micros(&b[4..]) as i64;
             if secs == 0 && micros == 0 {
                 zero_date()
             } else {
-                Value::Timestamp { micros: secs * 1_000_000 + micros, precision: *precision }
+                Value::Timestamp { micros: secs * 1_000_000 + micros, precision }
             }
         }
-        (T::MYSQL_TYPE_NEWDECIMAL, Kind::Decimal) => {
-            Value::Decimal(decimal_text(col.meta[0] as usize, col.meta[1] as usize, &mut view)?)
+        ValueOp::Decimal { precision, scale } => {
+            Value::Decimal(decimal_text(precision as usize, scale as usize, &mut view)?)
         }
-        (T::MYSQL_TYPE_VARCHAR | T::MYSQL_TYPE_VAR_STRING, Kind::Text(_) | Kind::Bytes | Kind::FixedBinary(_)) => {
-            let max_len = col.meta[0] as usize | (col.meta[1] as usize) << 8;
-            let n = string_length(&mut view, max_len)?;
+        ValueOp::Chars { max_len } => {
+            let n = string_length(&mut view, max_len as usize)?;
             bytes_value(&col.kind, take(&mut view, n)?)
         }
-        (T::MYSQL_TYPE_STRING, Kind::Text(_) | Kind::Bytes | Kind::FixedBinary(_)) => {
-            // The maximum length in bytes, as mysql_common's BinlogValue reads it.
-            let max_len = if col.meta[0] >= 1 {
-                let (b0, b1) = (col.meta[0] as usize, col.meta[1] as usize);
-                if (b0 & 0x30) != 0x30 {
-                    b1 | (((b0 & 0x30) ^ 0x30) << 4)
-                } else {
-                    b1
-                }
-            } else {
-                u16::from_le_bytes([col.meta[0], col.meta[1]]) as usize
-            };
-            let n = string_length(&mut view, max_len)?;
-            bytes_value(&col.kind, take(&mut view, n)?)
-        }
-        (
-            T::MYSQL_TYPE_TINY_BLOB
-            | T::MYSQL_TYPE_MEDIUM_BLOB
-            | T::MYSQL_TYPE_LONG_BLOB
-            | T::MYSQL_TYPE_BLOB
-            | T::MYSQL_TYPE_GEOMETRY
-            | T::MYSQL_TYPE_VECTOR,
-            Kind::Text(_) | Kind::Bytes | Kind::FixedBinary(_),
-        ) => {
-            let n = match col.meta[0] {
+        ValueOp::Blob { len_bytes } => {
+            let n = match len_bytes {
                 1 => take_arr::<1>(&mut view)?[0] as usize,
                 2 => u16::from_le_bytes(take_arr(&mut view)?) as usize,
                 3 => {
                     let [a, b, c] = take_arr::<3>(&mut view)?;
                     u32::from_le_bytes([a, b, c, 0]) as usize
                 }
-                4 => u32::from_le_bytes(take_arr(&mut view)?) as usize,
-                _ => return Ok(None),
+                _ => u32::from_le_bytes(take_arr(&mut view)?) as usize,
             };
             bytes_value(&col.kind, take(&mut view, n)?)
         }
-        _ => return Ok(None),
+        ValueOp::Enum { width } => {
+            let i = match width {
+                1 => take_arr::<1>(&mut view)?[0] as i64,
+                _ => u16::from_le_bytes(take_arr(&mut view)?) as i64,
+            };
+            match &col.kind {
+                Kind::Enum(labels) => enum_value(labels, i)?,
+                _ => return Ok(None),
+            }
+        }
+        ValueOp::BadMeta | ValueOp::Year | ValueOp::Int24 | ValueOp::ShortTime2 | ValueOp::Generic => return Ok(None),
     };
     *buf = view;
     Ok(Some(v))
@@ -470,6 +579,22 @@ fn meta_len(ty: mysql_common::constants::ColumnType) -> usize {
     }
 }
 
+/// The ENUM value of 1-based index `i`: its label, `""` for 0 (MySQL's error value), or the
+/// index itself when no labels are known (no metadata and no schema). Errors: an index beyond
+/// the labels.
+fn enum_value(labels: &[String], i: i64) -> io::Result<Value> {
+    Ok(if labels.is_empty() {
+        Value::Int(i)
+    } else if i == 0 {
+        Value::String(String::new())
+    } else {
+        match labels.get(i as usize - 1) {
+            Some(l) => Value::String(l.clone()),
+            None => return Err(bad(format!("ENUM index {i} beyond {} labels", labels.len()))),
+        }
+    })
+}
+
 fn convert(kind: &Kind, v: MyValue) -> io::Result<Value> {
     use MyValue as M;
     Ok(match (kind, v) {
@@ -522,19 +647,7 @@ fn convert(kind: &Kind, v: MyValue) -> io::Result<Value> {
             Value::Bytes(b)
         }
         (Kind::Bytes, M::Bytes(b)) => Value::Bytes(b),
-        (Kind::Enum(labels), M::Int(i)) => {
-            if labels.is_empty() {
-                // No labels known (no metadata and no schema): the 1-based index.
-                Value::Int(i)
-            } else if i == 0 {
-                Value::String(String::new())
-            } else {
-                match labels.get(i as usize - 1) {
-                    Some(l) => Value::String(l.clone()),
-                    None => return Err(bad(format!("ENUM index {i} beyond {} labels", labels.len()))),
-                }
-            }
-        }
+        (Kind::Enum(labels), M::Int(i)) => enum_value(labels, i)?,
         (Kind::Set(labels), M::Bytes(b)) => {
             let mut mask = 0u64;
             for (i, byte) in b.iter().enumerate().take(8) {
@@ -690,7 +803,7 @@ mod tests {
     use super::*;
 
     fn col(ty: ColumnType, meta: &[u8], unsigned: bool, kind: Kind) -> ColumnPlan {
-        ColumnPlan { ty, meta: meta.into(), unsigned, kind }
+        ColumnPlan::new(ty, meta.into(), unsigned, kind)
     }
 
     fn one(c: &ColumnPlan, bytes: &[u8]) -> Value {
@@ -1085,6 +1198,18 @@ mod tests {
             let bytes = finish(bytes, &tail, cut);
             // Length-byte counts other than 1..=4 are left to mysql_common ("Unknown BLOB").
             check(&col(ty, &[len_bytes], false, kind), &bytes, (1..=4).contains(&len_bytes))?;
+        }
+
+        #[test]
+        fn fast_enum_matches_generic(
+            width in 0u8..=3,
+            labels in prop::collection::vec("[a-z]{0,6}", 0..5),
+            bytes in prop::collection::vec(any::<u8>(), 0..4),
+        ) {
+            // An index beyond the labels is an error on both paths; widths other than 1 and 2
+            // are left to mysql_common ("Unknown ENUM").
+            let c = col(ColumnType::MYSQL_TYPE_ENUM, &[247, width], false, Kind::Enum(labels.into()));
+            check(&c, &bytes, matches!(width, 1 | 2))?;
         }
     }
 
