@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cdc_core::datahub::{Compression, Credentials, DataHubConfig, DataHubSink, WriteProtocol};
-use cdc_core::event::{ChangeEvent, Op, Row, SourceInfo, Value};
+use cdc_core::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, Value};
 use cdc_core::sink::Sink;
 use datahub_emulator::{Emulator, EmulatorConfig};
 
@@ -30,21 +30,23 @@ fn events(n: usize, row_bytes: usize) -> Vec<ChangeEvent> {
                 columns: columns.clone(),
                 values: vec![
                     Value::Int((i % 50_000) as i64),
-                    Value::Decimal(format!("{}.{:02}", i % 1000, i % 100)),
-                    Value::String(format!("{i:>width$}", width = row_bytes)),
+                    Value::Decimal(format!("{}.{:02}", i % 1000, i % 100).into()),
+                    Value::String(format!("{i:>width$}", width = row_bytes).into()),
                 ],
             }),
-            source: SourceInfo {
-                name: name.clone(),
-                server_id: 1,
-                db: db.clone(),
-                table: table.clone(),
-                file: file.clone(),
-                pos: 4 + i as u64 * 300,
-                row: 0,
-                gtid: None,
-                ts_ms: 1_700_000_000_000,
-            },
+            source: SourceInfo::new(
+                RowsEventInfo {
+                    name: name.clone(),
+                    server_id: 1,
+                    db: db.clone(),
+                    table: table.clone(),
+                    file: file.clone(),
+                    pos: 4 + i as u64 * 300,
+                    gtid: None,
+                    ts_ms: 1_700_000_000_000,
+                },
+                0,
+            ),
             ts_ms: 1_700_000_000_000,
             transaction: None,
             key_columns: vec![0usize].into(),

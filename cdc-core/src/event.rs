@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use chrono::{NaiveDate, NaiveDateTime};
+/// The inline-or-heap string of [`Value::String`] and [`Value::Decimal`] (crate `compact_str`),
+/// re-exported so users can build values without naming the crate.
+pub use compact_str::CompactString;
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 
@@ -66,7 +69,8 @@ pub enum Value {
     /// DOUBLE. JSON number (non-finite values become null).
     Double(f64),
     /// DECIMAL / NUMERIC with its exact digits and scale, e.g. `"-12.340000"`. JSON string.
-    Decimal(String),
+    /// Held inline (no allocation) up to 24 bytes, i.e. up to 22 digits.
+    Decimal(CompactString),
     /// DATE. JSON `"YYYY-MM-DD"`.
     Date(NaiveDate),
     /// DATETIME(p): wall-clock time with `precision` (0..=6) fractional digits.
@@ -101,13 +105,14 @@ pub enum Value {
         precision: u8,
     },
     /// CHAR, VARCHAR, TEXT, ENUM label, SET members joined by `,`. JSON string.
-    String(String),
+    /// Held inline (no allocation) up to 24 bytes of UTF-8; dereferences to `&str`.
+    String(CompactString),
     /// BINARY, VARBINARY, BLOB, GEOMETRY (and strings in a binary character set). JSON base64.
     Bytes(Vec<u8>),
     /// BIT(n), n ≤ 64. JSON number.
     Bit(u64),
-    /// JSON column: the value itself.
-    Json(serde_json::Value),
+    /// JSON column: the value itself (boxed: it is rare, and keeps every `Value` at 32 bytes).
+    Json(Box<serde_json::Value>),
 }
 
 impl Value {
@@ -212,22 +217,50 @@ impl Serialize for Row {
 }
 
 /// Where a change came from: the `source` block of the envelope.
+///
+/// Everything but the row index is the same for every row of one rows event, so it lives in
+/// one shared [`RowsEventInfo`] (built once per rows event, one reference count per row).
+/// `SourceInfo` dereferences to it: `event.source.db`, `event.source.pos` read as fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceInfo {
+    /// The fields shared by every row of the rows event.
+    pub event: Arc<RowsEventInfo>,
+    /// 0-based index of the row inside its rows event.
+    pub row: u32,
+}
+
+impl SourceInfo {
+    /// The source of row `row` (0-based) of the rows event described by `event`.
+    pub fn new(event: RowsEventInfo, row: u32) -> Self {
+        SourceInfo { event: Arc::new(event), row }
+    }
+}
+
+impl std::ops::Deref for SourceInfo {
+    type Target = RowsEventInfo;
+
+    fn deref(&self) -> &RowsEventInfo {
+        &self.event
+    }
+}
+
+/// The part of the `source` block shared by every row of one rows event (MySQL manual,
+/// "Binary Log Event" header: `server_id`, timestamp; the TABLE_MAP's schema and table; the
+/// event's binlog coordinates; the transaction's GTID).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowsEventInfo {
     /// The configured logical server name (`name` in the envelope).
     pub name: Arc<str>,
     /// `server_id` from the binlog event header of the rows event.
     pub server_id: u32,
-    /// Schema (database) of the row.
+    /// Schema (database) of the rows.
     pub db: Arc<str>,
-    /// Table of the row.
+    /// Table of the rows.
     pub table: Arc<str>,
     /// Binlog file name of the rows event.
     pub file: Arc<str>,
-    /// Start offset (bytes) of the rows event that carried the row, in `file`.
+    /// Start offset (bytes) of the rows event in `file`.
     pub pos: u64,
-    /// 0-based index of the row inside its rows event.
-    pub row: u32,
     /// The transaction's GTID: MySQL `uuid:n` or MariaDB `domain-server-seq`; None when the
     /// server sends none.
     pub gtid: Option<Arc<str>>,
@@ -588,7 +621,7 @@ mod tests {
                 Value::String("héllo 😀".into()),
                 Value::Bytes(vec![0, 1, 2, 255]),
                 Value::Bit(21),
-                Value::Json(serde_json::json!({"a": [1, 2]})),
+                Value::Json(Box::new(serde_json::json!({"a": [1, 2]}))),
                 Value::Null,
             ],
         );
@@ -605,17 +638,19 @@ mod tests {
             op: Op::Update,
             before: Some(row(&["id", "v"], vec![Value::Int(1), Value::String("a".into())])),
             after: Some(row(&["id", "v"], vec![Value::Int(1), Value::String("b".into())])),
-            source: SourceInfo {
-                name: "srv".into(),
-                server_id: 7,
-                db: "shop".into(),
-                table: "orders".into(),
-                file: "binlog.000001".into(),
-                pos: 1234,
-                row: 0,
-                gtid: Some("0-1-5".into()),
-                ts_ms: 1_700_000_000_000,
-            },
+            source: SourceInfo::new(
+                RowsEventInfo {
+                    name: "srv".into(),
+                    server_id: 7,
+                    db: "shop".into(),
+                    table: "orders".into(),
+                    file: "binlog.000001".into(),
+                    pos: 1234,
+                    gtid: Some("0-1-5".into()),
+                    ts_ms: 1_700_000_000_000,
+                },
+                0,
+            ),
             ts_ms: 1_700_000_000_123,
             transaction: None,
             key_columns: Arc::from(vec![0usize]),
@@ -639,17 +674,19 @@ mod tests {
             op: Op::Create,
             before: None,
             after: Some(row(&["v"], vec![Value::Int(3)])),
-            source: SourceInfo {
-                name: "srv".into(),
-                server_id: 1,
-                db: "d".into(),
-                table: "t".into(),
-                file: "f".into(),
-                pos: 4,
-                row: 0,
-                gtid: None,
-                ts_ms: 0,
-            },
+            source: SourceInfo::new(
+                RowsEventInfo {
+                    name: "srv".into(),
+                    server_id: 1,
+                    db: "d".into(),
+                    table: "t".into(),
+                    file: "f".into(),
+                    pos: 4,
+                    gtid: None,
+                    ts_ms: 0,
+                },
+                0,
+            ),
             ts_ms: 0,
             transaction: None,
             key_columns: Arc::from(Vec::<usize>::new()),
@@ -682,7 +719,7 @@ mod tests {
             Value::Double(f64::INFINITY),
             Value::Double(12345678.0),
             Value::Decimal("-12.340000".into()),
-            Value::String(String::new()),
+            Value::String(CompactString::default()),
             Value::String("plain ascii".into()),
             Value::String("héllo 😀 \"quoted\" back\\slash \n\t\u{1}\u{1f} \u{7f} \u{2028}".into()),
             Value::Date(d(2024, 2, 29)),
@@ -696,7 +733,7 @@ mod tests {
             Value::Bytes(vec![0]),
             Value::Bytes(vec![0, 1]),
             Value::Bytes(vec![0, 1, 2, 255, 254, 62, 63]),
-            Value::Json(serde_json::json!({"a": [1, 2.5, "x\"y"], "b": null})),
+            Value::Json(Box::new(serde_json::json!({"a": [1, 2.5, "x\"y"], "b": null}))),
             Value::Time { negative: false, hours: 0, minutes: 0, seconds: 0, micros: 0, precision: 0 },
             Value::Time { negative: true, hours: 838, minutes: 59, seconds: 59, micros: 999_999, precision: 6 },
             Value::Time { negative: false, hours: 5, minutes: 7, seconds: 9, micros: 120, precision: 4 },
@@ -716,16 +753,20 @@ mod tests {
         let mut names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
         names[1] = "we\"ird\\name\u{0}";
         let r = row(&names, values);
-        let source = |gtid: Option<&str>| SourceInfo {
-            name: "srv \"x\"".into(),
-            server_id: u32::MAX,
-            db: "shop".into(),
-            table: "orders".into(),
-            file: "binlog.000001".into(),
-            pos: u64::MAX,
-            row: u32::MAX,
-            gtid: gtid.map(Arc::from),
-            ts_ms: -1,
+        let source = |gtid: Option<&str>| {
+            SourceInfo::new(
+                RowsEventInfo {
+                    name: "srv \"x\"".into(),
+                    server_id: u32::MAX,
+                    db: "shop".into(),
+                    table: "orders".into(),
+                    file: "binlog.000001".into(),
+                    pos: u64::MAX,
+                    gtid: gtid.map(Arc::from),
+                    ts_ms: -1,
+                },
+                u32::MAX,
+            )
         };
         let events = [
             ChangeEvent {
@@ -772,17 +813,19 @@ mod tests {
             op: Op::Create,
             before: None,
             after: Some(row(&["id"], vec![Value::Int(1)])),
-            source: SourceInfo {
-                name: "n".into(),
-                server_id: 1,
-                db: "d".into(),
-                table: "t".into(),
-                file: "f".into(),
-                pos: 4,
-                row: 0,
-                gtid: None,
-                ts_ms: 0,
-            },
+            source: SourceInfo::new(
+                RowsEventInfo {
+                    name: "n".into(),
+                    server_id: 1,
+                    db: "d".into(),
+                    table: "t".into(),
+                    file: "f".into(),
+                    pos: 4,
+                    gtid: None,
+                    ts_ms: 0,
+                },
+                0,
+            ),
             ts_ms: 0,
             transaction: None,
             key_columns: Arc::from(vec![0usize]),

@@ -528,7 +528,7 @@ mod tests {
 
     use super::*;
     use crate::checkpoint::MemoryOffsetStore;
-    use crate::event::{ChangeEvent, Op, Row, SourceInfo, Value};
+    use crate::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, Value};
     use crate::position::BinlogPosition;
     use crate::sink::SinkAck;
 
@@ -567,17 +567,19 @@ mod tests {
             op: Op::Create,
             before: None,
             after: Some(Row { columns: Arc::from(vec![Arc::from("id")]), values: vec![Value::Int(key)] }),
-            source: SourceInfo {
-                name: "t".into(),
-                server_id: 1,
-                db: "d".into(),
-                table: "t".into(),
-                file: "binlog.000001".into(),
-                pos,
+            source: SourceInfo::new(
+                RowsEventInfo {
+                    name: "t".into(),
+                    server_id: 1,
+                    db: "d".into(),
+                    table: "t".into(),
+                    file: "binlog.000001".into(),
+                    pos,
+                    gtid: None,
+                    ts_ms: 0,
+                },
                 row,
-                gtid: None,
-                ts_ms: 0,
-            },
+            ),
             ts_ms: 0,
             transaction: None,
             key_columns: Arc::from(vec![0usize]),

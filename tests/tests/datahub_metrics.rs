@@ -4,7 +4,7 @@
 //! recorder.
 
 use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink, RetryPolicy};
-use cdc_core::event::{ChangeEvent, Op, Row, SourceInfo, Value};
+use cdc_core::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, Value};
 use cdc_core::metrics as m;
 use cdc_core::sink::Sink;
 use datahub_emulator::{Emulator, EmulatorConfig, Op as EmuOp};
@@ -16,19 +16,21 @@ fn event(id: i64, seq: u64) -> ChangeEvent {
         before: None,
         after: Some(Row {
             columns: vec!["id".into(), "v".into()].into(),
-            values: vec![Value::Int(id), Value::String("x".repeat(100))],
+            values: vec![Value::Int(id), Value::String("x".repeat(100).into())],
         }),
-        source: SourceInfo {
-            name: "test".into(),
-            server_id: 1,
-            db: "shop".into(),
-            table: "orders".into(),
-            file: "binlog.000001".into(),
-            pos: seq,
-            row: 0,
-            gtid: None,
-            ts_ms: 0,
-        },
+        source: SourceInfo::new(
+            RowsEventInfo {
+                name: "test".into(),
+                server_id: 1,
+                db: "shop".into(),
+                table: "orders".into(),
+                file: "binlog.000001".into(),
+                pos: seq,
+                gtid: None,
+                ts_ms: 0,
+            },
+            0,
+        ),
         ts_ms: 0,
         transaction: None,
         key_columns: vec![0usize].into(),

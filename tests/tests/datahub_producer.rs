@@ -10,7 +10,7 @@ use cdc_core::datahub::{
     BlobRecord, Compression, Credentials, CursorType, DataHubConfig, DataHubError, DataHubSink, ErrorClass, ErrorCode,
     RetryPolicy, WriteProtocol,
 };
-use cdc_core::event::{ChangeEvent, Op, Row, SourceInfo, Value};
+use cdc_core::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, Value};
 use cdc_core::sink::{Sink, SinkErrorKind};
 use datahub_emulator::{
     Emulator, EmulatorConfig, EmulatorHandle, Field, FieldType, Op as EmuOp, RecordData, StoredRecord, TopicSpec,
@@ -39,23 +39,25 @@ fn config(emu: &EmulatorHandle) -> DataHubConfig {
 /// read back from the stored JSON.
 fn event(table: &str, id: i64, seq: u64) -> ChangeEvent {
     let columns: Arc<[Arc<str>]> = vec![Arc::from("id"), Arc::from("v")].into();
-    let row = Row { columns, values: vec![Value::Int(id), Value::String(format!("value {seq} ü"))] };
+    let row = Row { columns, values: vec![Value::Int(id), Value::String(format!("value {seq} ü").into())] };
     let op = if seq % 3 == 2 { Op::Update } else { Op::Create };
     ChangeEvent {
         op,
         before: (op == Op::Update).then(|| row.clone()),
         after: Some(row),
-        source: SourceInfo {
-            name: "test".into(),
-            server_id: 1,
-            db: "shop".into(),
-            table: table.into(),
-            file: "binlog.000001".into(),
-            pos: seq,
-            row: 0,
-            gtid: None,
-            ts_ms: 1_700_000_000_000,
-        },
+        source: SourceInfo::new(
+            RowsEventInfo {
+                name: "test".into(),
+                server_id: 1,
+                db: "shop".into(),
+                table: table.into(),
+                file: "binlog.000001".into(),
+                pos: seq,
+                gtid: None,
+                ts_ms: 1_700_000_000_000,
+            },
+            0,
+        ),
         ts_ms: 1_700_000_000_001,
         transaction: None,
         key_columns: vec![0usize].into(),
@@ -453,7 +455,7 @@ async fn a_record_larger_than_a_request_is_a_fatal_error_and_nothing_is_sent() {
     cfg.max_request_bytes = 2048;
     let mut sink = DataHubSink::connect(cfg).await.unwrap();
     let mut big = event("orders", 1, 0);
-    big.after.as_mut().unwrap().values[1] = Value::String("x".repeat(4000));
+    big.after.as_mut().unwrap().values[1] = Value::String("x".repeat(4000).into());
     let err = sink.send(&[big]).await.unwrap_err();
     assert_eq!(err.kind, SinkErrorKind::Fatal);
     assert_eq!(err.code.as_deref(), Some("RecordTooLarge"));

@@ -12,7 +12,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use cdc_core::datahub::tuple::Layout;
 use cdc_core::datahub::{Credentials, DataHubConfig, DataHubError, DataHubSink, RetryPolicy, WriteProtocol};
-use cdc_core::event::{ChangeEvent, Op, Row, SourceInfo, Value};
+use cdc_core::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, Value};
 use cdc_core::sink::Sink;
 use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Field, FieldType, RecordData, TopicSpec};
 
@@ -111,7 +111,7 @@ fn full_row(id: i64) -> Vec<Value> {
         Value::Timestamp { micros: 1_455_869_335_000_001, precision: 6 },
         Value::String("héllo \"wörld\"".into()),
         Value::Decimal("-12345678901234567890.000100".into()),
-        Value::Json(serde_json::json!({"a": [1, "b", null], "n": 1.5})),
+        Value::Json(Box::new(serde_json::json!({"a": [1, "b", null], "n": 1.5}))),
         Value::DateTime { value: dt, precision: 6 },
         Value::Date(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()),
         Value::Time { negative: true, hours: 838, minutes: 59, seconds: 59, micros: 500_000, precision: 1 },
@@ -151,17 +151,19 @@ fn event(op: Op, before: Option<Vec<Value>>, after: Option<Vec<Value>>, pos: u64
         op,
         before: before.map(row),
         after: after.map(row),
-        source: SourceInfo {
-            name: "mysql-prod".into(),
-            server_id: 1,
-            db: "shop".into(),
-            table: "items".into(),
-            file: "binlog.000007".into(),
-            pos,
-            row: 0,
-            gtid: None,
-            ts_ms: 1_700_000_000_999,
-        },
+        source: SourceInfo::new(
+            RowsEventInfo {
+                name: "mysql-prod".into(),
+                server_id: 1,
+                db: "shop".into(),
+                table: "items".into(),
+                file: "binlog.000007".into(),
+                pos,
+                gtid: None,
+                ts_ms: 1_700_000_000_999,
+            },
+            0,
+        ),
         ts_ms: 1_700_000_001_000,
         transaction: None,
         key_columns: vec![0usize].into(),
@@ -193,7 +195,7 @@ async fn every_type_round_trips(protocol: WriteProtocol) {
     let mut sink = DataHubSink::connect(config(&emu, DTS_TOPIC, protocol)).await.unwrap();
     assert_eq!(sink.tuple_encoder().map(|e| e.layout()), Some(Layout::Dts));
     let mut empty = null_row(2);
-    empty[8] = Value::String(String::new());
+    empty[8] = Value::String(Default::default());
     // Float extremes: f32::MAX must not be written as `3.4028235e38`-like text above f32::MAX.
     let mut extremes = null_row(3);
     extremes[4] = Value::Double(-f64::MAX);

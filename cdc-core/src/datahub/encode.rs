@@ -277,22 +277,24 @@ mod tests {
     fn encoded_events_carry_the_contract_json_and_attributes() {
         use std::sync::Arc;
 
-        use crate::event::{Op, Row, SourceInfo, Value};
+        use crate::event::{Op, Row, RowsEventInfo, SourceInfo, Value};
         let e = ChangeEvent {
             op: Op::Delete,
             before: Some(Row { columns: vec![Arc::from("id")].into(), values: vec![Value::Int(5)] }),
             after: None,
-            source: SourceInfo {
-                name: "n".into(),
-                server_id: 1,
-                db: "shop".into(),
-                table: "orders".into(),
-                file: "binlog.000001".into(),
-                pos: 4,
-                row: 0,
-                gtid: None,
-                ts_ms: 0,
-            },
+            source: SourceInfo::new(
+                RowsEventInfo {
+                    name: "n".into(),
+                    server_id: 1,
+                    db: "shop".into(),
+                    table: "orders".into(),
+                    file: "binlog.000001".into(),
+                    pos: 4,
+                    gtid: None,
+                    ts_ms: 0,
+                },
+                0,
+            ),
             ts_ms: 0,
             transaction: None,
             key_columns: vec![0usize].into(),

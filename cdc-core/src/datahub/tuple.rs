@@ -622,7 +622,7 @@ fn f32_text(x: f32) -> String {
 /// text; JSON serialized).
 fn contract_text(v: &Value) -> String {
     match v {
-        Value::String(s) | Value::Decimal(s) => s.clone(),
+        Value::String(s) | Value::Decimal(s) => s.to_string(),
         Value::Int(i) => i.to_string(),
         Value::UInt(u) | Value::Bit(u) => u.to_string(),
         Value::Float(x) => f32_text(*x),
@@ -695,7 +695,7 @@ pub fn convert(v: &Value, ty: FieldType) -> Result<Option<String>, String> {
             }
         }
         FieldType::Decimal => match v {
-            Value::Decimal(d) => Ok(Some(d.clone())),
+            Value::Decimal(d) => Ok(Some(d.to_string())),
             _ if int.is_some() => Ok(Some(contract_text(v))),
             _ => mismatch(),
         },
@@ -720,7 +720,7 @@ mod tests {
     use chrono::{NaiveDate, NaiveDateTime};
 
     use super::*;
-    use crate::event::SourceInfo;
+    use crate::event::{RowsEventInfo, SourceInfo};
 
     fn ok(v: Value, ty: FieldType) -> Option<String> {
         convert(&v, ty).unwrap_or_else(|e| panic!("{v:?} as {ty}: {e}"))
@@ -802,9 +802,9 @@ mod tests {
         assert_eq!(ok(Value::Bytes(vec![0, 255, 1]), String).unwrap(), "AP8B");
         assert_eq!(ok(Value::String("".into()), String).unwrap(), "", "empty string stays empty, not NULL");
         assert_eq!(ok(Value::Int(-3), String).unwrap(), "-3");
-        let big = Value::String("x".repeat(MAX_STRING_BYTES + 1));
+        let big = Value::String("x".repeat(MAX_STRING_BYTES + 1).into());
         assert!(err(big, String).contains("2 MB"));
-        let j = Value::Json(serde_json::json!({"a": [1, "b", null]}));
+        let j = Value::Json(Box::new(serde_json::json!({"a": [1, "b", null]})));
         assert_eq!(ok(j.clone(), Json).unwrap(), r#"{"a":[1,"b",null]}"#);
         assert_eq!(ok(j, String).unwrap(), r#"{"a":[1,"b",null]}"#);
         assert_eq!(ok(Value::String("q\"".into()), Json).unwrap(), r#""q\"""#);
@@ -847,17 +847,19 @@ mod tests {
             op,
             before: before.map(row),
             after: after.map(row),
-            source: SourceInfo {
-                name: "srv".into(),
-                server_id: 1,
-                db: "shop".into(),
-                table: "users".into(),
-                file: "binlog.000003".into(),
-                pos: 500,
-                row: 1,
-                gtid: None,
-                ts_ms: 1_700_000_000_123,
-            },
+            source: SourceInfo::new(
+                RowsEventInfo {
+                    name: "srv".into(),
+                    server_id: 1,
+                    db: "shop".into(),
+                    table: "users".into(),
+                    file: "binlog.000003".into(),
+                    pos: 500,
+                    gtid: None,
+                    ts_ms: 1_700_000_000_123,
+                },
+                1,
+            ),
             ts_ms: 0,
             transaction: None,
             key_columns: vec![0usize].into(),

@@ -20,9 +20,9 @@ use mysql_common::io::ParseBuf;
 use super::filter::TableFilter;
 use super::gtid::{MysqlGtidSet, UuidText};
 use super::table::{build_plan, has_column_names, TablePlan, TableSchema};
-use super::value::{apply_json_diffs, parse_value, Parsed};
+use super::value::{apply_json_diffs, parse_value, push_fast, Parsed};
 use super::{SourceError, SourceMessage};
-use crate::event::{ChangeEvent, Op, Row, SourceInfo, TransactionInfo, Value};
+use crate::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, TransactionInfo, Value};
 use crate::metrics;
 use crate::position::{BinlogPosition, Checkpoint};
 use crate::status::now_ms;
@@ -501,17 +501,16 @@ impl Decoder {
                     }
                     None => return Err(self.err(format!("rows event for unknown table_id {}", re.table_id()))),
                 };
-                let info = SourceInfo {
+                let info = Arc::new(RowsEventInfo {
                     name: self.name.clone(),
                     server_id: h.server_id(),
                     db: plan.db.clone(),
                     table: plan.table.clone(),
                     file: self.file.clone(),
                     pos: start,
-                    row: 0,
                     gtid: self.txn.gtid.clone(),
                     ts_ms,
-                };
+                });
                 self.decode_rows(&re, et, &plan, info, out)
                     .map_err(|e| self.err(format!("rows of {}.{}: {e}", plan.db, plan.table)))?;
             }
@@ -545,7 +544,7 @@ impl Decoder {
         re: &RowsEventData<'_>,
         et: u8,
         plan: &Arc<TablePlan>,
-        mut info: SourceInfo,
+        info: Arc<RowsEventInfo>,
         out: &mut Vec<SourceMessage>,
     ) -> io::Result<()> {
         let partial = et == ty::PARTIAL_UPDATE_ROWS;
@@ -598,12 +597,12 @@ impl Decoder {
             if buf.0.len() == left {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "rows event: a row of 0 bytes (corrupt event)"));
             }
-            info.row = row_index;
+            let info = SourceInfo { event: info.clone(), row: row_index };
             row_index += 1;
             let mk_row = |values: Vec<Value>| Row { columns: plan.columns.clone(), values };
             match (before, after) {
-                (None, Some(a)) => self.emit(Op::Create, None, Some(mk_row(a)), plan, &info, out),
-                (Some(b), None) => self.emit(Op::Delete, Some(mk_row(b)), None, plan, &info, out),
+                (None, Some(a)) => self.emit(Op::Create, None, Some(mk_row(a)), plan, info, out),
+                (Some(b), None) => self.emit(Op::Delete, Some(mk_row(b)), None, plan, info, out),
                 (Some(b), Some(a)) => {
                     // Only key columns present in both images can show a change (MINIMAL
                     // after images omit unchanged columns).
@@ -613,10 +612,10 @@ impl Decoder {
                     };
                     let key_changed = plan.key_columns.iter().any(|&k| in_both(k) && b.get(k) != a.get(k));
                     if key_changed {
-                        self.emit(Op::Delete, Some(mk_row(b)), None, plan, &info, out);
-                        self.emit(Op::Create, None, Some(mk_row(a)), plan, &info, out);
+                        self.emit(Op::Delete, Some(mk_row(b)), None, plan, info.clone(), out);
+                        self.emit(Op::Create, None, Some(mk_row(a)), plan, info, out);
                     } else {
-                        self.emit(Op::Update, Some(mk_row(b)), Some(mk_row(a)), plan, &info, out);
+                        self.emit(Op::Update, Some(mk_row(b)), Some(mk_row(a)), plan, info, out);
                     }
                 }
                 (None, None) => return Err(io::Error::other("rows event without images")),
@@ -639,7 +638,7 @@ impl Decoder {
         before: Option<Row>,
         after: Option<Row>,
         plan: &TablePlan,
-        info: &SourceInfo,
+        info: SourceInfo,
         out: &mut Vec<SourceMessage>,
     ) {
         self.txn.total += 1;
@@ -655,7 +654,7 @@ impl Decoder {
             op,
             before,
             after,
-            source: info.clone(),
+            source: info,
             ts_ms: self.now_ms,
             transaction,
             key_columns: plan.key_columns.clone(),
@@ -761,6 +760,9 @@ fn read_image(
         image_idx += 1;
         if is_null {
             values.push(Value::Null);
+            continue;
+        }
+        if !is_partial && push_fast(col, buf, &mut values)? {
             continue;
         }
         match parse_value(col, is_partial, buf)? {

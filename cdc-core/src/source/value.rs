@@ -1,10 +1,11 @@
 //! One column value: parse it from a row image and turn it into the contract's [`Value`]
 //! following the column's [`Kind`] (see `shared/ref/event-format.md`, "Values").
 //!
-//! The common types (integers, FLOAT/DOUBLE, DATE, DATETIME2, TIMESTAMP2, DECIMAL, CHAR/VARCHAR,
-//! BLOB/TEXT) are read straight from the row bytes ([`parse_fast`]); the others go through
-//! mysql_common's `BinlogValue` parser and [`convert`] ([`parse_value_generic`]). Both give the
-//! same result: the tests below compare them on random bytes.
+//! Each column's reading rule ([`ValueOp`]) is chosen once per TABLE_MAP. The common types
+//! (integers, FLOAT/DOUBLE, DATE, DATETIME2, TIMESTAMP2, DECIMAL, CHAR/VARCHAR, BLOB/TEXT, ENUM)
+//! are read straight from the row bytes into the row's value vector ([`push_fast`]); the others
+//! go through mysql_common's `BinlogValue` parser and [`convert`] ([`parse_value_generic`]).
+//! Both give the same result: the tests below compare them on random bytes.
 //!
 //! Facts used: the binlog value encodings of the MySQL source (`sql/log_event.cc`,
 //! `log_event_print_value`; `mysys/my_time.cc`; `strings/decimal.c`, bin2decimal), as
@@ -20,7 +21,7 @@ use mysql_common::io::ParseBuf;
 use mysql_common::value::Value as MyValue;
 
 use super::table::{Charset, ColumnPlan, Kind};
-use crate::event::Value;
+use crate::event::{CompactString, Value};
 use crate::metrics;
 
 fn bad(msg: impl Into<String>) -> io::Error {
@@ -32,14 +33,14 @@ fn zero_date() -> Value {
     Value::Null
 }
 
-/// Decodes text in `cs`.
-pub(crate) fn decode_text(bytes: Vec<u8>, cs: Charset) -> Value {
+/// Decodes text in `cs` (bytes for the `binary` character set).
+pub(crate) fn decode_text(bytes: &[u8], cs: Charset) -> Value {
     match cs {
-        Charset::Binary => Value::Bytes(bytes),
+        Charset::Binary => Value::Bytes(bytes.to_vec()),
         Charset::Latin1 => Value::String(bytes.iter().map(|&b| b as char).collect()),
-        Charset::Utf8 | Charset::Other => match String::from_utf8(bytes) {
-            Ok(s) => Value::String(s),
-            Err(e) => Value::String(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        Charset::Utf8 | Charset::Other => match std::str::from_utf8(bytes) {
+            Ok(s) => Value::String(CompactString::new(s)),
+            Err(_) => Value::String(CompactString::from_utf8_lossy(bytes)),
         },
     }
 }
@@ -110,7 +111,10 @@ impl ValueOp {
         }
         let chars = matches!(kind, Kind::Text(_) | Kind::Bytes | Kind::FixedBinary(_));
         match (ty, kind) {
-            (T::MYSQL_TYPE_TINY | T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_LONGLONG, Kind::Int { unsigned: out }) => {
+            (
+                T::MYSQL_TYPE_TINY | T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_LONGLONG,
+                Kind::Int { unsigned: out },
+            ) => {
                 let width = match ty {
                     T::MYSQL_TYPE_TINY => 1,
                     T::MYSQL_TYPE_SHORT => 2,
@@ -248,7 +252,7 @@ fn parse_value_generic(col: &ColumnPlan, is_partial: bool, buf: &mut ParseBuf<'_
         BinlogValue::Jsonb(j) => {
             // Through the DOM: it also renders opaque values (dates, decimals inside JSON).
             let json = serde_json::Value::from(j.parse().map_err(|e| bad(format!("JSON: {e}")))?);
-            return Ok(Parsed::Value(Value::Json(json)));
+            return Ok(Parsed::Value(Value::Json(Box::new(json))));
         }
         BinlogValue::JsonDiff(d) => {
             return Ok(Parsed::JsonDiff(d.into_iter().map(|x| x.into_owned()).collect()));
@@ -262,14 +266,20 @@ fn eof() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "can't parse: buf doesn't have enough data")
 }
 
-fn take<'a>(buf: &mut ParseBuf<'a>, n: usize) -> io::Result<&'a [u8]> {
-    buf.checked_eat(n).ok_or_else(eof)
+/// The next `n` bytes of `view`, which moves past them. Works on a plain slice (not
+/// mysql_common's `ParseBuf`) so that the read position stays in a register.
+#[inline(always)]
+fn take<'a>(view: &mut &'a [u8], n: usize) -> io::Result<&'a [u8]> {
+    let (head, rest) = view.split_at_checked(n).ok_or_else(eof)?;
+    *view = rest;
+    Ok(head)
 }
 
-fn take_arr<const N: usize>(buf: &mut ParseBuf<'_>) -> io::Result<[u8; N]> {
-    let mut a = [0u8; N];
-    a.copy_from_slice(take(buf, N)?);
-    Ok(a)
+#[inline(always)]
+fn take_arr<const N: usize>(view: &mut &[u8]) -> io::Result<[u8; N]> {
+    let (head, rest) = view.split_first_chunk::<N>().ok_or_else(eof)?;
+    *view = rest;
+    Ok(*head)
 }
 
 /// Bytes of the fractional part of a TIME2/DATETIME2/TIMESTAMP2 of `dec` digits (MySQL's
@@ -328,21 +338,42 @@ fn datetime_value(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32, precisio
 /// `buf` is untouched on every error.
 /// Expects [`check_meta`] to have passed.
 fn parse_fast(col: &ColumnPlan, buf: &mut ParseBuf<'_>) -> io::Result<Option<Value>> {
-    let mut view = *buf;
+    let mut one = Vec::with_capacity(1);
+    Ok(if push_fast(col, buf, &mut one)? { one.pop() } else { None })
+}
+
+/// [`parse_fast`] that appends the value to `out` (`Ok(true)`) instead of returning it: the
+/// value is built in its final place, not moved through `Result`s (those moves of a 32-byte
+/// enum cost more than parsing most values). `Ok(false)`: declined, `buf` and `out` untouched.
+#[inline(always)]
+pub(crate) fn push_fast(col: &ColumnPlan, buf: &mut ParseBuf<'_>, out: &mut Vec<Value>) -> io::Result<bool> {
+    let mut view: &[u8] = buf.0;
     let v = match col.op {
         ValueOp::Int { width, unsigned_src, unsigned_out } => {
             let v = match width {
                 1 => {
                     let [a] = take_arr::<1>(&mut view)?;
-                    if unsigned_src { a as i64 } else { a as i8 as i64 }
+                    if unsigned_src {
+                        a as i64
+                    } else {
+                        a as i8 as i64
+                    }
                 }
                 2 => {
                     let b = take_arr(&mut view)?;
-                    if unsigned_src { u16::from_le_bytes(b) as i64 } else { i16::from_le_bytes(b) as i64 }
+                    if unsigned_src {
+                        u16::from_le_bytes(b) as i64
+                    } else {
+                        i16::from_le_bytes(b) as i64
+                    }
                 }
                 4 => {
                     let b = take_arr(&mut view)?;
-                    if unsigned_src { u32::from_le_bytes(b) as i64 } else { i32::from_le_bytes(b) as i64 }
+                    if unsigned_src {
+                        u32::from_le_bytes(b) as i64
+                    } else {
+                        i32::from_le_bytes(b) as i64
+                    }
                 }
                 // Signed or not, the 64 bits end up the same (convert: UInt(u) as i64, Int(i) as u64).
                 _ => i64::from_le_bytes(take_arr(&mut view)?),
@@ -420,18 +451,19 @@ fn parse_fast(col: &ColumnPlan, buf: &mut ParseBuf<'_>) -> io::Result<Option<Val
             };
             match &col.kind {
                 Kind::Enum(labels) => enum_value(labels, i)?,
-                _ => return Ok(None),
+                _ => return Ok(false),
             }
         }
-        ValueOp::BadMeta | ValueOp::Year | ValueOp::Int24 | ValueOp::ShortTime2 | ValueOp::Generic => return Ok(None),
+        ValueOp::BadMeta | ValueOp::Year | ValueOp::Int24 | ValueOp::ShortTime2 | ValueOp::Generic => return Ok(false),
     };
-    *buf = view;
-    Ok(Some(v))
+    out.push(v);
+    buf.0 = view;
+    Ok(true)
 }
 
 /// The length prefix of a CHAR/VARCHAR value: one byte when the column holds at most 255 bytes
 /// (`max_len`), else two, little-endian.
-fn string_length(view: &mut ParseBuf<'_>, max_len: usize) -> io::Result<usize> {
+fn string_length(view: &mut &[u8], max_len: usize) -> io::Result<usize> {
     Ok(if max_len < 256 { take_arr::<1>(view)?[0] as usize } else { u16::from_le_bytes(take_arr(view)?) as usize })
 }
 
@@ -439,7 +471,7 @@ fn string_length(view: &mut ParseBuf<'_>, max_len: usize) -> io::Result<usize> {
 /// FixedBinary; anything else is not passed here).
 fn bytes_value(kind: &Kind, bytes: &[u8]) -> Value {
     match kind {
-        Kind::Text(cs) => decode_text(bytes.to_vec(), *cs),
+        Kind::Text(cs) => decode_text(bytes, *cs),
         Kind::FixedBinary(n) => {
             let mut v = Vec::with_capacity(bytes.len().max(*n));
             v.extend_from_slice(bytes);
@@ -473,12 +505,12 @@ const POW10: [u32; 10] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_
 ///
 /// Errors (`buf` untouched): a group beyond its digits (never written by MySQL), a truncated
 /// value.
-fn decimal_text(precision: usize, scale: usize, buf: &mut ParseBuf<'_>) -> io::Result<String> {
+fn decimal_text(precision: usize, scale: usize, buf: &mut &[u8]) -> io::Result<CompactString> {
     let intg = precision - scale;
     let (int_full, int_head) = (intg / 9, intg % 9);
     let (frac_full, frac_tail) = (scale / 9, scale % 9);
     let size = DIG_TO_BYTES[int_head] + 4 * int_full + 4 * frac_full + DIG_TO_BYTES[frac_tail];
-    let bytes = buf.0.get(..size).ok_or_else(eof)?;
+    let bytes = buf.get(..size).ok_or_else(eof)?;
     let negative = bytes[0] & 0x80 == 0;
     let mask = if negative { u32::MAX } else { 0 };
 
@@ -505,41 +537,49 @@ fn decimal_text(precision: usize, scale: usize, buf: &mut ParseBuf<'_>) -> io::R
         groups[i] = v;
         at += len;
     }
-    buf.skip(size);
+    *buf = &buf[size..];
 
     let int_groups = usize::from(int_head > 0) + int_full;
     let first_digit = groups[..int_groups].iter().position(|&g| g != 0);
     if first_digit.is_none() && scale == 0 {
         // mysql_common turns an all-zero value without fraction into a positive 0.
-        return Ok("0".to_string());
+        return Ok(CompactString::const_new("0"));
     }
-    let mut out = String::with_capacity(precision + 3);
+    // At most 65 digits, a sign and a point.
+    let mut text = [0u8; 67];
+    let mut n = 0;
+    let mut put = |b: u8| {
+        text[n] = b;
+        n += 1;
+    };
     if negative {
-        out.push('-');
+        put(b'-');
     }
     match first_digit {
-        None => out.push('0'),
+        None => put(b'0'),
         Some(i) => {
-            push_digits(&mut out, groups[i], 1);
+            push_digits(&mut put, groups[i], 1);
             for &g in &groups[i + 1..int_groups] {
-                push_digits(&mut out, g, 9);
+                push_digits(&mut put, g, 9);
             }
         }
     }
     if scale > 0 {
-        out.push('.');
+        put(b'.');
         for &g in &groups[int_groups..int_groups + frac_full] {
-            push_digits(&mut out, g, 9);
+            push_digits(&mut put, g, 9);
         }
         if frac_tail > 0 {
-            push_digits(&mut out, groups[int_groups + frac_full], frac_tail);
+            push_digits(&mut put, groups[int_groups + frac_full], frac_tail);
         }
     }
-    Ok(out)
+    // ASCII digits, sign and point only.
+    Ok(CompactString::new(std::str::from_utf8(&text[..n]).map_err(|_| bad("DECIMAL text"))?))
 }
 
-/// Appends `v` (below 10^9) in decimal, zero-padded to at least `width` (1..=9) digits.
-fn push_digits(out: &mut String, mut v: u32, width: usize) {
+/// Writes `v` (below 10^9) in decimal through `put`, zero-padded to at least `width` (1..=9)
+/// digits.
+fn push_digits(put: &mut impl FnMut(u8), mut v: u32, width: usize) {
     let mut tmp = [b'0'; 10];
     let mut i = tmp.len();
     while v > 0 || tmp.len() - i < width {
@@ -548,7 +588,7 @@ fn push_digits(out: &mut String, mut v: u32, width: usize) {
         v /= 10;
     }
     for &c in &tmp[i..] {
-        out.push(c as char);
+        put(c);
     }
 }
 
@@ -586,10 +626,10 @@ fn enum_value(labels: &[String], i: i64) -> io::Result<Value> {
     Ok(if labels.is_empty() {
         Value::Int(i)
     } else if i == 0 {
-        Value::String(String::new())
+        Value::String(CompactString::default())
     } else {
         match labels.get(i as usize - 1) {
-            Some(l) => Value::String(l.clone()),
+            Some(l) => Value::String(CompactString::new(l)),
             None => return Err(bad(format!("ENUM index {i} beyond {} labels", labels.len()))),
         }
     })
@@ -606,7 +646,7 @@ fn convert(kind: &Kind, v: MyValue) -> io::Result<Value> {
         (Kind::Float, M::Float(f)) => Value::Float(f),
         (Kind::Double, M::Double(d)) => Value::Double(d),
         (Kind::Decimal, M::Bytes(b)) => {
-            Value::Decimal(String::from_utf8(b).map_err(|_| bad("DECIMAL text not ASCII"))?)
+            Value::Decimal(CompactString::from_utf8(&b).map_err(|_| bad("DECIMAL text not ASCII"))?)
         }
         (Kind::Date, M::Date(y, m, d, ..)) => date_value(y, m, d),
         (Kind::DateTime { precision }, M::Date(y, mo, d, h, mi, s, us)) => {
@@ -639,7 +679,7 @@ fn convert(kind: &Kind, v: MyValue) -> io::Result<Value> {
             micros: us,
             precision: *precision,
         },
-        (Kind::Text(cs), M::Bytes(b)) => decode_text(b, *cs),
+        (Kind::Text(cs), M::Bytes(b)) => decode_text(&b, *cs),
         (Kind::FixedBinary(n), M::Bytes(mut b)) => {
             if b.len() < *n {
                 b.resize(*n, 0);
@@ -656,7 +696,7 @@ fn convert(kind: &Kind, v: MyValue) -> io::Result<Value> {
             if labels.is_empty() {
                 Value::UInt(mask)
             } else {
-                let mut out = String::new();
+                let mut out = CompactString::default();
                 for (i, l) in labels.iter().enumerate() {
                     if i < 64 && mask & (1 << i) != 0 {
                         if !out.is_empty() {
@@ -688,7 +728,7 @@ fn convert(kind: &Kind, v: MyValue) -> io::Result<Value> {
 /// `{"$json_diff":[{"op":"replace"|"insert"|"remove","path":"$.a","value":...}]}`.
 pub(crate) fn apply_json_diffs(before: &Value, diffs: &[JsonDiff<'static>]) -> io::Result<Value> {
     let mut doc = match before {
-        Value::Json(j) => j.clone(),
+        Value::Json(j) => (**j).clone(),
         Value::Null => {
             let mut list = Vec::with_capacity(diffs.len());
             for d in diffs {
@@ -703,7 +743,7 @@ pub(crate) fn apply_json_diffs(before: &Value, diffs: &[JsonDiff<'static>]) -> i
                 };
                 list.push(serde_json::json!({"op": op, "path": d.path_str(), "value": value}));
             }
-            return Ok(Value::Json(serde_json::json!({ "$json_diff": list })));
+            return Ok(Value::Json(Box::new(serde_json::json!({ "$json_diff": list }))));
         }
         other => return Err(bad(format!("JSON diff on a non-JSON before value {other:?}"))),
     };
@@ -747,7 +787,7 @@ pub(crate) fn apply_json_diffs(before: &Value, diffs: &[JsonDiff<'static>]) -> i
             _ => return Err(bad("JSON diff does not apply to the document")),
         }
     }
-    Ok(Value::Json(doc))
+    Ok(Value::Json(Box::new(doc)))
 }
 
 enum Step {
@@ -836,7 +876,7 @@ mod tests {
         assert_eq!(one(&set, &[0b101]), Value::String("a,c".into()));
         let en = col(ColumnType::MYSQL_TYPE_ENUM, &[247, 1], false, Kind::Enum(labels));
         assert_eq!(one(&en, &[2]), Value::String("b".into()));
-        assert_eq!(one(&en, &[0]), Value::String(String::new()));
+        assert_eq!(one(&en, &[0]), Value::String(CompactString::default()));
         let bit = col(ColumnType::MYSQL_TYPE_BIT, &[1, 1], false, Kind::Bit);
         assert_eq!(one(&bit, &[0x01, 0x15]), Value::Bit(0x115));
     }
