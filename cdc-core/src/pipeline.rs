@@ -42,7 +42,7 @@ pub struct PipelineConfig {
     /// Batch bounds (rows, bytes, linger).
     pub batch: BatchLimits,
     /// Capacity of the source → batcher channel, in messages: rows of one or more rows events
-    /// of one transaction (up to about 2,048 column values plus one rows event, which holds at
+    /// of one transaction (up to about 8,192 column values plus one rows event, which holds at
     /// most `binlog_row_event_max_size` bytes of row images, 8 KiB by default on MySQL and
     /// MariaDB, unless a single row is larger), a transaction commit, or a heartbeat. The
     /// default of 16 buffers a few thousand narrow rows (a few hundred wide ones) — enough to
