@@ -335,8 +335,9 @@ fn datetime_value(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32, precisio
 /// kind that does not fit the type. Byte patterns MySQL never writes and on which mysql_common
 /// overflows (negative DATETIME2, DECIMAL digit groups out of range) are an `InvalidData`
 /// error saying so. On a truncated value: the same `UnexpectedEof` error as the generic parser.
-/// `buf` is untouched on every error.
-/// Expects [`check_meta`] to have passed.
+/// `buf` is untouched on every error. A column whose metadata fails [`check_meta`]
+/// ([`ValueOp::BadMeta`]) is declined. Used where one value is wanted (the generic entry
+/// point, the tests); the row reader calls [`push_fast`].
 fn parse_fast(col: &ColumnPlan, buf: &mut ParseBuf<'_>) -> io::Result<Option<Value>> {
     let mut one = Vec::with_capacity(1);
     Ok(if push_fast(col, buf, &mut one)? { one.pop() } else { None })
