@@ -670,27 +670,9 @@ mod tests {
 
     #[test]
     fn table_without_key_partitions_by_table() {
-        let ev = ChangeEvent {
-            op: Op::Create,
-            before: None,
-            after: Some(row(&["v"], vec![Value::Int(3)])),
-            source: SourceInfo::new(
-                RowsEventInfo {
-                    name: "srv".into(),
-                    server_id: 1,
-                    db: "d".into(),
-                    table: "t".into(),
-                    file: "f".into(),
-                    pos: 4,
-                    gtid: None,
-                    ts_ms: 0,
-                },
-                0,
-            ),
-            ts_ms: 0,
-            transaction: None,
-            key_columns: Arc::from(Vec::<usize>::new()),
-        };
+        let mut ev = envelope_event();
+        ev.after = Some(row(&["v"], vec![Value::Int(3)]));
+        ev.key_columns = Arc::from(Vec::<usize>::new());
         assert_eq!(ev.partition_key(), "d\u{1}t");
     }
 
