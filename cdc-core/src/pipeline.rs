@@ -42,11 +42,12 @@ pub struct PipelineConfig {
     /// Batch bounds (rows, bytes, linger).
     pub batch: BatchLimits,
     /// Capacity of the source → batcher channel, in messages: rows of one or more rows events
-    /// of one transaction (up to about 8,192 column values plus one rows event, which holds at
-    /// most `binlog_row_event_max_size` bytes of row images, 8 KiB by default on MySQL and
-    /// MariaDB, unless a single row is larger), a transaction commit, or a heartbeat. The
-    /// default of 16 buffers a few thousand narrow rows (a few hundred wide ones) — enough to
-    /// keep the reader busy while the sink stage works on two batches (docs/benchmarks.md).
+    /// of one transaction (up to about 8,192 column values or 256 KiB of binlog row data, plus
+    /// one rows event, which holds at most `binlog_row_event_max_size` bytes of row images,
+    /// 8 KiB by default on MySQL and MariaDB, unless a single row is larger), a transaction
+    /// commit, or a heartbeat. The default of 16 buffers ≈ 12,000 narrow rows (≈ 2,000 wide
+    /// ones, ≈ 4,000 rows of 1 KB) — enough to keep the reader busy while the sink stage works
+    /// on two batches (docs/benchmarks.md).
     pub channel_capacity: usize,
     /// Shortest interval between two checkpoint writes, ms (the final one is always written).
     /// Larger values mean fewer fsyncs and more duplicates after a crash. Default 1000.

@@ -224,7 +224,8 @@ pub struct ServiceConfig {
     /// `CDC_BATCH_LINGER_MS` (100).
     pub batch: BatchLimits,
     /// `CDC_QUEUE_CAPACITY`: messages buffered between source and sink (rows of up to ≈ 8,192
-    /// column values plus one rows event, a commit or a heartbeat each); default 16.
+    /// column values or 256 KiB of binlog row data plus one rows event, a commit or a
+    /// heartbeat each); default 16.
     pub queue_capacity: usize,
     /// `CDC_SHUTDOWN_GRACE_MS`: longest drain on SIGTERM; default 30000 ms.
     pub shutdown_grace: Duration,

@@ -121,7 +121,7 @@ impl SourceConfig {
 pub enum SourceMessage {
     /// Decoded row changes (WRITE/UPDATE/DELETE_ROWS) of one transaction, in binlog order; never
     /// empty: the rows of one rows event, or of several consecutive ones (up to about 8,192
-    /// column values, see `stream_once`). An UPDATE that changes the primary key contributes a
+    /// column values or 256 KiB of binlog row data, see `stream_once`). An UPDATE that changes the primary key contributes a
     /// delete and a create.
     Events(Vec<ChangeEvent>),
     /// A transaction committed (XID or COMMIT): every event before this message belongs to
@@ -527,6 +527,8 @@ impl BinlogSource {
         ::metrics::counter!(metrics::SOURCE_CONNECTS_TOTAL, "outcome" => "ok").increment(1);
         self.status.set_source(StageState::Running);
         let mut out = Vec::with_capacity(64);
+        // Binlog bytes of the events whose rows wait in `out` (see COALESCE_BYTES).
+        let mut out_bytes = 0usize;
         let mut reset_backoff = false;
         loop {
             let next = tokio::select! {
@@ -575,18 +577,21 @@ impl BinlogSource {
                 if ts > 0 && h_is_real(&ev) { ts } else { 0 },
             );
             // Rows of consecutive rows events travel in one message until the transaction ends
-            // (its Commit follows them at once) or about COALESCE_VALUES column values are
-            // waiting: the server writes a transaction's events together at commit, so nothing
-            // waits for long, and the consumer is woken less often than once per rows event.
-            // Counting values (not rows) keeps a message's memory similar for narrow and wide
-            // tables, so the channel bound stays a memory bound.
+            // (its Commit follows them at once) or about COALESCE_VALUES column values or
+            // COALESCE_BYTES binlog bytes are waiting: the server writes a transaction's events
+            // together at commit, so nothing waits for long, and the consumer is woken less
+            // often than once per rows event. Counting values (not rows) and bytes keeps a
+            // message's memory similar for narrow, wide and large rows, so the channel bound
+            // stays a memory bound.
             if let [SourceMessage::Events(v)] = &out[..] {
+                out_bytes += ev.data().len();
                 let values =
                     v.first().map_or(0, |e| e.after.as_ref().or(e.before.as_ref()).map_or(0, |r| r.values.len()));
-                if v.len() * values.max(1) < COALESCE_VALUES {
+                if v.len() * values.max(1) < COALESCE_VALUES && out_bytes < COALESCE_BYTES {
                     continue;
                 }
             }
+            out_bytes = 0;
             for msg in out.drain(..) {
                 match &msg {
                     SourceMessage::Commit(cp) => *resume = cp.clone(),
@@ -662,8 +667,13 @@ impl BinlogSource {
 /// Column values (rows × columns) the source gathers into one message before sending it
 /// before the transaction's end (see `stream_once`): ≈ 745 rows of 11 columns, 137 of 60.
 /// Larger messages wake the consumer less often: 2,048 → 8,192 raised narrow decode by ≈ 5 %
-/// (docs/benchmarks.md) for a few MB more at most in a full 16-message queue.
+/// (docs/benchmarks.md) for a few MB more at most in a full 16-message queue (large values are
+/// bounded by [`COALESCE_BYTES`] instead).
 const COALESCE_VALUES: usize = 8192;
+
+/// Binlog bytes of rows events the source gathers into one message at most (the message is
+/// sent once this is reached): rows of 1 KB values make messages of ≈ 250 rows, not 4,096.
+const COALESCE_BYTES: usize = 256 * 1024;
 
 /// True for events the server wrote to the binlog (not artificial, not heartbeats), whose
 /// timestamp says how far behind the reader is.
