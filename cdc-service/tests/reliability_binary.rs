@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cdc_core::position::Checkpoint;
-use cdc_tests::mariadb::{self, exec, TestServer, REPL_PASSWORD, REPL_USER};
+use cdc_tests::mariadb::{self, exec, test_mariadb, TestServer, REPL_PASSWORD, REPL_USER};
 use cdc_tests::verify::{decode, verify_workload, TopicEvent};
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};
 use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
@@ -35,23 +35,6 @@ fn long() -> bool {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts (idempotently) a dedicated `scripts/test-mariadb` instance.
-fn dedicated_server(name: &str, port: u16) -> TestServer {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let out = Command::new(root.join("scripts/test-mariadb"))
-        .args(["start", "--name", name, "--port", &port.to_string()])
-        .output()
-        .expect("run scripts/test-mariadb");
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    TestServer { host: "127.0.0.1".into(), port }
-}
-
-fn script(args: &[&str]) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let out = Command::new(root.join("scripts/test-mariadb")).args(args).output().expect("run scripts/test-mariadb");
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
 /// One collector configuration; every spawn appends its stderr to `log`.
@@ -415,7 +398,7 @@ async fn an_unwritable_offset_directory_stops_the_collector_and_a_restart_loses_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_keeps_everything_and_purge_of_the_resume_file_is_a_clear_fatal_error() {
-    let db = tokio::task::spawn_blocking(|| dedicated_server("rel_purge", 33071)).await.unwrap();
+    let db = tokio::task::spawn_blocking(|| TestServer::dedicated("rel_purge", 33071)).await.unwrap();
     let schema = db.fresh_schema("rel_purge").await;
     let mut admin = db.admin_conn().await;
     workload::create_tables(&mut admin, &schema).await;
@@ -474,7 +457,7 @@ async fn flush_keeps_everything_and_purge_of_the_resume_file_is_a_clear_fatal_er
 async fn mariadb_restarts_and_killed_replication_connections_lose_nothing() {
     let seed = workload::seed_from_env();
     let _guard = SeedGuard(seed);
-    let db = tokio::task::spawn_blocking(|| dedicated_server("rel_restart", 33072)).await.unwrap();
+    let db = tokio::task::spawn_blocking(|| TestServer::dedicated("rel_restart", 33072)).await.unwrap();
     let schema = db.fresh_schema("rel_restart").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
     let emu = emulator(3).await;
@@ -503,9 +486,13 @@ async fn mariadb_restarts_and_killed_replication_connections_lose_nothing() {
         tokio::time::sleep(Duration::from_millis(1000)).await;
         col.wait_ready().await;
         // Restart the server mid-stream (clean shutdown, then start).
-        tokio::task::spawn_blocking(|| script(&["stop", "--name", "rel_restart", "--port", "33072"])).await.unwrap();
+        tokio::task::spawn_blocking(|| test_mariadb(&["stop", "--name", "rel_restart", "--port", "33072"]))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        tokio::task::spawn_blocking(|| script(&["start", "--name", "rel_restart", "--port", "33072"])).await.unwrap();
+        tokio::task::spawn_blocking(|| test_mariadb(&["start", "--name", "rel_restart", "--port", "33072"]))
+            .await
+            .unwrap();
         eprintln!("round {r}: server restarted");
         col.wait_ready().await;
     }

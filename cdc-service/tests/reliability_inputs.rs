@@ -5,7 +5,6 @@
 //! rel_bad --port 33073`), a user without replication privileges: each gives one message naming
 //! the problem (checked by its text), and no secret is ever printed.
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -224,19 +223,9 @@ async fn wrong_password_wrong_key_and_missing_privileges_are_named() {
     emu.shutdown().await;
 }
 
-fn dedicated_server(name: &str, port: u16) -> TestServer {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let out = Command::new(root.join("scripts/test-mariadb"))
-        .args(["start", "--name", name, "--port", &port.to_string()])
-        .output()
-        .expect("run scripts/test-mariadb");
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    TestServer { host: "127.0.0.1".into(), port }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statement_format_and_minimal_row_image_are_refused_with_what_to_set() {
-    let db = tokio::task::spawn_blocking(|| dedicated_server("rel_bad", 33073)).await.unwrap();
+    let db = tokio::task::spawn_blocking(|| TestServer::dedicated("rel_bad", 33073)).await.unwrap();
     let emu = Emulator::start(
         EmulatorConfig::single("rel_project", "rel_topic", 1, "rel_id", DH_KEY),
         "127.0.0.1:0".parse().unwrap(),

@@ -38,17 +38,22 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
-fn start_script(name: &str) -> (String, u16) {
-    let out = Command::new(repo_root().join("scripts/test-mariadb"))
-        .args(["start", "--name", name])
-        .output()
-        .expect("run scripts/test-mariadb");
+/// Runs `scripts/test-mariadb` with `args` (blocking), panicking with its output when it
+/// fails.
+pub fn test_mariadb(args: &[&str]) {
+    let out =
+        Command::new(repo_root().join("scripts/test-mariadb")).args(args).output().expect("run scripts/test-mariadb");
     assert!(
         out.status.success(),
-        "scripts/test-mariadb start --name {name} failed:\n{}\n{}",
+        "scripts/test-mariadb {} failed:\n{}\n{}",
+        args.join(" "),
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn start_script(name: &str) -> (String, u16) {
+    test_mariadb(&["start", "--name", name]);
     let env = Command::new(repo_root().join("scripts/test-mariadb"))
         .args(["env", "--name", name])
         .output()
@@ -96,6 +101,15 @@ pub fn unique_server_id() -> u32 {
 }
 
 impl TestServer {
+    /// Starts (idempotently) a MariaDB instance of the calling test's own,
+    /// `scripts/test-mariadb start --name <name> --port <port>`, for tests that stop the server
+    /// or need it idle or differently configured. Blocking: call it through `spawn_blocking`
+    /// from async tests.
+    pub fn dedicated(name: &str, port: u16) -> TestServer {
+        test_mariadb(&["start", "--name", name, "--port", &port.to_string()]);
+        TestServer { host: "127.0.0.1".into(), port }
+    }
+
     /// mysql_async options for `user`.
     pub fn opts(&self, user: &str, password: &str) -> mysql_async::Opts {
         mysql_async::OptsBuilder::default()
@@ -129,6 +143,17 @@ impl TestServer {
         c.reconnect_min_ms = 50;
         c.reconnect_max_ms = 1000;
         c
+    }
+
+    /// What most source tests begin with: a fresh schema `<prefix>_<random>`, a source
+    /// (logical name `prefix`, [`Self::source_config`]) capturing only that schema, started at
+    /// the end of the binlog, and an admin connection. Returns (schema, source, connection).
+    pub async fn capture_fresh_schema(&self, prefix: &str) -> (String, RunningSource, mysql_async::Conn) {
+        let db = self.fresh_schema(prefix).await;
+        let mut cfg = self.source_config(prefix);
+        cfg.schemas = vec![db.clone()];
+        let src = start_source(cfg, cdc_core::position::StartPosition::Latest).await;
+        (db, src, self.admin_conn().await)
     }
 
     /// Creates a database named `<prefix>_<random>` and returns its name.

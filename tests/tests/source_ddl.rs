@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use cdc_core::event::{ChangeEvent, Op};
-use cdc_core::position::StartPosition;
-use cdc_tests::mariadb::{collect_events, exec, server, server_minimal, start_source, RunningSource, TestServer};
+use cdc_tests::mariadb::{collect_events, exec, server, server_minimal, RunningSource, TestServer};
 
 fn names(e: &ChangeEvent) -> Vec<String> {
     e.after.as_ref().or(e.before.as_ref()).unwrap().columns.iter().map(|c| c.to_string()).collect()
@@ -19,11 +18,7 @@ async fn one(src: &mut RunningSource) -> ChangeEvent {
 }
 
 async fn alter_mid_stream(srv: TestServer, prefix: &str) {
-    let db = srv.fresh_schema(prefix).await;
-    let mut cfg = srv.source_config(prefix);
-    cfg.schemas = vec![db.clone()];
-    let mut src = start_source(cfg, StartPosition::Latest).await;
-    let mut c = srv.admin_conn().await;
+    let (db, mut src, mut c) = srv.capture_fresh_schema(prefix).await;
     exec(
         &mut c,
         &[

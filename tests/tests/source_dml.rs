@@ -5,17 +5,12 @@
 use std::time::Duration;
 
 use cdc_core::event::{ChangeEvent, Op};
-use cdc_core::position::StartPosition;
 use cdc_core::source::SourceMessage;
-use cdc_tests::mariadb::{collect_until_commit, exec, server, start_source, RunningSource};
+use cdc_tests::mariadb::{collect_until_commit, exec, server, RunningSource};
 
 async fn setup(prefix: &str) -> (cdc_tests::mariadb::TestServer, String, RunningSource, mysql_async::Conn) {
     let srv = server().await;
-    let db = srv.fresh_schema(prefix).await;
-    let mut cfg = srv.source_config(prefix);
-    cfg.schemas = vec![db.clone()];
-    let src = start_source(cfg, StartPosition::Latest).await;
-    let mut c = srv.admin_conn().await;
+    let (db, src, mut c) = srv.capture_fresh_schema(prefix).await;
     exec(&mut c, &[&format!("USE `{db}`"), "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20), n INT)"]).await;
     (srv, db, src, c)
 }

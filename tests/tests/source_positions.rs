@@ -17,11 +17,7 @@ fn ids(evs: &[cdc_core::event::ChangeEvent]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_mid_stream_keeps_every_event_and_names_the_new_file() {
     let srv = server().await;
-    let db = srv.fresh_schema("rotate").await;
-    let mut cfg = srv.source_config("rotate");
-    cfg.schemas = vec![db.clone()];
-    let mut src = start_source(cfg, StartPosition::Latest).await;
-    let mut c = srv.admin_conn().await;
+    let (db, mut src, mut c) = srv.capture_fresh_schema("rotate").await;
     exec(
         &mut c,
         &[

@@ -3,38 +3,22 @@
 //! disturbed): the source reports Connecting while the server is down, reconnects with backoff
 //! and loses no row.
 
-use std::process::Command;
 use std::time::Duration;
 
-use cdc_core::position::StartPosition;
 use cdc_core::status::StageState;
-use cdc_tests::mariadb::{collect_events, exec, start_source, TestServer};
+use cdc_tests::mariadb::{collect_events, exec, test_mariadb, TestServer};
 
 const PORT: u16 = 33069;
 
-fn script(cmd: &str) {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new(root.join("scripts/test-mariadb"))
-        .args([cmd, "--name", "srcrestart", "--port", &PORT.to_string()])
-        .output()
-        .expect("run scripts/test-mariadb");
-    assert!(
-        out.status.success(),
-        "test-mariadb {cmd}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn script(cmd: &'static str) {
+    test_mariadb(&[cmd, "--name", "srcrestart", "--port", &PORT.to_string()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_restart_is_survived_without_losing_a_row() {
     tokio::task::spawn_blocking(|| script("start")).await.unwrap();
     let srv = TestServer { host: "127.0.0.1".into(), port: PORT };
-    let db = srv.fresh_schema("restart").await;
-    let mut cfg = srv.source_config("restart");
-    cfg.schemas = vec![db.clone()];
-    let mut src = start_source(cfg, StartPosition::Latest).await;
-    let mut c = srv.admin_conn().await;
+    let (db, mut src, mut c) = srv.capture_fresh_schema("restart").await;
     exec(&mut c, &[&format!("USE `{db}`"), "CREATE TABLE t (id INT PRIMARY KEY)", "INSERT INTO t VALUES (1), (2)"])
         .await;
     let before = collect_events(&mut src.rx, 2, Duration::from_secs(20)).await;

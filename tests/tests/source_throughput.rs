@@ -6,19 +6,14 @@
 
 use std::time::{Duration, Instant};
 
-use cdc_core::position::StartPosition;
 use cdc_core::source::SourceMessage;
-use cdc_tests::mariadb::{exec, server, start_source};
+use cdc_tests::mariadb::{exec, server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decode_throughput_figures() {
     let rows: u64 = 100_000;
     let srv = server().await;
-    let db = srv.fresh_schema("bench").await;
-    let mut cfg = srv.source_config("bench");
-    cfg.schemas = vec![db.clone()];
-    let mut src = start_source(cfg, StartPosition::Latest).await;
-    let mut c = srv.admin_conn().await;
+    let (db, mut src, mut c) = srv.capture_fresh_schema("bench").await;
     exec(
         &mut c,
         &[

@@ -21,12 +21,7 @@ const DDL: &str = "CREATE TABLE types (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_type_family_decodes_to_the_contract_json() {
     let srv = server().await;
-    let db = srv.fresh_schema("types").await;
-    let mut cfg = srv.source_config("types");
-    cfg.schemas = vec![db.clone()];
-    let mut src = start_source(cfg, StartPosition::Latest).await;
-
-    let mut c = srv.admin_conn().await;
+    let (db, mut src, mut c) = srv.capture_fresh_schema("types").await;
     exec(&mut c, &[&format!("USE `{db}`"), "SET time_zone = '+00:00'", "SET sql_mode = ''", DDL]).await;
     exec(
         &mut c,
@@ -101,11 +96,7 @@ async fn geometry_before_strings_keeps_charsets_aligned() {
     // MariaDB counts GEOMETRY among the character columns of the charset metadata
     // (binlog-probe §4.6); a reader that does not would decode `txt` as bytes and `vb` as text.
     let srv = server().await;
-    let db = srv.fresh_schema("geom").await;
-    let mut cfg = srv.source_config("geom");
-    cfg.schemas = vec![db.clone()];
-    let mut src = start_source(cfg, StartPosition::Latest).await;
-    let mut c = srv.admin_conn().await;
+    let (db, mut src, mut c) = srv.capture_fresh_schema("geom").await;
     exec(
         &mut c,
         &[
