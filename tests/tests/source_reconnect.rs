@@ -17,7 +17,11 @@ async fn dump_threads(c: &mut mysql_async::Conn, user: &str) -> Vec<u64> {
 
 /// Receives what arrives within 50 ms and counts the ids.
 async fn drain(rx: &mut tokio::sync::mpsc::Receiver<cdc_core::source::SourceMessage>, seen: &mut BTreeMap<i64, u32>) {
-    for e in collect_events(rx, usize::MAX, Duration::from_millis(50)).await {
+    count(collect_events(rx, usize::MAX, Duration::from_millis(50)).await, seen);
+}
+
+fn count(events: Vec<cdc_core::event::ChangeEvent>, seen: &mut BTreeMap<i64, u32>) {
+    for e in events {
         let id = match e.after.as_ref().unwrap().get("id").unwrap() {
             cdc_core::event::Value::Int(i) => *i,
             v => panic!("{v:?}"),
@@ -145,10 +149,12 @@ async fn kill_inside_a_transaction_resends_it_without_a_gap() {
     .await;
     let total = 24_000usize;
     let mut seen: BTreeMap<i64, u32> = BTreeMap::new();
-    // Read part of the transaction, then kill the dump thread.
-    while seen.len() < 1000 {
-        drain(&mut src.rx, &mut seen).await;
-    }
+    // Read part of the transaction — message by message, stopping at the first 1,000 rows so
+    // that the source stays stalled on its one-message channel with most of the transaction
+    // unsent (a 50 ms drain here read all of it on a fast machine) — then kill the dump thread.
+    count(collect_events(&mut src.rx, 1000, Duration::from_secs(30)).await, &mut seen);
+    assert!(seen.len() >= 1000, "the transaction's first rows arrive");
+    assert!(seen.len() < total / 2, "the source is stalled by its one-message channel: {} rows read", seen.len());
     let threads = dump_threads(&mut c, &user).await;
     assert_eq!(threads.len(), 1, "{threads:?}");
     c.query_drop(format!("KILL {}", threads[0])).await.unwrap();
