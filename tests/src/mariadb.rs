@@ -6,7 +6,6 @@
 //! Tests share one server and run in parallel: each creates its own schema with
 //! [`TestServer::fresh_schema`] and filters its source by it.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
@@ -15,6 +14,8 @@ use std::time::Duration;
 use cdc_core::source::{SourceConfig, SourceMessage};
 use mysql_async::prelude::*;
 use tokio::sync::mpsc;
+
+use crate::pydatahub::repo_root;
 
 /// Replication user created by `scripts/test-mariadb`.
 pub const REPL_USER: &str = "cdc_repl";
@@ -32,10 +33,6 @@ pub struct TestServer {
     pub host: String,
     /// TCP port.
     pub port: u16,
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
 /// Runs `scripts/test-mariadb` with `args` (blocking), panicking with its output when it

@@ -555,8 +555,10 @@ impl Decoder {
         // whose missing columns would otherwise be emitted as nulls (MySQL manual,
         // "binlog_row_image"). Stop rather than emit incomplete rows.
         let n = plan.columns.len();
-        for (image, cols) in [("before", before_cols), ("after", after_cols)] {
-            if let Some(cols) = cols.filter(|c| self.require_full_image && c.count_ones() < n) {
+        let before_image = before_cols.map(|c| ImageColumns::new(c, n));
+        let after_image = after_cols.map(|c| ImageColumns::new(c, n));
+        for (image, cols) in [("before", before_image), ("after", after_image)] {
+            if let Some(cols) = cols.filter(|c| self.require_full_image && c.present < n) {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
@@ -564,15 +566,11 @@ impl Decoder {
                          other than FULL (set for its session); the row cannot be emitted complete. Make every \
                          client use binlog_row_image=FULL, then restart from a later position \
                          (CDC_START_POSITION, after removing the offset file) and re-snapshot {}.{}",
-                        cols.count_ones(),
-                        plan.db,
-                        plan.table
+                        cols.present, plan.db, plan.table
                     ),
                 ));
             }
         }
-        let before_image = before_cols.map(|c| ImageColumns::new(c, n));
-        let after_image = after_cols.map(|c| ImageColumns::new(c, n));
         let mut buf = ParseBuf(re.rows_data());
         let mut row_index = 0u32;
         // The table's running row count in the transaction (`data_collection_order`), looked up
@@ -606,10 +604,8 @@ impl Decoder {
                 (Some(b), Some(a)) => {
                     // Only key columns present in both images can show a change (MINIMAL
                     // after images omit unchanged columns).
-                    let in_both = |k: usize| {
-                        let has = |c: Option<&BitSlice<u8>>| c.and_then(|c| c.get(k).map(|x| *x)).unwrap_or(false);
-                        has(before_cols) && has(after_cols)
-                    };
+                    let in_both =
+                        |k: usize| before_image.is_some_and(|c| c.has(k)) && after_image.is_some_and(|c| c.has(k));
                     let key_changed = plan.key_columns.iter().any(|&k| in_both(k) && b.get(k) != a.get(k));
                     if key_changed {
                         self.emit(Op::Delete, Some(mk_row(b)), None, plan, info.clone(), out);

@@ -121,8 +121,8 @@ impl SourceConfig {
 pub enum SourceMessage {
     /// Decoded row changes (WRITE/UPDATE/DELETE_ROWS) of one transaction, in binlog order; never
     /// empty: the rows of one rows event, or of several consecutive ones (up to about 8,192
-    /// column values or 256 KiB of binlog row data, see `stream_once`). An UPDATE that changes the primary key contributes a
-    /// delete and a create.
+    /// column values or 256 KiB of binlog row data, see `stream_once`). An UPDATE that changes
+    /// the primary key contributes a delete and a create.
     Events(Vec<ChangeEvent>),
     /// A transaction committed (XID or COMMIT): every event before this message belongs to
     /// committed transactions, and resuming at `Checkpoint.position` re-reads nothing of them.

@@ -154,18 +154,16 @@ pub(crate) fn has_column_names(tme: &TableMapEvent<'_>) -> bool {
     tme.iter_optional_meta().any(|f| matches!(f, Ok(OptionalMetadataField::ColumnName(_))))
 }
 
-fn real_string_length(meta: &[u8]) -> usize {
-    // Same formula as the server's `Field_string::unpack` / mysql_common's BinlogValue.
+/// The byte length of a CHAR/BINARY column from its TABLE_MAP metadata, when the metadata
+/// holds it packed (first byte ≥ 1): the server's `Field_string::unpack` formula, which
+/// mysql_common's `BinlogValue` follows too. None otherwise.
+pub(crate) fn packed_string_length(meta: &[u8]) -> Option<usize> {
     if meta.len() >= 2 && meta[0] >= 1 {
         let byte0 = meta[0] as usize;
         let byte1 = meta[1] as usize;
-        if (byte0 & 0x30) != 0x30 {
-            byte1 | (((byte0 & 0x30) ^ 0x30) << 4)
-        } else {
-            byte1
-        }
+        Some(if (byte0 & 0x30) != 0x30 { byte1 | (((byte0 & 0x30) ^ 0x30) << 4) } else { byte1 })
     } else {
-        0
+        None
     }
 }
 
@@ -282,7 +280,7 @@ pub(crate) fn build_plan(
             MYSQL_TYPE_SET => Kind::Set(set_iter.next().map(Arc::from).unwrap_or_else(schema_labels)),
             MYSQL_TYPE_GEOMETRY | MYSQL_TYPE_VECTOR => Kind::Bytes,
             MYSQL_TYPE_STRING => match charset_kind {
-                Some(Charset::Binary) => Kind::FixedBinary(real_string_length(&meta)),
+                Some(Charset::Binary) => Kind::FixedBinary(packed_string_length(&meta).unwrap_or(0)),
                 Some(cs) => Kind::Text(cs),
                 None => Kind::Text(Charset::Utf8),
             },
