@@ -458,6 +458,7 @@ async fn mariadb_restarts_and_killed_replication_connections_lose_nothing() {
     let seed = workload::seed_from_env();
     let _guard = SeedGuard(seed);
     let db = tokio::task::spawn_blocking(|| TestServer::dedicated("rel_restart", 33072)).await.unwrap();
+    let port = db.port;
     let schema = db.fresh_schema("rel_restart").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
     let emu = emulator(3).await;
@@ -486,11 +487,11 @@ async fn mariadb_restarts_and_killed_replication_connections_lose_nothing() {
         tokio::time::sleep(Duration::from_millis(1000)).await;
         col.wait_ready().await;
         // Restart the server mid-stream (clean shutdown, then start).
-        tokio::task::spawn_blocking(|| test_mariadb(&["stop", "--name", "rel_restart", "--port", "33072"]))
+        tokio::task::spawn_blocking(move || test_mariadb(&["stop", "--name", "rel_restart", "--port", &port.to_string()]))
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        tokio::task::spawn_blocking(|| test_mariadb(&["start", "--name", "rel_restart", "--port", "33072"]))
+        tokio::task::spawn_blocking(move || test_mariadb(&["start", "--name", "rel_restart", "--port", &port.to_string()]))
             .await
             .unwrap();
         eprintln!("round {r}: server restarted");

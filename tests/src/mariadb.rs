@@ -97,12 +97,23 @@ pub fn unique_server_id() -> u32 {
         .fetch_add(1, Ordering::Relaxed)
 }
 
+/// `port` shifted by `CDC_TEST_PORT_BASE - 33061` (0 when unset): the port a dedicated
+/// instance really listens on.
+pub fn dedicated_port(port: u16) -> u16 {
+    let base: i32 = std::env::var("CDC_TEST_PORT_BASE").ok().and_then(|v| v.parse().ok()).unwrap_or(33061);
+    u16::try_from(i32::from(port) + base - 33061).expect("CDC_TEST_PORT_BASE moves dedicated ports out of range")
+}
+
 impl TestServer {
     /// Starts (idempotently) a MariaDB instance of the calling test's own,
     /// `scripts/test-mariadb start --name <name> --port <port>`, for tests that stop the server
     /// or need it idle or differently configured. Blocking: call it through `spawn_blocking`
     /// from async tests.
+    ///
+    /// `port` is shifted by `CDC_TEST_PORT_BASE - 33061` when that variable is set, so two
+    /// checkouts' suites can run side by side (see [`dedicated_port`]).
     pub fn dedicated(name: &str, port: u16) -> TestServer {
+        let port = dedicated_port(port);
         test_mariadb(&["start", "--name", name, "--port", &port.to_string()]);
         TestServer { host: "127.0.0.1".into(), port }
     }
