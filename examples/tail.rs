@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let source = BinlogSource::new(cfg, Status::new());
     source.precheck().await.context("precheck")?;
     let from = source.resolve_start(&start).await.context("resolving the start position")?;
-    eprintln!("tail: streaming from {}", from.position);
+    eprintln!("tail: streaming from {}", from.resume);
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     let cancel = CancellationToken::new();
     let run = tokio::spawn(source.run(from, tx, cancel.clone()));

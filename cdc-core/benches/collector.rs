@@ -168,7 +168,7 @@ fn source_config(a: &Args, tables: Vec<String>) -> SourceConfig {
 }
 
 fn from_file(file: &str) -> Checkpoint {
-    Checkpoint { position: BinlogPosition::new(file, 4), gtid_set: None, server_id: 0, ts_ms: 0 }
+    Checkpoint::at(BinlogPosition::new(file, 4), None, 0, 0)
 }
 
 /// Source → bounded channel → counting (and optionally JSON-rendering) consumer.

@@ -4,13 +4,63 @@
 //! before it, and only at a transaction boundary; on start the collector resumes from it. The
 //! file store writes atomically (temp file, fsync, rename, fsync of the directory), so a crash
 //! leaves either the old or the new checkpoint, never a torn one.
+//!
+//! File format: the JSON of [`Checkpoint`] with `"version": 2`. Files of version 1 (no
+//! `version`; a flat `position` and a string `gtid_set`, an empty file name meaning "start by
+//! GTID") are read and converted; the next store writes version 2.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::position::Checkpoint;
+use serde::{Deserialize, Serialize};
+
+use crate::position::{BinlogPosition, Checkpoint, GtidSet, Resume};
+
+/// Version written by this release (see the module docs).
+const FILE_VERSION: u32 = 2;
+
+/// Version 2: the checkpoint with a version number.
+#[derive(Serialize, Deserialize)]
+struct FileV2 {
+    version: u32,
+    #[serde(flatten)]
+    checkpoint: Checkpoint,
+}
+
+/// Version 1 (before typed resume points): `{"position":{"file","pos"},"gtid_set":"…"|null,
+/// "server_id","ts_ms"}`.
+#[derive(Deserialize)]
+struct FileV1 {
+    position: BinlogPosition,
+    gtid_set: Option<String>,
+    server_id: u32,
+    ts_ms: i64,
+}
+
+/// Reads either version. Errors: a message for [`OffsetStoreError::Corrupt`].
+fn parse_file(bytes: &[u8]) -> Result<Checkpoint, String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if value.get("version").is_some() {
+        let f: FileV2 = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        if f.version != FILE_VERSION {
+            return Err(format!("unknown offset file version {} (this release reads 1 and 2)", f.version));
+        }
+        return Ok(f.checkpoint);
+    }
+    let v1: FileV1 = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let gtid_set = match v1.gtid_set.as_deref().map(str::trim).filter(|g| !g.is_empty()) {
+        Some(text) => Some(text.parse::<GtidSet>().map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let resume = match (v1.position.file.is_empty(), gtid_set) {
+        (true, Some(gtid_set)) => Resume::Gtid { gtid_set },
+        (true, None) => return Err("version 1 checkpoint with neither a file nor a GTID set".into()),
+        (false, gtid_set) => Resume::Position { position: v1.position, gtid_set },
+    };
+    Ok(Checkpoint { resume, server_id: v1.server_id, ts_ms: v1.ts_ms })
+}
 
 /// A checkpoint could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +75,7 @@ pub enum OffsetStoreError {
         source: std::io::Error,
     },
     /// The stored checkpoint is not valid JSON of the expected shape.
-    #[error("offset file {path} is corrupt: {message}; fix or remove it (removing restarts from CDC_START_POSITION)")]
+    #[error("offset file {path} is corrupt: {message}; fix or remove it (removing it restarts from the configured start position)")]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -73,9 +123,9 @@ impl FileOffsetStore {
 impl OffsetStore for FileOffsetStore {
     fn load(&self) -> Result<Option<Checkpoint>, OffsetStoreError> {
         match fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+            Ok(bytes) => parse_file(&bytes)
                 .map(Some)
-                .map_err(|e| OffsetStoreError::Corrupt { path: self.path.clone(), message: e.to_string() }),
+                .map_err(|message| OffsetStoreError::Corrupt { path: self.path.clone(), message }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(&self.path, e)),
         }
@@ -90,7 +140,8 @@ impl OffsetStore for FileOffsetStore {
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let body = serde_json::to_vec_pretty(checkpoint).expect("checkpoint serializes");
+        let file = FileV2 { version: FILE_VERSION, checkpoint: checkpoint.clone() };
+        let body = serde_json::to_vec_pretty(&file).expect("checkpoint serializes");
         {
             let mut f = fs::File::create(&tmp).map_err(|e| self.io(&tmp, e))?;
             f.write_all(&body).map_err(|e| self.io(&tmp, e))?;
@@ -131,15 +182,35 @@ impl OffsetStore for MemoryOffsetStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::position::BinlogPosition;
 
     fn cp(pos: u64) -> Checkpoint {
-        Checkpoint {
-            position: BinlogPosition::new("binlog.000002", pos),
-            gtid_set: Some("0-1-9".into()),
-            server_id: 1,
-            ts_ms: 5,
-        }
+        Checkpoint::at(BinlogPosition::new("binlog.000002", pos), Some("0-1-9".parse().unwrap()), 1, 5)
+    }
+
+    #[test]
+    fn version_1_files_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("offsets.json");
+        fs::write(
+            &path,
+            br#"{"position":{"file":"binlog.000002","pos":100},"gtid_set":"0-1-9","server_id":1,"ts_ms":5}"#,
+        )
+        .unwrap();
+        let store = FileOffsetStore::new(&path);
+        assert_eq!(store.load().unwrap(), Some(cp(100)));
+        // The GTID-start sentinel of version 1 becomes a typed GTID resume point.
+        fs::write(&path, br#"{"position":{"file":"","pos":4},"gtid_set":"0-1-9","server_id":0,"ts_ms":5}"#).unwrap();
+        let loaded = store.load().unwrap().unwrap();
+        assert_eq!(loaded.resume, Resume::Gtid { gtid_set: "0-1-9".parse().unwrap() });
+        // Stored again, it is version 2 and reads back the same.
+        store.store(&loaded).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"version\": 2"), "{text}");
+        assert_eq!(store.load().unwrap(), Some(loaded));
+        // A version-1 file with a bad GTID set is corrupt, not silently dropped.
+        fs::write(&path, br#"{"position":{"file":"b.000001","pos":4},"gtid_set":"nonsense","server_id":0,"ts_ms":5}"#)
+            .unwrap();
+        assert!(matches!(store.load(), Err(OffsetStoreError::Corrupt { .. })));
     }
 
     #[test]

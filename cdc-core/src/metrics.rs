@@ -43,3 +43,5 @@ pub const CHECKPOINT_FILE_INDEX: &str = "cdc_checkpoint_file_index";
 pub const CHECKPOINT_POSITION_BYTES: &str = "cdc_checkpoint_position_bytes";
 /// Gauge: Unix time of the last stored checkpoint, seconds.
 pub const CHECKPOINT_TIMESTAMP_SECONDS: &str = "cdc_checkpoint_timestamp_seconds";
+/// Counter: DDL statements of captured databases read from the binlog.
+pub const SCHEMA_CHANGES_TOTAL: &str = "cdc_schema_changes_total";

@@ -154,8 +154,13 @@ pub enum StartPosition {
     Gtid(GtidSet),
 }
 
+/// A start position that is none of `latest`, `earliest`, `file:pos` or a GTID set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid start position `{0}`: expected `latest`, `earliest`, `file:pos` or a GTID set")]
+pub struct ParseStartError(pub String);
+
 impl FromStr for StartPosition {
-    type Err = String;
+    type Err = ParseStartError;
     /// Accepts `latest`, `earliest`, `file:pos`, or a GTID set.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
@@ -169,23 +174,100 @@ impl FromStr for StartPosition {
         if let Ok(p) = s.parse::<BinlogPosition>() {
             return Ok(Self::At(p));
         }
-        Err(format!("invalid start position `{s}`: expected `latest`, `earliest`, `file:pos` or a GTID set"))
+        Err(ParseStartError(s.into()))
     }
 }
 
-/// A durable resume point: always at a transaction boundary, stored only after every event
-/// before it has been acknowledged by the sink.
+/// Where the binlog stream of a [`Checkpoint`] resumes.
+///
+/// Serialized with a `kind` tag: `{"kind":"position","position":{"file":"binlog.000003","pos":1234},
+/// "gtid_set":{"flavor":"mariadb","text":"0-1-42"}}` or `{"kind":"gtid","gtid_set":{…}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Resume {
+    /// At a binlog file and offset: the end of the last committed transaction's XID/COMMIT
+    /// event, with the GTID state after that transaction when the server sends GTIDs.
+    Position {
+        /// File and offset to resume at.
+        position: BinlogPosition,
+        /// The GTID state at `position` (MariaDB `gtid_binlog_pos` form or the MySQL executed
+        /// set); None when unknown (no GTIDs, or a MySQL start mid-file without a set).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gtid_set: Option<GtidSet>,
+    },
+    /// After every transaction of `gtid_set`, file unknown: the server finds the file
+    /// (MariaDB `@slave_connect_state`, MySQL `COM_BINLOG_DUMP_GTID`). Only a start position is
+    /// of this kind; the first commit read gives a [`Resume::Position`].
+    Gtid {
+        /// The transactions already delivered.
+        gtid_set: GtidSet,
+    },
+}
+
+impl Resume {
+    /// The binlog file and offset, when known (None for [`Resume::Gtid`]).
+    pub fn position(&self) -> Option<&BinlogPosition> {
+        match self {
+            Resume::Position { position, .. } => Some(position),
+            Resume::Gtid { .. } => None,
+        }
+    }
+
+    /// The GTID state, when known.
+    pub fn gtid_set(&self) -> Option<&GtidSet> {
+        match self {
+            Resume::Position { gtid_set, .. } => gtid_set.as_ref(),
+            Resume::Gtid { gtid_set } => Some(gtid_set),
+        }
+    }
+}
+
+impl fmt::Display for Resume {
+    /// `binlog.000003:1234`, or `gtid 0-1-42` for a GTID start.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resume::Position { position, .. } => position.fmt(f),
+            Resume::Gtid { gtid_set } => write!(f, "gtid {gtid_set}"),
+        }
+    }
+}
+
+/// A durable resume point: always at a consistent point of the source (a transaction boundary
+/// of the binlog), stored only after every event before it has been acknowledged by the sink.
+///
+/// Stored as JSON by [`crate::checkpoint::FileOffsetStore`], which also reads the offset files
+/// of earlier versions (a flat `position` + string `gtid_set`, where an empty file name meant
+/// "GTID start").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Resume here (the end offset of the last committed transaction's XID/COMMIT event).
-    pub position: BinlogPosition,
-    /// The GTID state after that transaction (MariaDB `gtid_binlog_pos` form or MySQL set), if
-    /// the server sends GTIDs.
-    pub gtid_set: Option<String>,
+    /// Where the binlog stream resumes.
+    pub resume: Resume,
     /// server_id of the source that wrote the binlog (0 when unknown).
     pub server_id: u32,
     /// When this checkpoint was taken, ms since the Unix epoch.
     pub ts_ms: i64,
+}
+
+impl Checkpoint {
+    /// A checkpoint at `position` with GTID state `gtid_set`.
+    pub fn at(position: BinlogPosition, gtid_set: Option<GtidSet>, server_id: u32, ts_ms: i64) -> Self {
+        Self { resume: Resume::Position { position, gtid_set }, server_id, ts_ms }
+    }
+
+    /// A start after the transactions of `gtid_set` (file found by the server).
+    pub fn after_gtids(gtid_set: GtidSet, ts_ms: i64) -> Self {
+        Self { resume: Resume::Gtid { gtid_set }, server_id: 0, ts_ms }
+    }
+
+    /// The binlog file and offset, when known (see [`Resume::position`]).
+    pub fn position(&self) -> Option<&BinlogPosition> {
+        self.resume.position()
+    }
+
+    /// The GTID state, when known (see [`Resume::gtid_set`]).
+    pub fn gtid_set(&self) -> Option<&GtidSet> {
+        self.resume.gtid_set()
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
 use cdc_core::datahub::DataHubSink;
-use cdc_core::position::StartPosition;
+use cdc_core::position::{Resume, StartPosition};
 use cdc_core::sink::Sink;
 use cdc_core::source::{BinlogSource, SourceError, SourceMessage};
 use cdc_core::status::Status;
@@ -202,7 +202,7 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
             match tokio::time::timeout(timeout, source.precheck()).await {
                 Err(_) => problems.push(format!("database: no answer from {where_} within {} ms", timeout.as_millis())),
                 Ok(Err(SourceError::Precheck(list))) => {
-                    problems.extend(list.split("; ").map(|p| format!("database: {p}")));
+                    problems.extend(list.0.iter().map(|p| format!("database: {p}")));
                 }
                 Ok(Err(e)) => problems.push(format!("database: {where_}: {e}")),
                 Ok(Ok(())) => {
@@ -279,16 +279,19 @@ async fn check_positions(
             problems.push(format!("offsets: {e}"));
             return;
         }
-        Ok(Some(cp)) if !cp.position.file.is_empty() => (
-            StartPosition::At(cp.position.clone()),
-            format!("stored checkpoint {} ({})", cp.position, cfg.offset_path.display()),
+        Ok(Some(cp)) => (
+            match &cp.resume {
+                Resume::Position { position, .. } => StartPosition::At(position.clone()),
+                Resume::Gtid { gtid_set } => StartPosition::Gtid(gtid_set.clone()),
+            },
+            format!("stored checkpoint {} ({})", cp.resume, cfg.offset_path.display()),
         ),
         Ok(_) => (cfg.start_position.clone(), format!("CDC_START_POSITION {:?}", cfg.start_position)),
     };
     match tokio::time::timeout(timeout, source.resolve_start(&start)).await {
         Err(_) => problems.push(format!("database: no answer resolving {what} within {} ms", timeout.as_millis())),
         Ok(Err(e)) => problems.push(format!("database: {what}: {e}")),
-        Ok(Ok(cp)) => checked.push(format!("{what}: available, streaming would start at {}", cp.position)),
+        Ok(Ok(cp)) => checked.push(format!("{what}: available, streaming would start at {}", cp.resume)),
     }
 }
 
@@ -297,7 +300,7 @@ async fn tail(cfg: ServiceConfig) -> anyhow::Result<()> {
     let status = Status::new();
     let source = BinlogSource::new(cfg.source_config(), status.clone());
     let from = source.resolve_start(&cfg.start_position).await.context("resolving CDC_START_POSITION")?;
-    info!(position = %from.position, "Tailing the binlog.");
+    info!(resume = %from.resume, "Tailing the binlog.");
     let (tx, mut rx) = tokio::sync::mpsc::channel(cfg.queue_capacity);
     let cancel = CancellationToken::new();
     let task = tokio::spawn(source.run(from, tx, cancel.clone()));

@@ -211,12 +211,12 @@ mod tests {
         st.set_source(StageState::Running);
         st.set_sink(StageState::Running);
         st.on_read(5, Some(BinlogPosition::new("binlog.000003", 1234)), 0);
-        st.on_checkpoint(&Checkpoint {
-            position: BinlogPosition::new("binlog.000003", 1000),
-            gtid_set: Some("0-1-9".into()),
-            server_id: 1,
-            ts_ms: 5,
-        });
+        st.on_checkpoint(&Checkpoint::at(
+            BinlogPosition::new("binlog.000003", 1000),
+            Some("0-1-9".parse().unwrap()),
+            1,
+            5,
+        ));
         st
     }
 
@@ -247,7 +247,7 @@ mod tests {
         assert_eq!(h["sink"]["state"], "running");
         assert_eq!(h["current_position"]["file"], "binlog.000003");
         assert_eq!(h["current_position"]["pos"], 1234);
-        assert_eq!(h["committed"]["position"]["pos"], 1000);
+        assert_eq!(h["committed"]["resume"]["position"]["pos"], 1000);
         assert_eq!(h["events_total"], 5);
         assert!(h["not_ready_reason"].is_null());
         assert_eq!(get_json(&app, "/health/live").await.0, StatusCode::OK);

@@ -141,7 +141,7 @@ pub async fn run(cfg: ServiceConfig) -> anyhow::Result<()> {
                 res = tokio::time::timeout(cfg.shutdown_grace, &mut pipeline_task) => match res {
                     Ok(res) => flatten(res),
                     Err(_) => {
-                        let committed = status.snapshot().committed.map(|c| c.position.to_string()).unwrap_or_else(|| "none".into());
+                        let committed = status.snapshot().committed.map(|c| c.resume.to_string()).unwrap_or_else(|| "none".into());
                         Err(anyhow::anyhow!(
                             "the pipeline did not drain within CDC_SHUTDOWN_GRACE_MS ({} ms); the last stored checkpoint ({committed}) is kept, events after it will be re-sent on restart",
                             cfg.shutdown_grace.as_millis()
@@ -156,7 +156,7 @@ pub async fn run(cfg: ServiceConfig) -> anyhow::Result<()> {
         }
     };
     match &result {
-        Ok(()) => info!(committed = ?status.snapshot().committed.map(|c| c.position.to_string()), "Stopped cleanly."),
+        Ok(()) => info!(committed = ?status.snapshot().committed.map(|c| c.resume.to_string()), "Stopped cleanly."),
         Err(e) => error!(error = format!("{e:#}"), "Pipeline stopped on an error."),
     }
     http_stop.cancel();

@@ -170,7 +170,9 @@ impl Collector {
         let (mut steady, mut steady_since) = (None, Instant::now());
         loop {
             if let Some(cp) = self.checkpoint() {
-                if (cp.position.file_index().unwrap(), cp.position.pos) >= target {
+                if (cp.position().cloned().unwrap().file_index().unwrap(), cp.position().cloned().unwrap().pos)
+                    >= target
+                {
                     return;
                 }
             }
@@ -262,7 +264,11 @@ async fn sigkill_at_random_moments_under_load_loses_nothing() {
             col.wait_ready().await;
         }
         tokio::time::sleep(Duration::from_millis(rng.gen_range(if early { 0..300 } else { 200..1500 }))).await;
-        eprintln!("kill {k} at {:?} (checkpoint {:?})", started.elapsed(), col.checkpoint().map(|c| c.position));
+        eprintln!(
+            "kill {k} at {:?} (checkpoint {:?})",
+            started.elapsed(),
+            col.checkpoint().map(|c| c.position().cloned().unwrap())
+        );
         col.sigkill();
         col.spawn();
     }
@@ -318,13 +324,18 @@ async fn sigterm_inside_a_100k_row_transaction_exits_0_in_grace_and_loses_nothin
     let after = col.checkpoint().expect("checkpoint kept");
     eprintln!(
         "SIGTERM with {arrived} of 100001 events delivered: exit 0 in {took:?}; checkpoint {} → {}",
-        before.position, after.position
+        before.position().cloned().unwrap(),
+        after.position().cloned().unwrap()
     );
     // A checkpoint is a transaction boundary: either still before the transaction, or after it
     // (when the drain finished it).
     let all = emu.all_records(PROJECT, TOPIC).len();
     if all < 100_001 {
-        assert_eq!(after.position, before.position, "checkpoint moved into an unfinished transaction");
+        assert_eq!(
+            after.position().cloned().unwrap(),
+            before.position().cloned().unwrap(),
+            "checkpoint moved into an unfinished transaction"
+        );
     }
 
     col.spawn();
@@ -420,7 +431,7 @@ async fn flush_keeps_everything_and_purge_of_the_resume_file_is_a_clear_fatal_er
     col.wait_caught_up(&db, 60).await;
     assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
     verify_clean(&db, &emu, &schema).await;
-    let resume = col.checkpoint().expect("checkpoint").position;
+    let resume = col.checkpoint().expect("checkpoint").position().cloned().unwrap();
 
     // Stopped: rows, then the file holding the resume position is purged.
     exec(&mut admin, &[&ins(6), "FLUSH BINARY LOGS", &ins(7)]).await;
@@ -449,7 +460,7 @@ async fn flush_keeps_everything_and_purge_of_the_resume_file_is_a_clear_fatal_er
     assert!(log.contains(&format!("oldest available: {current}")), "{log}");
     assert!(log.contains("re-snapshot the tables"), "{log}");
     assert_eq!(events_of(&emu, &schema).len(), before, "no silent skip: nothing after the purged position was sent");
-    assert_eq!(col.checkpoint().unwrap().position, resume, "the checkpoint is left as it was");
+    assert_eq!(col.checkpoint().unwrap().position().cloned().unwrap(), resume, "the checkpoint is left as it was");
     emu.shutdown().await;
 }
 
@@ -487,13 +498,17 @@ async fn mariadb_restarts_and_killed_replication_connections_lose_nothing() {
         tokio::time::sleep(Duration::from_millis(1000)).await;
         col.wait_ready().await;
         // Restart the server mid-stream (clean shutdown, then start).
-        tokio::task::spawn_blocking(move || test_mariadb(&["stop", "--name", "rel_restart", "--port", &port.to_string()]))
-            .await
-            .unwrap();
+        tokio::task::spawn_blocking(move || {
+            test_mariadb(&["stop", "--name", "rel_restart", "--port", &port.to_string()])
+        })
+        .await
+        .unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        tokio::task::spawn_blocking(move || test_mariadb(&["start", "--name", "rel_restart", "--port", &port.to_string()]))
-            .await
-            .unwrap();
+        tokio::task::spawn_blocking(move || {
+            test_mariadb(&["start", "--name", "rel_restart", "--port", &port.to_string()])
+        })
+        .await
+        .unwrap();
         eprintln!("round {r}: server restarted");
         col.wait_ready().await;
     }

@@ -76,7 +76,7 @@ async fn wait_caught_up(db: &TestServer, offsets: &FileOffsetStore, run: &Runnin
     let target = (file.rsplit('.').next().unwrap().parse::<u64>().unwrap(), pos);
     for _ in 0..secs * 10 {
         if let Some(cp) = offsets.load().unwrap() {
-            if (cp.position.file_index().unwrap(), cp.position.pos) >= target {
+            if (cp.position().cloned().unwrap().file_index().unwrap(), cp.position().cloned().unwrap().pos) >= target {
                 return;
             }
         }

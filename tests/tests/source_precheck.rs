@@ -23,7 +23,9 @@ async fn a_user_without_replication_grants_is_told_what_to_grant() {
     cfg.user = user.clone();
     cfg.password = cdc_core::secret::Secret::new("pw");
     let err = BinlogSource::new(cfg, Status::new()).precheck().await.unwrap_err();
-    let SourceError::Precheck(msg) = &err else { panic!("expected Precheck, got {err:?}") };
+    let SourceError::Precheck(problems) = &err else { panic!("expected Precheck, got {err:?}") };
+    assert_eq!(problems.0.len(), 3, "one problem per missing grant: {problems}");
+    let msg = problems.to_string();
     assert!(msg.contains("REPLICATION SLAVE"), "{msg}");
     assert!(msg.contains("REPLICATION CLIENT"), "{msg}");
     assert!(msg.contains("SELECT"), "{msg}");
@@ -40,7 +42,7 @@ async fn a_wrong_password_is_a_connection_error_without_the_password() {
     let mut cfg = srv.source_config("pre");
     cfg.password = cdc_core::secret::Secret::new("definitely-wrong-pw");
     let err = BinlogSource::new(cfg.clone(), Status::new()).precheck().await.unwrap_err();
-    assert!(matches!(err, SourceError::Connection(_)), "{err:?}");
+    assert!(matches!(err, SourceError::Connection { .. }), "{err:?}");
     assert!(!err.to_string().contains("definitely-wrong-pw"));
     assert!(!format!("{cfg:?}").contains("definitely-wrong-pw"));
 }

@@ -43,25 +43,7 @@ pub enum WriteProtocol {
     JsonPutRecords,
 }
 
-/// Retry policy for retryable errors of one request: exponential backoff with full jitter.
-///
-/// Attempt `n` (1-based) that fails retryably is followed by a sleep drawn uniformly from
-/// `[0, min(max_backoff_ms, backoff_ms · 2^(n-1))]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts per request, first one included (`RETRY_MAX_ATTEMPTS`, default 3, ≥ 1).
-    pub max_attempts: u32,
-    /// Base of the exponential backoff, ms (`RETRY_BACKOFF_MS`, default 2000).
-    pub backoff_ms: u64,
-    /// Cap of one backoff sleep, ms (default 30,000; ≥ `backoff_ms`).
-    pub max_backoff_ms: u64,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self { max_attempts: 3, backoff_ms: 2000, max_backoff_ms: 30_000 }
-    }
-}
+pub use crate::retry::RetryPolicy;
 
 /// Everything the producer needs.
 #[derive(Debug, Clone, PartialEq, Eq)]

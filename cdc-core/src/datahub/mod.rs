@@ -5,7 +5,7 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`config`] | [`DataHubConfig`], [`RetryPolicy`], validation |
+//! | [`config`] | [`DataHubConfig`] and its validation ([`RetryPolicy`] is [`crate::retry`]'s) |
 //! | [`error`] | [`DataHubError`], [`ErrorCode`] classification |
 //! | [`model`] | JSON documents of the calls |
 //! | [`pb`] | protobuf messages and the DHUB frame |
@@ -13,7 +13,6 @@
 //! | [`client`] | [`DataHubClient`]: signed calls |
 //! | [`routing`] | [`ShardRouter`]: partition key → shard |
 //! | [`encode`] | events → records → request bodies, request bounds |
-//! | [`retry`] | backoff policy |
 //! | [`producer`] | [`DataHubSink`] |
 //! | [`tuple`] | TUPLE topics: DTS / DataWorks layouts, field-type conversions |
 
@@ -25,7 +24,6 @@ pub mod error;
 pub mod model;
 pub mod pb;
 pub mod producer;
-pub mod retry;
 pub mod routing;
 pub mod sign;
 pub mod tuple;

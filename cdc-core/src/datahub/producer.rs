@@ -51,7 +51,6 @@ use super::config::{DataHubConfig, WriteProtocol};
 use super::encode::{self, EncodedRecord};
 use super::error::{DataHubError, ErrorClass, ErrorCode};
 use super::model::TopicInfo;
-use super::retry;
 use super::routing::ShardRouter;
 use super::tuple::TupleEncoder;
 
@@ -181,8 +180,8 @@ impl DataHubSink {
             attempt += 1;
             match self.refresh_shards().await {
                 Ok(()) => return Ok(()),
-                Err(e) if e.class() != ErrorClass::Fatal && retry::may_retry(&self.cfg.retry, attempt) => {
-                    let delay = retry::backoff_delay(&self.cfg.retry, attempt, &mut rand::thread_rng());
+                Err(e) if e.class() != ErrorClass::Fatal && self.cfg.retry.may_retry(attempt) => {
+                    let delay = self.cfg.retry.delay(attempt, &mut rand::thread_rng());
                     tracing::warn!(error = %e, ?delay, "ListShard failed; retrying");
                     tokio::time::sleep(delay).await;
                 }
@@ -264,7 +263,7 @@ impl DataHubSink {
                 return Err(reroute_error);
             }
             if round > 1 {
-                let delay = retry::backoff_delay(&self.cfg.retry, round - 1, &mut rand::thread_rng());
+                let delay = self.cfg.retry.delay(round - 1, &mut rand::thread_rng());
                 tokio::time::sleep(delay).await;
             }
             tracing::info!(error = %reroute_error, records = reroute.len(), round, "shard changed; refreshing ListShard and re-routing");
@@ -325,11 +324,11 @@ impl DataHubSink {
             };
             let code = e.code();
             match e.class() {
-                ErrorClass::Retryable if retry::may_retry(&self.cfg.retry, attempt.max(1)) => {
+                ErrorClass::Retryable if self.cfg.retry.may_retry(attempt.max(1)) => {
                     metrics::counter!(m::SINK_REQUESTS_TOTAL, "outcome" => "retry", "code" => code.clone())
                         .increment(1);
                     metrics::counter!(m::SINK_RETRIES_TOTAL, "code" => code).increment(1);
-                    let delay = retry::backoff_delay(&self.cfg.retry, attempt.max(1), &mut rand::thread_rng());
+                    let delay = self.cfg.retry.delay(attempt.max(1), &mut rand::thread_rng());
                     tracing::warn!(shard = %shard, error = %e, attempt, ?delay, "DataHub write failed; retrying");
                     tokio::time::sleep(delay).await;
                 }

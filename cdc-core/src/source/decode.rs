@@ -17,14 +17,15 @@ use bitvec::prelude::*;
 use mysql_common::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
 use mysql_common::io::ParseBuf;
 
+use super::error::SourceError;
 use super::filter::TableFilter;
 use super::gtid::{MysqlGtidSet, UuidText};
+use super::message::{SchemaChange, SourceMessage};
 use super::table::{build_plan, has_column_names, TablePlan, TableSchema};
 use super::value::{apply_json_diffs, parse_value, push_fast, Parsed};
-use super::{SourceError, SourceMessage};
 use crate::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, TransactionInfo, Value};
 use crate::metrics;
-use crate::position::{BinlogPosition, Checkpoint};
+use crate::position::{BinlogPosition, Checkpoint, GtidSet, Resume};
 use crate::status::now_ms;
 
 /// Binlog event type codes (MySQL `Log_event_type`, MariaDB additions from 160).
@@ -57,6 +58,15 @@ mod ty {
 
 /// `LOG_EVENT_ARTIFICIAL_F`: the event was made up by the server (fake ROTATE, resent FDE).
 const ARTIFICIAL_F: u16 = 0x20;
+/// True for events the server wrote to the binlog (not artificial, not heartbeats), whose
+/// timestamp says how far behind the reader is.
+pub(crate) fn is_server_written(ev: &Event) -> bool {
+    let h = ev.header();
+    h.log_pos() != 0
+        && h.flags_raw() & ARTIFICIAL_F == 0
+        && !matches!(h.event_type_raw(), ty::HEARTBEAT | ty::HEARTBEAT_V2)
+}
+
 /// MariaDB GTID flag `FL_STANDALONE`: the transaction is a single statement without BEGIN.
 const MARIA_FL_STANDALONE: u8 = 0x01;
 
@@ -140,12 +150,15 @@ impl Decoder {
     }
 
     /// A decoder labelling events with `name`, capturing what `filter` selects, starting at
-    /// `start` (file and offset) with GTID state `gtid_set` (MariaDB `d-s-n,...` or MySQL set).
-    pub fn new(name: &str, filter: TableFilter, start: &BinlogPosition, gtid_set: Option<&str>) -> Self {
+    /// `start` (file and offset, or a GTID set whose file the first ROTATE names) with the
+    /// GTID state it carries (MariaDB `d-s-n,...` or MySQL set).
+    pub fn new(name: &str, filter: TableFilter, start: &Resume) -> Self {
         let mut maria_gtids = BTreeMap::new();
         let mut mysql_gtids = None;
         let mut other = None;
-        if let Some(g) = gtid_set.filter(|g| !g.trim().is_empty()) {
+        // Before the first ROTATE of a GTID start the file is unknown: empty, internally.
+        let (file, pos) = start.position().map_or(("", 4), |p| (p.file.as_str(), p.pos));
+        if let Some(g) = start.gtid_set().map(|g| g.text.as_str()).filter(|g| !g.trim().is_empty()) {
             if let Some(m) = parse_maria_gtids(g) {
                 maria_gtids = m;
             } else if let Ok(m) = MysqlGtidSet::parse(g) {
@@ -161,8 +174,8 @@ impl Decoder {
             tables: HashMap::new(),
             schemas: HashMap::new(),
             schema_generation: 0,
-            file: start.file.as_str().into(),
-            pos: start.pos,
+            file: file.into(),
+            pos,
             mariadb: false,
             server_id: 0,
             txn: Txn::default(),
@@ -182,10 +195,12 @@ impl Decoder {
     /// position sent; GTID state is kept); when
     /// `checksums_on`, the first (fake) ROTATE's name carries 4 CRC bytes (mysql_async#189).
     /// An open transaction is abandoned (the stream resumes at a transaction boundary).
-    pub fn begin_connection(&mut self, checksums_on: bool, at: &BinlogPosition) {
+    pub fn begin_connection(&mut self, checksums_on: bool, at: &Resume) {
         self.first_rotate_has_crc = checksums_on;
-        self.file = at.file.as_str().into();
-        self.pos = at.pos;
+        if let Some(at) = at.position() {
+            self.file = at.file.as_str().into();
+            self.pos = at.pos;
+        }
         self.txn = Txn::default();
         self.payload_end = None;
     }
@@ -253,12 +268,15 @@ impl Decoder {
         }
         self.txn = Txn::default();
         self.payload_end = None;
-        out.push(SourceMessage::Commit(Checkpoint {
-            position: self.position(),
-            gtid_set: self.gtid_state(),
-            server_id: self.server_id,
-            ts_ms: now_ms(),
-        }));
+        // The decoder writes the GTID text itself: it always parses.
+        let gtid_set = self.gtid_state().and_then(|g| g.parse::<GtidSet>().ok());
+        let resume = match (self.file.is_empty(), gtid_set) {
+            // A commit before any ROTATE of a GTID start (no server sends one): still a GTID
+            // resume point.
+            (true, Some(gtid_set)) => Resume::Gtid { gtid_set },
+            (_, gtid_set) => Resume::Position { position: self.position(), gtid_set },
+        };
+        out.push(SourceMessage::Commit(Checkpoint { resume, server_id: self.server_id, ts_ms: now_ms() }));
     }
 
     fn open_txn(&mut self, start: u64) {
@@ -361,12 +379,12 @@ impl Decoder {
                             "statement-based DML in the binlog (`{}`): its rows are not in the binlog. A \
                              client wrote it with binlog_format other than ROW (set for its session). Make every \
                              client use binlog_format=ROW, then restart from a later position \
-                             (CDC_START_POSITION, after removing the offset file) and re-snapshot the tables it changed",
+                             (remove the checkpoint and set the start position) and re-snapshot the tables it changed",
                             sql.chars().take(80).collect::<String>()
                         )));
                     }
                     if is_ddl(&word) {
-                        self.on_ddl(&schema, &sql);
+                        self.on_ddl(&schema, &sql, ts_ms, out);
                     }
                     if !self.txn.open || self.txn.standalone {
                         // A statement outside a transaction (DDL...) is its own boundary.
@@ -530,13 +548,20 @@ impl Decoder {
         Ok(())
     }
 
-    fn on_ddl(&mut self, schema: &str, _sql: &str) {
+    fn on_ddl(&mut self, schema: &str, sql: &str, ts_ms: i64, out: &mut Vec<SourceMessage>) {
         // Coarse but safe: forget every cached information_schema entry (they are re-read on
         // the next TABLE_MAP of each table). Table maps themselves are re-sent by the server
         // with a new table_id after a DDL.
-        let _ = schema;
         self.schemas.clear();
         self.schema_generation += 1;
+        if self.filter.may_capture(schema, sql) {
+            out.push(SourceMessage::SchemaChange(SchemaChange {
+                db: schema.to_string(),
+                sql: sql.to_string(),
+                position: self.position(),
+                ts_ms,
+            }));
+        }
     }
 
     fn decode_rows(
@@ -565,7 +590,7 @@ impl Decoder {
                         "the {image} image holds {} of {n} columns: a client wrote this row with binlog_row_image \
                          other than FULL (set for its session); the row cannot be emitted complete. Make every \
                          client use binlog_row_image=FULL, then restart from a later position \
-                         (CDC_START_POSITION, after removing the offset file) and re-snapshot {}.{}",
+                         (remove the checkpoint and set the start position) and re-snapshot {}.{}",
                         cols.present, plan.db, plan.table
                     ),
                 ));

@@ -11,9 +11,10 @@ use mysql_common::binlog::events::TransactionPayloadEvent;
 use mysql_common::binlog::EventStreamReader;
 
 use super::decode::Decoder;
+use super::error::SourceError;
 use super::filter::TableFilter;
-use super::{SourceError, SourceMessage};
-use crate::position::BinlogPosition;
+use super::message::SourceMessage;
+use crate::position::{BinlogPosition, Resume};
 
 /// Decodes every event of the binlog file at `path` and returns the messages, in order.
 /// Event CRC32 checksums are verified when the file has them.
@@ -36,7 +37,11 @@ pub fn decode_file(path: &Path, name: &str, filter: TableFilter) -> Result<Vec<S
     }
     let mut input = Cursor::new(&bytes[4..]);
     let mut reader = EventStreamReader::new(BinlogVersion::Version4);
-    let mut decoder = Decoder::new(name, filter, &BinlogPosition::new(file_name.clone(), 4), None);
+    let mut decoder = Decoder::new(
+        name,
+        filter,
+        &Resume::Position { position: BinlogPosition::new(file_name.clone(), 4), gtid_set: None },
+    );
     // A file may have been written with any row image (MINIMAL with partial JSON, say).
     decoder.require_full_row_image(false);
     let mut out = Vec::new();
