@@ -9,11 +9,12 @@
 //! `CDC_MYSQL_USER`, `CDC_MYSQL_PASSWORD`, `CDC_SERVER_ID`, `CDC_SCHEMAS`, `CDC_TABLES`).
 //! Stops on Ctrl-C. The password is never printed.
 
-use std::io::Write as _;
-
 use anyhow::Context as _;
+use cdc_core::checkpoint::MemoryOffsetStore;
+use cdc_core::pipeline::{self, PipelineConfig, PipelineError};
 use cdc_core::position::StartPosition;
-use cdc_core::source::{BinlogSource, SourceConfig, SourceMessage};
+use cdc_core::sink::{is_closed_pipe, JsonLinesSink};
+use cdc_core::source::{BinlogSource, SourceConfig};
 use cdc_core::status::Status;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -56,30 +57,18 @@ async fn main() -> anyhow::Result<()> {
     cfg.schemas = args.schemas;
     cfg.tables = args.tables;
     let start: StartPosition = args.start.parse().map_err(anyhow::Error::msg)?;
-    let source = BinlogSource::new(cfg, Status::new());
-    source.precheck().await.context("precheck")?;
-    let from = source.resolve_start(&start).await.context("resolving the start position")?;
-    eprintln!("tail: streaming from {}", from.resume);
-    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let status = Status::new();
+    let source = BinlogSource::new(cfg, status.clone());
+    let pcfg = PipelineConfig { start, ..PipelineConfig::default() };
     let cancel = CancellationToken::new();
-    let run = tokio::spawn(source.run(from, tx, cancel.clone()));
     let stop = cancel.clone();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         stop.cancel();
     });
-    let stdout = std::io::stdout();
-    while let Some(msg) = rx.recv().await {
-        if let SourceMessage::Events(events) = msg {
-            let mut out = stdout.lock();
-            for ev in events {
-                let mut line = ev.to_json_bytes();
-                line.push(b'\n');
-                out.write_all(&line)?;
-            }
-            out.flush()?;
-        }
+    // The library's JSON-lines sink flushes every batch; the checkpoint lives in memory.
+    match pipeline::run(source, JsonLinesSink::stdout(), MemoryOffsetStore::new(), pcfg, status, cancel).await {
+        Err(PipelineError::Sink(e)) if is_closed_pipe(&e) => Ok(()),
+        other => other.context("tail"),
     }
-    run.await?.context("binlog source")?;
-    Ok(())
 }

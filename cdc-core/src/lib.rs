@@ -6,10 +6,10 @@
 //!
 //! | stage | module | seam |
 //! |---|---|---|
-//! | source: replication connection, prechecks, reconnects | [`source`] | [`source::BinlogSource`] |
+//! | source: replication connection, prechecks, reconnects | [`source`] | [`source::ChangeSource`] ([`source::BinlogSource`]) |
 //! | decode: TABLE_MAP + ROWS → change events | [`source::decode`] | |
 //! | batch: bounded by rows, bytes and linger | [`batch`] | |
-//! | sink: signed DataHub producer | [`datahub`], [`sink`] | [`sink::Sink`] |
+//! | sink: the signed DataHub producer, JSON lines | [`sink`] ([`sink::datahub`]) | [`sink::Sink`] |
 //! | checkpoint: position stored after acknowledgement | [`checkpoint`] | [`checkpoint::OffsetStore`] |
 //!
 //! [`pipeline`] wires the stages together with bounded channels (backpressure) and one
@@ -17,7 +17,6 @@
 
 pub mod batch;
 pub mod checkpoint;
-pub mod datahub;
 pub mod event;
 pub mod metrics;
 pub mod pipeline;
@@ -27,3 +26,6 @@ pub mod secret;
 pub mod sink;
 pub mod source;
 pub mod status;
+
+/// The DataHub sink, also at its historical path `cdc_core::datahub`.
+pub use sink::datahub;

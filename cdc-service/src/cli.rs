@@ -19,11 +19,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
+use cdc_core::checkpoint::{FileOffsetStore, MemoryOffsetStore, OffsetStore};
 use cdc_core::datahub::DataHubSink;
+use cdc_core::pipeline::{self, PipelineConfig, PipelineError};
 use cdc_core::position::{Resume, StartPosition};
-use cdc_core::sink::Sink;
-use cdc_core::source::{BinlogSource, SourceError, SourceMessage};
+use cdc_core::sink::{is_closed_pipe, JsonLinesSink, Sink};
+use cdc_core::source::{BinlogSource, SourceError};
 use cdc_core::status::Status;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -295,50 +296,29 @@ async fn check_positions(
     }
 }
 
-/// `tail`: source only, events as JSON lines on stdout until SIGINT/SIGTERM or a closed pipe.
+/// `tail`: the pipeline with the JSON-lines sink on stdout (flushed per batch, so a pipe shows
+/// changes as they happen) and an in-memory checkpoint, until SIGINT/SIGTERM or a closed pipe.
 async fn tail(cfg: ServiceConfig) -> anyhow::Result<()> {
     let status = Status::new();
     let source = BinlogSource::new(cfg.source_config(), status.clone());
-    let from = source.resolve_start(&cfg.start_position).await.context("resolving CDC_START_POSITION")?;
-    info!(resume = %from.resume, "Tailing the binlog.");
-    let (tx, mut rx) = tokio::sync::mpsc::channel(cfg.queue_capacity);
+    let pcfg = PipelineConfig {
+        start: cfg.start_position.clone(),
+        batch: cfg.batch,
+        channel_capacity: cfg.queue_capacity,
+        ..PipelineConfig::default()
+    };
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(source.run(from, tx, cancel.clone()));
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut line = Vec::with_capacity(1024);
-    let signal = service::shutdown_signal();
-    tokio::pin!(signal);
-    loop {
-        let msg = tokio::select! {
-            m = rx.recv() => m,
-            s = &mut signal => {
-                info!(signal = s, "Stopping.");
-                break;
-            }
-        };
-        let Some(msg) = msg else { break };
-        if let SourceMessage::Events(events) = msg {
-            line.clear();
-            for ev in &events {
-                ev.write_json(&mut line);
-                line.push(b'\n');
-            }
-            let res = out.write_all(&line).and_then(|()| if rx.is_empty() { out.flush() } else { Ok(()) });
-            if let Err(e) = res {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    warn!(error = %e, "Cannot write to stdout; stopping.");
-                }
-                break;
-            }
-        }
-    }
-    let _ = out.flush();
-    cancel.cancel();
-    drop(rx);
-    match task.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e).context("binlog source"),
-        Err(e) => Err(anyhow::anyhow!("source task ended abnormally: {e}")),
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let sig = service::shutdown_signal().await;
+        info!(signal = sig, "Stopping.");
+        stop.cancel();
+    });
+    let offsets = MemoryOffsetStore::new();
+    match pipeline::run(source, JsonLinesSink::stdout(), offsets, pcfg, status, cancel).await {
+        Ok(()) => Ok(()),
+        // `tail | head`: the reader went away; nothing is lost (nothing is checkpointed).
+        Err(PipelineError::Sink(e)) if is_closed_pipe(&e) => Ok(()),
+        Err(e) => Err(e).context("tail (with CDC_START_POSITION and DATABASE_* as configured)"),
     }
 }

@@ -17,6 +17,7 @@ use anyhow::{bail, Context};
 use cdc_core::checkpoint::FileOffsetStore;
 use cdc_core::datahub::DataHubSink;
 use cdc_core::pipeline::{self, PipelineConfig};
+use cdc_core::retry::{until_ok, Backoff};
 use cdc_core::source::BinlogSource;
 use cdc_core::status::{StageState, Status};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -200,25 +201,27 @@ pub async fn connect_sink(
     status: &Status,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Option<DataHubSink>> {
-    let mut delay = Duration::from_millis(500);
-    loop {
-        status.set_sink(StageState::Connecting(None));
-        match DataHubSink::connect(cfg.clone()).await {
-            Ok(sink) => return Ok(Some(sink)),
-            Err(e) => {
-                let se = e.to_sink_error();
-                if !se.is_transient() {
-                    status.set_sink(StageState::Failed(e.to_string()));
-                    return Err(anyhow::Error::new(e).context("connecting to DataHub"));
-                }
-                status.set_sink(StageState::Retrying(e.to_string()));
-                warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "DataHub not reachable yet; retrying.");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = cancel.cancelled() => return Ok(None),
-                }
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
+    let backoff = Backoff::from_millis(500, 30_000);
+    let connected = until_ok(
+        cancel,
+        backoff,
+        |e: &cdc_core::datahub::DataHubError| e.to_sink_error().is_transient(),
+        &mut (),
+        |_| {
+            status.set_sink(StageState::Connecting(None));
+            Box::pin(DataHubSink::connect(cfg.clone()))
+        },
+        |e| {
+            status.set_sink(StageState::Retrying(e.to_string()));
+            warn!(error = %e, "DataHub not reachable yet; retrying.");
+        },
+    )
+    .await;
+    match connected {
+        Ok(sink) => Ok(sink),
+        Err(e) => {
+            status.set_sink(StageState::Failed(e.to_string()));
+            Err(anyhow::Error::new(e).context("connecting to DataHub"))
         }
     }
 }

@@ -32,6 +32,10 @@ struct FlakySink {
 }
 
 impl Sink for FlakySink {
+    async fn check(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     async fn send(&mut self, batch: &[ChangeEvent]) -> Result<SinkAck, SinkError> {
         let n = {
             let mut s = self.sends.lock().unwrap();
@@ -307,6 +311,10 @@ struct GatedSink {
 }
 
 impl Sink for GatedSink {
+    async fn check(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     async fn send(&mut self, batch: &[ChangeEvent]) -> Result<SinkAck, SinkError> {
         self.sends.lock().unwrap().push(batch.len());
         self.gate.acquire().await.unwrap().forget();
@@ -374,6 +382,10 @@ impl ChaosSink {
 }
 
 impl Sink for ChaosSink {
+    async fn check(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     async fn send(&mut self, batch: &[ChangeEvent]) -> Result<SinkAck, SinkError> {
         let delay = self.next() % 20;
         let fail = self.next() % 3 == 0;

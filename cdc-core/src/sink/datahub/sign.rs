@@ -147,7 +147,7 @@ mod tests {
     }
 
     fn vectors() -> Vec<Vector> {
-        let text = include_str!("../../tests/data/datahub-sign-vectors.txt");
+        let text = include_str!("../../../tests/data/datahub-sign-vectors.txt");
         let mut out = Vec::new();
         for block in text.split("VECTOR: ").skip(1) {
             let mut v = Vector {

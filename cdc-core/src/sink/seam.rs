@@ -1,11 +1,12 @@
-//! The sink seam: where acknowledged delivery of a batch of [`ChangeEvent`]s happens.
+//! The sink seam: [`Sink`], what it acknowledges ([`SinkAck`]) and how it fails ([`SinkError`]).
 //!
-//! A [`Sink`] either acknowledges a whole batch (every record durably accepted by the
-//! destination) or fails; it never reports records as sent that were not acknowledged. The
-//! pipeline advances checkpoints only on `Ok`. Implementations: [`crate::datahub::DataHubSink`]
-//! (the product) and test sinks in the `tests/` crate.
+//! A sink either acknowledges a whole batch (every record durably accepted by the destination)
+//! or fails; it never reports records as sent that were not acknowledged. The pipeline
+//! advances checkpoints only on `Ok`.
 
+use std::borrow::Cow;
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::event::ChangeEvent;
 
@@ -14,9 +15,9 @@ use crate::event::ChangeEvent;
 pub struct SinkAck {
     /// Records acknowledged (rows); equals the batch length.
     pub records: usize,
-    /// Payload bytes acknowledged (the encoded records, before HTTP compression).
+    /// Payload bytes acknowledged (the encoded records, before transport compression).
     pub bytes: usize,
-    /// HTTP requests (or other round trips) it took, retries included.
+    /// Requests (or other round trips) it took, retries included.
     pub requests: usize,
 }
 
@@ -26,31 +27,47 @@ pub enum SinkErrorKind {
     /// Throttling, 5xx, timeouts, connection errors, exhausted retries of those: the pipeline
     /// pauses and re-sends the batch.
     Transient,
-    /// Bad credentials, missing topic, malformed records: the pipeline stops.
+    /// Bad credentials, missing destination, malformed records: the pipeline stops.
     Fatal,
 }
 
 /// A batch that was not (entirely) acknowledged. Nothing of it may be checkpointed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{kind:?} sink error{}: {message}", code.as_ref().map(|c| format!(" {c}")).unwrap_or_default())]
 pub struct SinkError {
     /// Transient or fatal.
     pub kind: SinkErrorKind,
-    /// The destination's error code when it gave one (DataHub `ErrorCode`).
-    pub code: Option<String>,
+    /// The destination's error code when it gave one (DataHub `ErrorCode`, `HTTP503`, …).
+    pub code: Option<Cow<'static, str>>,
     /// Human-readable reason; never contains secrets.
     pub message: String,
+    /// The underlying error, when there is one.
+    #[source]
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl PartialEq for SinkError {
+    /// Kind, code and message (the cause is not compared).
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.code == other.code && self.message == other.message
+    }
 }
 
 impl SinkError {
     /// A transient error with a message.
     pub fn transient(code: Option<String>, message: impl Into<String>) -> Self {
-        Self { kind: SinkErrorKind::Transient, code, message: message.into() }
+        Self { kind: SinkErrorKind::Transient, code: code.map(Cow::Owned), message: message.into(), source: None }
     }
 
     /// A fatal error with a message.
     pub fn fatal(code: Option<String>, message: impl Into<String>) -> Self {
-        Self { kind: SinkErrorKind::Fatal, code, message: message.into() }
+        Self { kind: SinkErrorKind::Fatal, code: code.map(Cow::Owned), message: message.into(), source: None }
+    }
+
+    /// The same error with `source` as its cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// True when re-sending the batch later may succeed.
@@ -65,15 +82,15 @@ impl SinkError {
 /// one partition key are written in the order they appear in `batch`. A retried batch may be
 /// partly duplicated at the destination (at-least-once), never reordered per key.
 pub trait Sink: Send {
-    /// Sends `batch` (in binlog order) and waits for its acknowledgement.
+    /// Sends `batch` (in source order) and waits for its acknowledgement.
     ///
     /// Errors: [`SinkError`] with [`SinkErrorKind::Transient`] when a later retry may succeed,
     /// [`SinkErrorKind::Fatal`] otherwise.
     fn send(&mut self, batch: &[ChangeEvent]) -> impl Future<Output = Result<SinkAck, SinkError>> + Send;
 
-    /// A cheap check that the destination is reachable and writable (used by `validate` and at
-    /// start). Default: always OK.
-    fn check(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send {
-        async { Ok(()) }
-    }
+    /// A cheap check that the destination is reachable and writable (used by `validate` and
+    /// at start). Required: a sink that cannot check says so by returning `Ok(())` itself.
+    ///
+    /// Errors: as [`Sink::send`].
+    fn check(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
 }
