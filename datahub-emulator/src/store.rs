@@ -292,6 +292,16 @@ impl Store {
             .ok_or_else(|| ApiError::new("NoSuchTopic", format!("The specified topic {t} does not exist.")))
     }
 
+    /// Seals a shard: state CLOSED, `ClosedTime` = `now_s`. Errors: `NoSuchProject`,
+    /// `NoSuchTopic`, `NoSuchShard`.
+    pub(crate) fn seal(&mut self, p: &str, t: &str, shard_id: &str, now_s: i64) -> Result<(), ApiError> {
+        let topic = self.topic_mut(p, t)?;
+        let idx = topic.shard_index(shard_id)?;
+        topic.shards[idx].state = ShardState::Closed;
+        topic.shards[idx].closed_time = now_s;
+        Ok(())
+    }
+
     /// Errors: `NoSuchProject`, `NoSuchTopic`.
     pub(crate) fn topic_mut(&mut self, p: &str, t: &str) -> Result<&mut Topic, ApiError> {
         self.topic(p, t)?;
