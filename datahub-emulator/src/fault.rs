@@ -25,8 +25,12 @@ pub enum Op {
     ListTopic,
     /// `GET /projects/{p}/topics/{t}`.
     GetTopic,
-    /// `POST /projects/{p}/topics/{t}`.
+    /// `POST /projects/{p}/topics/{t}` (no `Action`, or Go's `create`).
     CreateTopic,
+    /// `POST /projects/{p}/topics/{t}` with `Action:"appendfield"`.
+    AppendField,
+    /// `DELETE /projects/{p}/topics/{t}`.
+    DeleteTopic,
     /// `GET …/shards`.
     ListShard,
     /// `POST …/shards` with `Action:"split"`.

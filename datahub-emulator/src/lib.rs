@@ -2,7 +2,7 @@
 //! without a cloud DataHub. It serves the data-plane protocol the official SDKs speak
 //! (`shared/ref/datahub-protocol.md`): signed requests (checked with
 //! `cdc_core::datahub::sign`), lz4/zlib request bodies, GetProject/ListProject/CreateProject,
-//! GetTopic/ListTopic/CreateTopic, ListShard (+ split), JSON and protobuf PutRecords, protobuf
+//! GetTopic/ListTopic/CreateTopic/DeleteTopic, AppendField, ListShard (+ split), JSON and protobuf PutRecords, protobuf
 //! PutRecordsByShard, GetCursor, JSON and protobuf GetRecords, with the real error codes, plus
 //! fault injection ([`FaultControl`]). The official Python SDK pydatahub 2.29.0 is the judge
 //! (`tests/python/check_emulator.py`).

@@ -25,6 +25,9 @@ pub(crate) struct Topic {
     pub(crate) record_type: RecordType,
     pub(crate) lifecycle: u32,
     pub(crate) comment: String,
+    /// GetTopic `ExpandMode`: `split` unless CreateTopic asked for `""` or `extend` (reported
+    /// only; the emulator splits and never extends).
+    pub(crate) expand_mode: String,
     pub(crate) create_time: i64,
     pub(crate) shards: Vec<Shard>,
 }
@@ -136,6 +139,7 @@ impl Topic {
             record_type: spec.record_type.clone(),
             lifecycle: spec.lifecycle,
             comment: spec.comment.clone(),
+            expand_mode: "split".to_owned(),
             create_time: now_s,
             shards,
         }
@@ -281,6 +285,13 @@ impl Store {
     pub(crate) fn project(&self, p: &str) -> Result<&Project, ApiError> {
         self.projects
             .get(&p.to_ascii_lowercase())
+            .ok_or_else(|| ApiError::new("NoSuchProject", format!("The specified project {p} does not exist.")))
+    }
+
+    /// Errors: `NoSuchProject`.
+    pub(crate) fn project_mut(&mut self, p: &str) -> Result<&mut Project, ApiError> {
+        self.projects
+            .get_mut(&p.to_ascii_lowercase())
             .ok_or_else(|| ApiError::new("NoSuchProject", format!("The specified project {p} does not exist.")))
     }
 

@@ -12,4 +12,4 @@ pub(crate) use records::{
     get_cursor, get_records_json, get_records_pb, put_records_by_shard, put_records_json, put_records_pb,
 };
 pub(crate) use shard::{list_shard, split_shard};
-pub(crate) use topic::{create_topic, get_topic, list_topic};
+pub(crate) use topic::{append_field, create_topic, delete_topic, get_topic, list_topic};

@@ -321,7 +321,8 @@ pub(crate) fn get_cursor(
     Ok(Reply::Json(StatusCode::OK, json!({"Cursor": encode_cursor(s.id, seq), "RecordTime": time, "Sequence": seq})))
 }
 
-/// Resolves a cursor and limit to a slice of records. Errors: `NoSuchShard`, `InvalidCursor`,
+/// Resolves a cursor and limit to a slice of records, TUPLE values padded with NULL to the
+/// topic's current schema. Errors: `NoSuchShard`, `InvalidCursor`,
 /// `InvalidParameter` (limit < 1), `InvalidShardOperation` (the end of a CLOSED shard).
 fn read_slice(
     st: &EmulatorState,
@@ -347,7 +348,16 @@ fn read_slice(
         return Err(ApiError::new("InvalidShardOperation", "The specified shard is not active."));
     }
     let end = (start as usize + limit).min(n as usize);
-    let recs = s.records[start as usize..end].to_vec();
+    let mut recs = s.records[start as usize..end].to_vec();
+    // Records stored before an AppendField hold fewer values: the appended (nullable) fields
+    // read as NULL.
+    if let RecordType::Tuple(schema) = &topic.record_type {
+        for r in &mut recs {
+            if let RecordData::Tuple(v) = &mut r.data {
+                v.resize(schema.fields.len().max(v.len()), None);
+            }
+        }
+    }
     let (latest_seq, latest_time) = s.records.last().map(|r| (r.sequence, r.system_time_ms)).unwrap_or((-1, -1));
     Ok((s.id, start, recs, latest_seq, latest_time))
 }
