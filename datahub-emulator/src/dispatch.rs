@@ -22,7 +22,7 @@ use crate::wire::{
 
 /// Marks a connection so that a handler can close it without a response.
 #[derive(Clone)]
-pub(crate) struct ConnDrop(pub(crate) CancellationToken);
+struct ConnDrop(CancellationToken);
 
 /// The router: DataHub API on every path, plus `/__emulator/*` admin endpoints (no signature).
 pub(crate) fn router(state: EmulatorState) -> Router {
