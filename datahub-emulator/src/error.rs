@@ -36,7 +36,7 @@ impl ApiError {
 }
 
 /// The HTTP status the emulator uses for an ErrorCode (§9.1 suggested mapping).
-pub fn status_for(code: &str) -> StatusCode {
+pub(crate) fn status_for(code: &str) -> StatusCode {
     match code {
         "Unauthorized" => StatusCode::UNAUTHORIZED,
         "NoPermission" | "OperationDenied" => StatusCode::FORBIDDEN,

@@ -1,18 +1,16 @@
-//! Fault injection: whole-request errors, delays, dropped connections, per-record failures in
-//! PutRecords, and shard sealing/splitting. Rules are set in [`crate::EmulatorConfig::faults`],
-//! at run time through [`FaultControl`], or over HTTP (`/__emulator/faults`, see the README).
+//! Fault rules and their evaluation: whole-request errors, delays, dropped connections and
+//! per-record failures in PutRecords, plus [`Op`], the operations a rule (and the request
+//! counters) tell apart. Rules are set in [`crate::EmulatorConfig::faults`], at run time through
+//! [`crate::FaultControl`], or over HTTP (`/__emulator/faults`, see the README); this module only
+//! holds and evaluates them (a leaf: it knows nothing of the server state).
 //!
 //! Rules are deterministic: `{"next":N}` fires on the next N matching requests, `{"fraction":f}`
 //! fires whenever the running sum of `f` over matching requests crosses an integer (0.5 = every
 //! second request), `"always"` fires until cleared.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::status_for;
-use crate::server::Shared;
-use crate::store::parse_hash_key;
 
 /// The DataHub operations the emulator tells apart (for fault matching and request counts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -27,8 +25,12 @@ pub enum Op {
     ListTopic,
     /// `GET /projects/{p}/topics/{t}`.
     GetTopic,
-    /// `POST /projects/{p}/topics/{t}`.
+    /// `POST /projects/{p}/topics/{t}` (no `Action`, or Go's `create`).
     CreateTopic,
+    /// `POST /projects/{p}/topics/{t}` with `Action:"appendfield"`.
+    AppendField,
+    /// `DELETE /projects/{p}/topics/{t}`.
+    DeleteTopic,
     /// `GET …/shards`.
     ListShard,
     /// `POST …/shards` with `Action:"split"`.
@@ -211,106 +213,6 @@ impl FaultState {
 
     pub(crate) fn clear(&mut self) {
         self.rules.clear();
-    }
-}
-
-/// Run-time fault control of a running emulator; cheap to clone, usable from any task.
-#[derive(Clone)]
-pub struct FaultControl {
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for FaultControl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FaultControl").field("rules", &self.rules()).finish()
-    }
-}
-
-impl FaultControl {
-    /// Adds a rule (evaluated after the existing ones).
-    pub fn add(&self, rule: FaultRule) {
-        self.shared.faults.lock().expect("fault lock").add(rule);
-    }
-
-    /// Removes every rule (sealed/split shards stay as they are).
-    pub fn clear(&self) {
-        self.shared.faults.lock().expect("fault lock").clear();
-    }
-
-    /// The rules still active, with their remaining counts.
-    pub fn rules(&self) -> Vec<FaultRule> {
-        self.shared.faults.lock().expect("fault lock").rules()
-    }
-
-    /// The next `n` requests of `op` (None = any operation) fail with `code` and the HTTP
-    /// status of the §9.1 mapping (LimitExceeded 429, InternalServerError 500, …).
-    pub fn fail_next(&self, op: Option<Op>, code: &str, n: u32) {
-        self.add(FaultRule {
-            op,
-            kind: FaultKind::Error { code: code.to_owned(), status: None, message: None },
-            times: FaultTimes::Next(n),
-        });
-    }
-
-    /// Every request of `op` fails with `code` and `status` until [`FaultControl::clear`].
-    pub fn fail_always(&self, op: Option<Op>, code: &str, status: u16) {
-        self.add(FaultRule {
-            op,
-            kind: FaultKind::Error { code: code.to_owned(), status: Some(status), message: None },
-            times: FaultTimes::Always,
-        });
-    }
-
-    /// The next `n` requests of `op` are answered only after `ms` milliseconds.
-    pub fn delay_next(&self, op: Option<Op>, ms: u64, n: u32) {
-        self.add(FaultRule { op, kind: FaultKind::Delay { ms }, times: FaultTimes::Next(n) });
-    }
-
-    /// The next `n` requests of `op` get their connection closed without a response.
-    pub fn drop_next(&self, op: Option<Op>, n: u32) {
-        self.add(FaultRule { op, kind: FaultKind::Drop, times: FaultTimes::Next(n) });
-    }
-
-    /// In the next `requests` PutRecords requests (JSON or PB), every `every`-th record is not
-    /// written and is reported in `FailedRecords` with `code` (e.g. `LimitExceeded`).
-    pub fn fail_every_kth_record(&self, every: u32, code: &str, requests: u32) {
-        self.add(FaultRule {
-            op: Some(Op::PutRecords),
-            kind: FaultKind::PartialFailure { every, code: code.to_owned() },
-            times: FaultTimes::Next(requests),
-        });
-    }
-
-    /// Seals a shard: state CLOSED, so PutRecordsByShard answers `InvalidShardOperation` and
-    /// JSON/PB PutRecords reports its records in `FailedRecords` with that code.
-    /// Errors: unknown project/topic/shard (the DataHub error code and message).
-    pub fn seal_shard(&self, project: &str, topic: &str, shard_id: &str) -> Result<(), String> {
-        let mut store = self.shared.store.lock().expect("store lock");
-        let t = store.topic_mut(project, topic).map_err(|e| format!("{}: {}", e.code, e.message))?;
-        let idx = t.shard_index(shard_id).map_err(|e| format!("{}: {}", e.code, e.message))?;
-        t.shards[idx].state = crate::model::ShardState::Closed;
-        t.shards[idx].closed_time = chrono::Utc::now().timestamp();
-        Ok(())
-    }
-
-    /// Splits an ACTIVE shard at `split_key` (32 hex digits; None = middle of its range): the
-    /// parent becomes CLOSED and two new ACTIVE shards (ids max+1, max+2) take the lower and upper
-    /// halves, with `ParentShardIds` = [parent]. Returns the two new ids.
-    /// Errors: unknown names, a shard not ACTIVE, a key outside the range.
-    pub fn split_shard(
-        &self,
-        project: &str,
-        topic: &str,
-        shard_id: &str,
-        split_key: Option<&str>,
-    ) -> Result<(String, String), String> {
-        let key = match split_key {
-            Some(k) => Some(parse_hash_key(k).ok_or_else(|| format!("invalid split key {k:?}"))?),
-            None => None,
-        };
-        let mut store = self.shared.store.lock().expect("store lock");
-        let t = store.topic_mut(project, topic).map_err(|e| format!("{}: {}", e.code, e.message))?;
-        t.split(shard_id, key, chrono::Utc::now().timestamp()).map_err(|e| format!("{}: {}", e.code, e.message))
     }
 }
 

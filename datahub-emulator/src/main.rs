@@ -28,7 +28,8 @@ struct Args {
     /// Project holding the --topic topic.
     #[arg(long, env = "DATAHUB_EMULATOR_PROJECT", default_value = "test_project")]
     project: String,
-    /// A BLOB topic to create in --project (omit with --topics-file to create none).
+    /// A BLOB topic to create in --project (omit it to start with no topics; clients can create
+    /// them with CreateTopic).
     #[arg(long, env = "DATAHUB_EMULATOR_TOPIC")]
     topic: Option<String>,
     /// Shard count of --topic.

@@ -25,6 +25,9 @@ pub(crate) struct Topic {
     pub(crate) record_type: RecordType,
     pub(crate) lifecycle: u32,
     pub(crate) comment: String,
+    /// GetTopic `ExpandMode`: `split` unless CreateTopic asked for `""` or `extend` (reported
+    /// only; the emulator splits and never extends).
+    pub(crate) expand_mode: String,
     pub(crate) create_time: i64,
     pub(crate) shards: Vec<Shard>,
 }
@@ -136,6 +139,7 @@ impl Topic {
             record_type: spec.record_type.clone(),
             lifecycle: spec.lifecycle,
             comment: spec.comment.clone(),
+            expand_mode: "split".to_owned(),
             create_time: now_s,
             shards,
         }
@@ -284,12 +288,29 @@ impl Store {
             .ok_or_else(|| ApiError::new("NoSuchProject", format!("The specified project {p} does not exist.")))
     }
 
+    /// Errors: `NoSuchProject`.
+    pub(crate) fn project_mut(&mut self, p: &str) -> Result<&mut Project, ApiError> {
+        self.projects
+            .get_mut(&p.to_ascii_lowercase())
+            .ok_or_else(|| ApiError::new("NoSuchProject", format!("The specified project {p} does not exist.")))
+    }
+
     /// Errors: `NoSuchProject`, `NoSuchTopic`.
     pub(crate) fn topic(&self, p: &str, t: &str) -> Result<&Topic, ApiError> {
         self.project(p)?
             .topics
             .get(&t.to_ascii_lowercase())
             .ok_or_else(|| ApiError::new("NoSuchTopic", format!("The specified topic {t} does not exist.")))
+    }
+
+    /// Seals a shard: state CLOSED, `ClosedTime` = `now_s`. Errors: `NoSuchProject`,
+    /// `NoSuchTopic`, `NoSuchShard`.
+    pub(crate) fn seal(&mut self, p: &str, t: &str, shard_id: &str, now_s: i64) -> Result<(), ApiError> {
+        let topic = self.topic_mut(p, t)?;
+        let idx = topic.shard_index(shard_id)?;
+        topic.shards[idx].state = ShardState::Closed;
+        topic.shards[idx].closed_time = now_s;
+        Ok(())
     }
 
     /// Errors: `NoSuchProject`, `NoSuchTopic`.

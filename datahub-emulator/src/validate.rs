@@ -1,5 +1,6 @@
-//! TUPLE value checks, as the service refuses malformed records with `MalformedRecord`
-//! (datahub-protocol §8: ranges and text spellings per type).
+//! What the service refuses before storing anything: resource names (datahub-protocol §1, the
+//! naming rules) and TUPLE values, refused with `MalformedRecord` (§8: ranges and text spellings
+//! per type).
 
 use crate::model::{Field, FieldType, RecordSchema};
 
@@ -8,6 +9,14 @@ pub(crate) const MAX_STRING_BYTES: usize = 2 * 1024 * 1024;
 /// TIMESTAMP range in µs accepted by pydatahub (years 0001–9999).
 const TS_MIN_US: i64 = -62_135_798_400_000_000;
 const TS_MAX_US: i64 = 253_402_271_999_000_000;
+
+/// True when `n` is a valid project or topic name: `^[a-zA-Z][a-zA-Z0-9_]*$` with `min..=max`
+/// characters (project 3–32, topic 1–128; §1 naming rules, the Limits page).
+pub(crate) fn valid_name(n: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&n.len())
+        && n.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
 
 /// Checks one tuple against the schema; the error text names the field and the problem.
 pub(crate) fn check_tuple(schema: &RecordSchema, values: &[Option<String>]) -> Result<(), String> {

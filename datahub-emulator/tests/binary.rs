@@ -1,4 +1,5 @@
-//! The `datahub-emulator` binary: flags, topics file, `--fault`, `--jsonl`, endpoint on stdout.
+//! The `datahub-emulator` binary: flags, topics file, `--fault`, `--jsonl`, endpoint on stdout, and
+//! a start with no topics that clients then create (CreateTopic, AppendField, DeleteTopic).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -81,6 +82,50 @@ async fn binary_serves_topics_file_faults_and_jsonl() {
     let line: Value = serde_json::from_str(std::fs::read_to_string(&jsonl).unwrap().trim()).unwrap();
     assert_eq!(line["data"], json!(["7", null]));
     assert_eq!(line["shard_id"], "1");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn binary_starts_with_no_topics_and_creates_them() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_datahub-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--project", "empty_project", "--access-id", "BinId"])
+        .env("DATAHUB_EMULATOR_ACCESS_KEY", "BinKey")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let endpoint = line.trim().to_owned();
+    let (s, v) = signed("GET", &endpoint, "/projects/empty_project/topics", None).await;
+    assert_eq!((s, v), (200, json!({"TopicNames": []})), "no --topic: no topics");
+    let schema = json!({"fields":[{"name":"id","type":"bigint","notnull":true}]}).to_string();
+    let create = json!({"ShardCount":2,"Lifecycle":3,"RecordType":"TUPLE","RecordSchema":schema,"Comment":"c"});
+    let (s, _) = signed("POST", &endpoint, "/projects/empty_project/topics/orders", Some(create.clone())).await;
+    assert_eq!(s, 201);
+    let (s, v) = signed("POST", &endpoint, "/projects/empty_project/topics/ORDERS", Some(create)).await;
+    assert_eq!((s, v["ErrorCode"].as_str()), (409, Some("TopicAlreadyExist")), "{v}");
+    let append = json!({"Action":"appendfield","FieldName":"note","FieldType":"string"});
+    let (s, _) = signed("POST", &endpoint, "/projects/empty_project/topics/orders", Some(append.clone())).await;
+    assert_eq!(s, 200);
+    let (s, v) = signed("POST", &endpoint, "/projects/empty_project/topics/orders", Some(append)).await;
+    assert_eq!((s, v["ErrorCode"].as_str()), (400, Some("InvalidParameter")), "{v}");
+    let (_, v) = signed("GET", &endpoint, "/projects/empty_project/topics/orders", None).await;
+    let schema: Value = serde_json::from_str(v["RecordSchema"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        schema,
+        json!({"fields":[{"name":"id","type":"BIGINT","notnull":true},{"name":"note","type":"STRING"}]}),
+        "upper-case types, the appended field nullable"
+    );
+    assert_eq!(
+        (v["ShardCount"].as_i64(), v["Lifecycle"].as_i64(), v["Comment"].as_str()),
+        (Some(2), Some(3), Some("c"))
+    );
+    let (s, _) = signed("DELETE", &endpoint, "/projects/empty_project/topics/orders", None).await;
+    assert_eq!(s, 200);
+    let (s, v) = signed("GET", &endpoint, "/projects/empty_project/topics/orders", None).await;
+    assert_eq!((s, v["ErrorCode"].as_str()), (404, Some("NoSuchTopic")));
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -33,8 +33,9 @@ from datahub import DataHub, DatahubProtocolType
 from datahub.client import DatahubProducer, ProducerConfig
 import requests
 from datahub.exceptions import (AuthorizationFailedException, ResourceNotFoundException, DatahubException,
-                                LimitExceededException, InternalServerException,
+                                LimitExceededException, InternalServerException, ResourceExistException,
                                 SeekOutOfRangeException, ShardSealedException, InvalidParameterException)
+from datahub.rest import Path
 from datahub.models import (BlobRecord, CompressFormat, CursorType, FieldType, RecordSchema,
                             RecordType, ShardState, TupleRecord)
 
@@ -229,6 +230,8 @@ def check(args):
     expect(list(rs[-1].values) == rows[0] and rs[-1].sequence == len(rows), "PB put_records_by_shard TUPLE")
     print("ok TUPLE JSON/PB put_records, put_records_by_shard, get_tuple_records (all types, NULL, \"\")")
 
+    check_topic_lifecycle(dh, dh_pb, project, suffix, blob_topic)
+
     # --- malformed TUPLE refused
     bad_rec = TupleRecord(schema=RecordSchema.from_lists(["a"], [FieldType.STRING]), values=["x"])
     bad_rec.shard_id = "0"
@@ -317,6 +320,131 @@ def check(args):
     expect(len(dh.list_shard(project, blob_topic).shards) == 3, "served again after clearing faults")
     print("ok injected LimitExceeded/InternalServerError/ServiceUnavailable/Unauthorized and dropped connections")
     print("ALL CHECKS PASSED")
+
+
+def expect_error(call, exc, code, what):
+    """`call()` must raise `exc` with ErrorCode `code` (pydatahub maps the code to the class)."""
+    try:
+        call()
+    except exc as e:
+        expect(e.error_code == code, "%s: ErrorCode %r, want %r (%s)" % (what, e.error_code, code, e))
+        return
+    raise Mismatch("%s was accepted" % what)
+
+
+def raw_post(dh, path, body):
+    """A signed POST of a JSON body the SDK's own checks would refuse before sending."""
+    return dh._datahub_impl._rest_client.post(path, data=json.dumps(body))
+
+
+def check_topic_lifecycle(dh, dh_pb, project, suffix, blob_topic):
+    """CreateTopic (TUPLE with NOT NULL, BLOB), AppendField, DeleteTopic and their errors."""
+    topic = "schema_" + suffix
+    schema = RecordSchema.from_lists(["id", "name"], [FieldType.BIGINT, FieldType.STRING],
+                                     comments=["the key", ""], allow_nulls=[False, True])
+    dh.create_tuple_topic(project, topic, 1, 1, schema, "schema evolution")
+    t = dh.get_topic(project, topic)
+    got = [(f.name, f.type, f.allow_null, f.comment) for f in t.record_schema.field_list]
+    expect(got == [("id", FieldType.BIGINT, False, "the key"), ("name", FieldType.STRING, True, "")],
+           "get_topic of a created TUPLE topic: %r" % got)
+    expect(t.shard_count == 1 and t.life_cycle == 1 and t.comment == "schema evolution", "created topic meta")
+    old_rows = [[1, "a"], [2, None]]
+    res = dh.put_records(project, topic, [with_shard(TupleRecord(schema=schema, values=r), "0") for r in old_rows])
+    expect(res.failed_record_count == 0, "put to a created TUPLE topic: %r" % res.failed_records)
+    # (pydatahub refuses this one itself; sent raw, the emulator must refuse it too)
+    expect_error(lambda: raw_post(dh, Path.SHARDS % (project, topic),
+                                  {"Action": "pub", "Records": [{"ShardId": "0", "Data": [None, "x"]}]}),
+                 InvalidParameterException, "MalformedRecord", "NULL in a NOT NULL field of a created topic")
+
+    # AppendField: a nullable field at the end; stored records read it as NULL
+    dh.append_field(project, topic, "score", FieldType.DOUBLE)
+    dh.append_field(project, topic, "at", FieldType.TIMESTAMP)
+    t = dh.get_topic(project, topic)
+    got = [(f.name, f.type, f.allow_null) for f in t.record_schema.field_list]
+    expect(got == [("id", FieldType.BIGINT, False), ("name", FieldType.STRING, True),
+                   ("score", FieldType.DOUBLE, True), ("at", FieldType.TIMESTAMP, True)],
+           "get_topic after append_field: %r" % got)
+    new_schema = t.record_schema
+    new_rows = [[3, "c", 1.5, 1455869335000000], [4, None, None, None]]
+    res = dh.put_records(project, topic, [with_shard(TupleRecord(schema=new_schema, values=new_rows[0]), "0")])
+    expect(res.failed_record_count == 0, "JSON put with the appended fields: %r" % res.failed_records)
+    dh_pb.put_records_by_shard(project, topic, "0", [TupleRecord(schema=new_schema, values=new_rows[1])])
+    want = [r + [None, None] for r in old_rows] + new_rows
+    seen = [list(r.values) for r in read_shard(dh, project, topic, "0", new_schema)]
+    expect(seen == want, "records before and after append_field read back:\n got  %r\n want %r" % (seen, want))
+    seen_pb = [list(r.values) for r in read_shard(dh_pb, project, topic, "0", new_schema)]
+    expect([v[0] for v in seen_pb] == [1, 2, 3, 4] and seen_pb[2] == new_rows[0], "PB read after append_field: %r" % seen_pb)
+    expect_error(lambda: dh.put_records(project, topic, [with_shard(TupleRecord(schema=schema, values=[5, "e"]), "0")]),
+                 InvalidParameterException, "MalformedRecord", "a record with the schema before append_field")
+    for name, ty, what in (("name", FieldType.STRING, "appending an existing field"),
+                           ("SCORE", FieldType.BIGINT, "appending an existing field in another case"),
+                           ("system_time", FieldType.BIGINT, "appending the reserved field system_time"),
+                           ("x" * 129, FieldType.STRING, "appending a 129-character field name")):
+        expect_error(lambda: dh.append_field(project, topic, name, ty), InvalidParameterException,
+                     "InvalidParameter", what)
+    expect_error(lambda: dh.append_field(project, blob_topic, "f", FieldType.STRING), InvalidParameterException,
+                 "InvalidParameter", "append_field on a BLOB topic")
+    expect_error(lambda: raw_post(dh, Path.TOPIC % (project, topic),
+                                  {"Action": "appendfield", "FieldName": "f", "FieldType": "varchar"}),
+                 InvalidParameterException, "InvalidParameter", "append_field with an unknown type")
+    expect_error(lambda: dh.append_field(project, "no_such_" + suffix, "f", FieldType.STRING),
+                 ResourceNotFoundException, "NoSuchTopic", "append_field on a missing topic")
+    print("ok create_tuple_topic (NOT NULL, comments), append_field (old records read NULL), their errors")
+
+    # CreateTopic errors
+    expect_error(lambda: dh.create_tuple_topic(project, topic, 1, 1, schema, "again"), ResourceExistException,
+                 "TopicAlreadyExist", "creating an existing topic")
+    expect_error(lambda: dh.create_blob_topic(project, topic.upper(), 1, 1, "again"), ResourceExistException,
+                 "TopicAlreadyExist", "creating an existing topic in another case")
+    dup = RecordSchema.from_lists(["a", "A"], [FieldType.BIGINT, FieldType.STRING])
+    reserved = RecordSchema.from_lists(["system_time"], [FieldType.BIGINT])
+    for name, sc, lc, sch, what in (
+            ("dup_" + suffix, 1, 1, dup, "a schema with a duplicate field"),
+            ("res_" + suffix, 1, 1, reserved, "a schema with the reserved field system_time"),
+            ("shards0_" + suffix, 0, 1, schema, "ShardCount 0"),
+            ("shards257_" + suffix, 257, 1, schema, "ShardCount 257"),
+            ("life8_" + suffix, 1, 8, schema, "Lifecycle 8")):
+        expect_error(lambda: dh.create_tuple_topic(project, name, sc, lc, sch, "bad"), InvalidParameterException,
+                     "InvalidParameter", "create_tuple_topic with " + what)
+    good = {"ShardCount": 1, "Lifecycle": 1, "RecordType": "BLOB", "Comment": "raw"}
+    for name, body, what in (
+            ("1starts_with_digit", good, "a topic name starting with a digit"),
+            ("has-dash", good, "a topic name with '-'"),
+            ("t" * 129, good, "a 129-character topic name"),
+            ("notype_" + suffix, dict(good, RecordType="ROW"), "RecordType ROW"),
+            ("noschema_" + suffix, dict(good, RecordType="TUPLE"), "a TUPLE without RecordSchema"),
+            ("badtype_" + suffix, dict(good, RecordType="TUPLE", RecordSchema=json.dumps(
+                {"fields": [{"name": "a", "type": "varchar"}]})), "a field of unknown type"),
+            ("nofields_" + suffix, dict(good, RecordType="TUPLE", RecordSchema='{"fields":[]}'), "no fields"),
+            ("expand_" + suffix, dict(good, ExpandMode="sideways"), "ExpandMode sideways")):
+        expect_error(lambda: raw_post(dh, Path.TOPIC % (project, name), body), InvalidParameterException,
+                     "InvalidParameter", "CreateTopic with " + what)
+    expect_error(lambda: dh.create_blob_topic("no_such_" + suffix, "t", 1, 1, "c"), ResourceNotFoundException,
+                 "NoSuchProject", "create_blob_topic in a missing project")
+    topics = dh.list_topic(project).topic_names
+    expect(not any(n.startswith(("dup_", "res_", "shards", "life8_", "notype_", "noschema_", "badtype_",
+                                 "nofields_", "expand_")) for n in topics), "a refused topic was created: %r" % topics)
+    print("ok CreateTopic errors: TopicAlreadyExist, invalid names, shard count, lifecycle, schemas")
+
+    # BLOB topic with ExpandMode, then DeleteTopic
+    gone = "gone_" + suffix
+    dh.create_blob_topic(project, gone, 2, 7, "to delete", extend_mode=True)
+    r = with_shard(BlobRecord(blob_data=b"bytes"), "1")
+    expect(dh.put_records(project, gone, [r]).failed_record_count == 0, "put to a created BLOB topic")
+    expect([x.blob_data for x in read_shard(dh, project, gone, "1")] == [b"bytes"], "read a created BLOB topic")
+    dh.delete_topic(project, gone)
+    expect(gone not in dh.list_topic(project).topic_names, "a deleted topic is still listed")
+    expect_error(lambda: dh.get_topic(project, gone), ResourceNotFoundException, "NoSuchTopic", "get_topic after delete")
+    expect_error(lambda: dh.delete_topic(project, gone), ResourceNotFoundException, "NoSuchTopic",
+                 "deleting a deleted topic")
+    dh.create_blob_topic(project, gone, 1, 1, "again")
+    expect(read_shard(dh, project, gone, "0") == [], "a re-created topic starts empty")
+    print("ok create_blob_topic (extend mode), delete_topic, re-create")
+
+
+def with_shard(record, shard_id):
+    record.shard_id = shard_id
+    return record
 
 
 def jsonable(v):

@@ -1,6 +1,7 @@
 //! Protocol tests of the DataHub emulator over real HTTP (reqwest) with the project's signer:
 //! signature checks, body encodings, routing (§12), ListShard ranges (§3.3), TUPLE validation,
-//! limits (§11), cursors, protobuf frames (§4) and every fault kind.
+//! limits (§11), cursors, protobuf frames (§4), every fault kind, and cdc-core's topic calls
+//! (CreateTopic, AppendField) against it.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -866,5 +867,69 @@ async fn query_strings_are_signed_in_the_sdk_forms() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "a different query is refused");
+    emu.shutdown().await;
+}
+
+/// cdc-core's `DataHubClient::create_topic` / `append_field` against the emulator: signed
+/// requests the emulator accepts, topics that read back as created, and the service's error
+/// codes surfacing as `DataHubError::Service`.
+#[tokio::test]
+async fn cdc_core_client_creates_topics_and_appends_fields() {
+    use cdc_core::datahub::model::{NewField, NewRecordType, NewTopic};
+    use cdc_core::datahub::{Credentials, DataHubClient, DataHubConfig, DataHubError, ErrorCode};
+
+    let emu = start(None).await;
+    let client =
+        DataHubClient::new(&DataHubConfig::new(emu.endpoint(), P, "unused", Credentials::new(ID, KEY))).unwrap();
+    let mut id = NewField::new("id", "BIGINT");
+    id.not_null = true;
+    let tuple = NewTopic {
+        shard_count: 3,
+        lifecycle_days: 2,
+        record_type: NewRecordType::Tuple(vec![id, NewField::new("note", "string")]),
+        comment: "per-table topic".into(),
+    };
+    client.create_topic(P, "ods_shop_orders", &tuple).await.unwrap();
+    let t = client.get_topic(P, "ods_shop_orders").await.unwrap();
+    assert_eq!(
+        (t.record_type.as_str(), t.shard_count, t.lifecycle, t.comment.as_str()),
+        ("TUPLE", 3, 2, "per-table topic")
+    );
+    let schema: Value = serde_json::from_str(t.record_schema.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        schema,
+        json!({"fields":[{"name":"id","type":"BIGINT","notnull":true},{"name":"note","type":"STRING"}]})
+    );
+    assert_eq!(client.list_shard(P, "ods_shop_orders").await.unwrap().shards.len(), 3);
+
+    client.append_field(P, "ods_shop_orders", "added_col", "DECIMAL").await.unwrap();
+    let t = client.get_topic(P, "ods_shop_orders").await.unwrap();
+    let schema: Value = serde_json::from_str(t.record_schema.as_deref().unwrap()).unwrap();
+    assert_eq!(schema["fields"][2], json!({"name":"added_col","type":"DECIMAL"}), "appended last, nullable");
+
+    let blob = NewTopic { shard_count: 1, lifecycle_days: 7, record_type: NewRecordType::Blob, comment: String::new() };
+    client.create_topic(P, "raw_events", &blob).await.unwrap();
+    assert!(client.get_topic(P, "raw_events").await.unwrap().is_blob());
+
+    let code = |e: DataHubError| match e {
+        DataHubError::Service { code, .. } => code,
+        other => panic!("expected a DataHub error reply, got {other}"),
+    };
+    let again = client.create_topic(P, "ODS_SHOP_ORDERS", &blob).await.unwrap_err();
+    assert_eq!(code(again), ErrorCode::Other("TopicAlreadyExist".into()));
+    let bad_name = client.create_topic(P, "ods-shop", &blob).await.unwrap_err();
+    assert_eq!(code(bad_name), ErrorCode::InvalidParameter);
+    let too_many = NewTopic { shard_count: 257, ..blob.clone() };
+    assert_eq!(code(client.create_topic(P, "many", &too_many).await.unwrap_err()), ErrorCode::InvalidParameter);
+    let no_project = client.create_topic("no_such_project", "t", &blob).await.unwrap_err();
+    assert_eq!(code(no_project), ErrorCode::NoSuchProject);
+    let existing = client.append_field(P, "ods_shop_orders", "NOTE", "STRING").await.unwrap_err();
+    assert_eq!(code(existing), ErrorCode::InvalidParameter);
+    let on_blob = client.append_field(P, "raw_events", "f", "STRING").await.unwrap_err();
+    assert_eq!(code(on_blob), ErrorCode::InvalidParameter);
+    let missing = client.append_field(P, "no_such_topic", "f", "STRING").await.unwrap_err();
+    assert_eq!(code(missing), ErrorCode::NoSuchTopic);
+    assert_eq!(emu.request_count_of(Op::CreateTopic), 6);
+    assert_eq!(emu.request_count_of(Op::AppendField), 4);
     emu.shutdown().await;
 }

@@ -1,5 +1,6 @@
 //! The signed DataHub HTTP client: one pooled `reqwest` client (connection reuse, connect and
-//! request timeouts) and one method per DataHub call the producer and test readers need.
+//! request timeouts) and one method per DataHub call the producer, test readers and topic
+//! creation (CreateTopic, AppendField) need.
 //!
 //! Every request carries `Date`, `Content-Type` (`application/json` on every JSON call, GETs
 //! included, as pydatahub; `application/x-protobuf` for PB), `x-datahub-client-version: 1.1`,
@@ -22,8 +23,8 @@ use super::config::{Compression, DataHubConfig, WriteProtocol};
 use super::encode;
 use super::error::{DataHubError, ErrorCode};
 use super::model::{
-    BlobRecord, BlobRecords, CursorInfo, CursorType, ProjectInfo, PutRecordsResult, RawGetRecords, ReadBlobRecord,
-    ShardList, TopicInfo,
+    BlobRecord, BlobRecords, CursorInfo, CursorType, NewTopic, ProjectInfo, PutRecordsResult, RawGetRecords,
+    ReadBlobRecord, ShardList, TopicInfo,
 };
 use super::sign::{self, Credentials};
 
@@ -103,6 +104,32 @@ impl DataHubClient {
     pub async fn get_topic(&self, project: &str, topic: &str) -> Result<TopicInfo, DataHubError> {
         let body = self.get("GetTopic", format!("/projects/{project}/topics/{topic}")).await?;
         json("GetTopic", &body)
+    }
+
+    /// CreateTopic: `POST /projects/{p}/topics/{t}` with [`NewTopic`]'s body (§3.2); the
+    /// service answers 201 without a body. Errors: [`DataHubError::Service`] with
+    /// `TopicAlreadyExist` (the name exists, compared case-insensitively), `InvalidParameter` (a
+    /// bad name, shard count, lifecycle or schema), `NoSuchProject`; transport errors as every call.
+    pub async fn create_topic(&self, project: &str, topic: &str, spec: &NewTopic) -> Result<(), DataHubError> {
+        let body = serde_json::to_vec(&spec.body()).expect("JSON value serializes");
+        self.post_topic("CreateTopic", project, topic, body).await
+    }
+
+    /// AppendField: `POST /projects/{p}/topics/{t}` with
+    /// `{"Action":"appendfield","FieldName","FieldType"}` (§8): a nullable field at the end of a
+    /// TUPLE topic's schema (the call cannot make it NOT NULL). `type_name` is the DataHub type
+    /// (`BIGINT`, …, see `tuple::FieldType::as_str`). Errors: [`DataHubError::Service`] with
+    /// `InvalidParameter` (a BLOB topic, a field that exists, a bad name or type), `NoSuchProject`,
+    /// `NoSuchTopic`.
+    pub async fn append_field(
+        &self,
+        project: &str,
+        topic: &str,
+        field_name: &str,
+        type_name: &str,
+    ) -> Result<(), DataHubError> {
+        let body = serde_json::json!({"Action": "appendfield", "FieldName": field_name, "FieldType": type_name});
+        self.post_topic("AppendField", project, topic, serde_json::to_vec(&body).expect("JSON value serializes")).await
     }
 
     /// ListShard: `GET /projects/{p}/topics/{t}/shards` (§3.3).
@@ -247,6 +274,27 @@ impl DataHubClient {
             compress: false,
         })
         .await
+    }
+
+    /// A JSON POST to the topic resource (CreateTopic, AppendField); the answer has no body.
+    async fn post_topic(
+        &self,
+        operation: &'static str,
+        project: &str,
+        topic: &str,
+        body: Vec<u8>,
+    ) -> Result<(), DataHubError> {
+        self.send(Request {
+            operation,
+            method: Method::POST,
+            path: format!("/projects/{project}/topics/{topic}"),
+            content_type: JSON,
+            body: Some(body),
+            action: None,
+            compress: false,
+        })
+        .await
+        .map(drop)
     }
 
     async fn post_json(

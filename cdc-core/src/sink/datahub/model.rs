@@ -1,6 +1,6 @@
 //! The JSON documents of the DataHub calls the producer and test readers use: GetProject,
 //! GetTopic, ListShard, PutRecords results, GetCursor, GetRecords (`shared/ref/datahub-protocol.md`
-//! §3), plus [`BlobRecord`], the record the producer writes.
+//! §3), CreateTopic's request ([`NewTopic`]), plus [`BlobRecord`], the record the producer writes.
 
 use std::collections::BTreeMap;
 
@@ -197,6 +197,86 @@ pub struct BlobRecords {
     pub records: Vec<ReadBlobRecord>,
 }
 
+/// A topic to create with CreateTopic (§3.2), for [`super::DataHubClient::create_topic`].
+/// The service checks the values (DataHub Limits page: 1–256 shards, lifecycle 1–7 days, topic and
+/// field names 1–128 characters, `system_time` reserved) and answers `InvalidParameter` otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    /// Shards at creation, 1–256.
+    pub shard_count: u32,
+    /// Retention in days, 1–7.
+    pub lifecycle_days: u32,
+    /// BLOB, or TUPLE with its fields.
+    pub record_type: NewRecordType,
+    /// Free text (Go's client insists on one, under 1024 characters; the service does not).
+    pub comment: String,
+}
+
+/// The record type of a [`NewTopic`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewRecordType {
+    /// Raw bytes per record.
+    Blob,
+    /// Typed columns, in record order (at least one).
+    Tuple(Vec<NewField>),
+}
+
+/// One field of a TUPLE [`NewTopic`] (§8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewField {
+    /// Field name, 1–128 characters, not `system_time`.
+    pub name: String,
+    /// The DataHub type name (`BIGINT`, `STRING`, …, as `tuple::FieldType::as_str` spells them;
+    /// sent upper-case).
+    pub type_name: String,
+    /// True when NULL is refused (`notnull`).
+    pub not_null: bool,
+    /// Free text; empty = none.
+    pub comment: String,
+}
+
+impl NewField {
+    /// A nullable field without a comment.
+    pub fn new(name: &str, type_name: &str) -> Self {
+        Self { name: name.to_owned(), type_name: type_name.to_owned(), not_null: false, comment: String::new() }
+    }
+}
+
+impl NewTopic {
+    /// The CreateTopic JSON body: `ShardCount`, `Lifecycle`, `RecordType`, `Comment` and, for
+    /// TUPLE, `RecordSchema` as a JSON **string** `{"fields":[{"name","type","notnull"?,"comment"?}]}`
+    /// with upper-case type names (GetTopic's spelling; Go rejects lower case), `notnull` only
+    /// when true and `comment` only when set (§3.2, §8).
+    pub(crate) fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "ShardCount": self.shard_count,
+            "Lifecycle": self.lifecycle_days,
+            "Comment": self.comment,
+        });
+        match &self.record_type {
+            NewRecordType::Blob => body["RecordType"] = "BLOB".into(),
+            NewRecordType::Tuple(fields) => {
+                let fields: Vec<serde_json::Value> = fields
+                    .iter()
+                    .map(|f| {
+                        let mut o = serde_json::json!({"name": f.name, "type": f.type_name.to_ascii_uppercase()});
+                        if f.not_null {
+                            o["notnull"] = true.into();
+                        }
+                        if !f.comment.is_empty() {
+                            o["comment"] = f.comment.clone().into();
+                        }
+                        o
+                    })
+                    .collect();
+                body["RecordType"] = "TUPLE".into();
+                body["RecordSchema"] = serde_json::json!({ "fields": fields }).to_string().into();
+            }
+        }
+        body
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct RawGetRecords {
@@ -241,5 +321,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.first_failure().unwrap().index, 1);
+    }
+
+    #[test]
+    fn create_topic_body_has_the_schema_as_a_string() {
+        let blob =
+            NewTopic { shard_count: 2, lifecycle_days: 3, record_type: NewRecordType::Blob, comment: "c".into() };
+        assert_eq!(blob.body(), serde_json::json!({"ShardCount":2,"Lifecycle":3,"RecordType":"BLOB","Comment":"c"}));
+        let mut id = NewField::new("id", "bigint");
+        id.not_null = true;
+        id.comment = "key".into();
+        let tuple = NewTopic {
+            shard_count: 1,
+            lifecycle_days: 7,
+            record_type: NewRecordType::Tuple(vec![id, NewField::new("v", "STRING")]),
+            comment: String::new(),
+        };
+        let body = tuple.body();
+        assert_eq!(body["RecordType"], "TUPLE");
+        let schema: serde_json::Value = serde_json::from_str(body["RecordSchema"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            schema,
+            serde_json::json!({"fields":[{"name":"id","type":"BIGINT","notnull":true,"comment":"key"},
+                                         {"name":"v","type":"STRING"}]})
+        );
     }
 }
