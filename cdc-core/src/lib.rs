@@ -24,5 +24,6 @@ pub mod pipeline;
 pub mod position;
 pub mod secret;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod status;

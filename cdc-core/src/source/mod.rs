@@ -47,8 +47,8 @@ pub mod file;
 pub mod filter;
 pub mod gtid;
 pub mod schema;
-mod table;
-mod value;
+pub(crate) mod table;
+pub(crate) mod value;
 
 pub use decode::Decoder;
 pub use filter::TableFilter;
