@@ -174,12 +174,8 @@ impl Sim {
                     None => std::ops::Bound::Unbounded,
                     other => panic!("unexpected key {other:?}"),
                 };
-                let rows: Vec<(i64, i64)> = self
-                    .table
-                    .range((lo, std::ops::Bound::Unbounded))
-                    .take(limit)
-                    .map(|(k, v)| (*k, *v))
-                    .collect();
+                let rows: Vec<(i64, i64)> =
+                    self.table.range((lo, std::ops::Bound::Unbounded)).take(limit).map(|(k, v)| (*k, *v)).collect();
                 let seq = self.seq;
                 let events: Vec<ChangeEvent> =
                     rows.iter().map(|&(k, v)| event(Op::Read, k, None, Some(v), seq)).collect();

@@ -75,9 +75,11 @@ fn key_of(kind: &Kind, v: &Value) -> Result<KeyValue, String> {
     use crate::source::table::Charset;
     use chrono::Datelike;
     Ok(match (kind, v) {
-        (Kind::Enum(labels), Value::String(s)) => {
-            KeyValue::Int(if s.is_empty() { 0 } else { labels.iter().position(|l| l.as_str() == s.as_str()).map_or(0, |i| i + 1) as i64 })
-        }
+        (Kind::Enum(labels), Value::String(s)) => KeyValue::Int(if s.is_empty() {
+            0
+        } else {
+            labels.iter().position(|l| l.as_str() == s.as_str()).map_or(0, |i| i + 1) as i64
+        }),
         (_, Value::Int(i)) => KeyValue::Int(*i),
         (_, Value::UInt(u)) => KeyValue::UInt(*u),
         (Kind::Bit, Value::Bit(b)) => {
@@ -103,7 +105,9 @@ fn key_of(kind: &Kind, v: &Value) -> Result<KeyValue, String> {
             KeyValue::Time(*negative, hours / 24, (hours % 24) as u8, *minutes, *seconds, *micros)
         }
         // A zero date in a key (sql_mode without NO_ZERO_DATE): the contract's null.
-        (Kind::Date | Kind::DateTime { .. } | Kind::Timestamp { .. }, Value::Null) => KeyValue::Date(0, 0, 0, 0, 0, 0, 0),
+        (Kind::Date | Kind::DateTime { .. } | Kind::Timestamp { .. }, Value::Null) => {
+            KeyValue::Date(0, 0, 0, 0, 0, 0, 0)
+        }
         (kind, v) => return Err(format!("a primary key value {v:?} of a {kind:?} column cannot be resumed from")),
     })
 }

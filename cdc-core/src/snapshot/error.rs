@@ -22,7 +22,9 @@ pub enum SnapshotError {
     NoSuchTable(TableId),
     /// A column type without a decoding rule (also unsupported by the binlog decoder), e.g.
     /// MariaDB's INET6 / UUID data-type plugins.
-    #[error("table {table}: column {column} has type {column_type}, which the snapshot cannot read like the binlog decoder")]
+    #[error(
+        "table {table}: column {column} has type {column_type}, which the snapshot cannot read like the binlog decoder"
+    )]
     UnsupportedType {
         /// The table.
         table: TableId,

@@ -70,7 +70,11 @@ impl TableLayout {
         for (name, data_type, column_type, charset_name, collation, precision, octets) in rows {
             let charset = charset_name.as_deref().map(Charset::from_name);
             let kind = kind_of(&data_type, &column_type, charset, precision, octets).ok_or_else(|| {
-                SnapshotError::UnsupportedType { table: table.clone(), column: name.clone(), column_type: column_type.clone() }
+                SnapshotError::UnsupportedType {
+                    table: table.clone(),
+                    column: name.clone(),
+                    column_type: column_type.clone(),
+                }
             })?;
             cols.push(SnapshotColumn { name, kind, charset, charset_name, collation });
         }
@@ -148,10 +152,7 @@ mod tests {
         assert_eq!(kind_of("datetime", "datetime(3)", None, Some(3), None), Some(Kind::DateTime { precision: 3 }));
         assert_eq!(kind_of("binary", "binary(4)", None, None, Some(4)), Some(Kind::FixedBinary(4)));
         assert_eq!(kind_of("longtext", "longtext", utf8, None, None), Some(Kind::Text(Charset::Utf8)));
-        assert_eq!(
-            kind_of("char", "char(5)", Some(Charset::Latin1), None, Some(5)),
-            Some(Kind::Text(Charset::Latin1))
-        );
+        assert_eq!(kind_of("char", "char(5)", Some(Charset::Latin1), None, Some(5)), Some(Kind::Text(Charset::Latin1)));
         assert_eq!(
             kind_of("enum", "enum('a','b')", utf8, None, None),
             Some(Kind::Enum(vec!["a".to_string(), "b".to_string()].into()))

@@ -5,9 +5,11 @@
 //! uses, `(k1 > ?) OR (k1 = ? AND k2 > ?) OR …`, rather than a row constructor `(k1,k2) > (?,?)`,
 //! which older MariaDB versions do not turn into an index range. Every comparison is made by
 //! the server under the key column's own collation: a character key parameter is sent as the
-//! column's bytes and written `CONVERT(CAST(? AS BINARY) USING <charset>) COLLATE
+//! hex of the column's bytes and written `CONVERT(UNHEX(?) USING <charset>) COLLATE
 //! <collation>`, so a case-insensitive key (`'a'` = `'A'`) or a latin1 key compares exactly as
-//! `ORDER BY` sorted it (never in Rust, where byte order differs from the collation's).
+//! `ORDER BY` sorted it (never in Rust, where byte order differs from the collation's). Hex,
+//! because the server converts a string parameter from `character_set_client`: latin1 bytes
+//! sent as they are came back as `?` (found by `snapshot_values`).
 
 use mysql_common::value::Value as MyValue;
 
@@ -27,14 +29,23 @@ fn select_all(layout: &TableLayout) -> String {
     format!("SELECT {} FROM {}.{}", cols.join(", "), ident(&layout.id.db), ident(&layout.id.table))
 }
 
-/// The placeholder for a value of key column `i` (an index into the layout's columns).
-fn placeholder(layout: &TableLayout, i: usize) -> String {
+/// The placeholder for a value of key column `i` (an index into the layout's columns), and
+/// whether its parameter is sent as hex.
+fn placeholder(layout: &TableLayout, i: usize) -> (String, bool) {
     let c = &layout.cols[i];
     match (&c.kind, &c.charset_name, &c.collation) {
         (Kind::Text(_), Some(cs), Some(coll)) if is_word(cs) && is_word(coll) => {
-            format!("CONVERT(CAST(? AS BINARY) USING {cs}) COLLATE {coll}")
+            (format!("CONVERT(UNHEX(?) USING {cs}) COLLATE {coll}"), true)
         }
-        _ => "?".into(),
+        _ => ("?".into(), false),
+    }
+}
+
+/// `v` as the hex text of its bytes (a text key parameter).
+fn hex_param(v: &MyValue) -> MyValue {
+    match v {
+        MyValue::Bytes(b) => MyValue::Bytes(b.iter().flat_map(|x| format!("{x:02X}").into_bytes()).collect()),
+        other => other.clone(),
     }
 }
 
@@ -71,8 +82,9 @@ pub(crate) fn chunk(
             let mut parts = Vec::with_capacity(t + 1);
             for (j, &col) in key.iter().enumerate().take(t + 1) {
                 let op = if j == t { ">" } else { "=" };
-                parts.push(format!("{} {op} {}", order[j], placeholder(layout, col)));
-                params.push(values[j].clone());
+                let (ph, hex) = placeholder(layout, col);
+                parts.push(format!("{} {op} {ph}", order[j]));
+                params.push(if hex { hex_param(&values[j]) } else { values[j].clone() });
             }
             terms.push(format!("({})", parts.join(" AND ")));
         }
@@ -124,7 +136,7 @@ mod tests {
     fn composite_keys_expand_lexicographically_with_collated_parameters() {
         let after = [KeyValue::UInt(u64::MAX), KeyValue::Hex("e9".into())];
         let (sql, params) = chunk(&layout(), Some(&after), 10).unwrap();
-        let coll = "CONVERT(CAST(? AS BINARY) USING latin1) COLLATE latin1_swedish_ci";
+        let coll = "CONVERT(UNHEX(?) USING latin1) COLLATE latin1_swedish_ci";
         assert_eq!(
             sql,
             format!(
@@ -132,7 +144,7 @@ mod tests {
                  ORDER BY `a`, `b``x` LIMIT 10"
             )
         );
-        assert_eq!(params, vec![MyValue::UInt(u64::MAX), MyValue::UInt(u64::MAX), MyValue::Bytes(vec![0xe9])]);
+        assert_eq!(params, vec![MyValue::UInt(u64::MAX), MyValue::UInt(u64::MAX), MyValue::Bytes(b"E9".to_vec())]);
         assert!(chunk(&layout(), Some(&after[..1]), 10).is_err(), "one value for a two-column key");
     }
 

@@ -145,15 +145,9 @@ impl SnapshotReader {
                 continue;
             }
             loop {
-                let chunk = read_chunk(
-                    &mut self.conn,
-                    &layout,
-                    after.as_deref(),
-                    self.config.chunk_rows,
-                    &events,
-                    row_index,
-                )
-                .await?;
+                let chunk =
+                    read_chunk(&mut self.conn, &layout, after.as_deref(), self.config.chunk_rows, &events, row_index)
+                        .await?;
                 rows += chunk.events.len() as u64;
                 row_index = row_index.saturating_add(chunk.events.len() as u32);
                 if chunk.last_key.is_some() {

@@ -133,8 +133,13 @@ impl IncrementalSnapshot {
         };
         let request = ChunkRequest { id: self.next_id, table: t.table.clone(), after, limit: self.chunk_rows };
         self.next_id += 1;
-        self.window =
-            Some(Window { request: request.clone(), rows_before, phase: Phase::AwaitingLow, seen: HashSet::new(), chunk: None });
+        self.window = Some(Window {
+            request: request.clone(),
+            rows_before,
+            phase: Phase::AwaitingLow,
+            seen: HashSet::new(),
+            chunk: None,
+        });
         Ok(Some(request))
     }
 
