@@ -24,6 +24,7 @@ pub mod position;
 pub mod retry;
 pub mod secret;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod status;
 

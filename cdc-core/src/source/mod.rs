@@ -50,8 +50,8 @@ pub mod schema;
 mod server;
 mod start;
 mod stream;
-mod table;
-mod value;
+pub(crate) mod table;
+pub(crate) mod value;
 
 pub use change_source::ChangeSource;
 pub use config::SourceConfig;

@@ -47,7 +47,7 @@ pub async fn load_schema(
 }
 
 /// `enum('a','b''c')` → `["a", "b'c"]`.
-fn parse_labels(column_type: &str) -> Vec<String> {
+pub(crate) fn parse_labels(column_type: &str) -> Vec<String> {
     let Some(open) = column_type.find('(') else { return Vec::new() };
     let body = &column_type[open + 1..column_type.rfind(')').unwrap_or(column_type.len())];
     let mut out = Vec::new();

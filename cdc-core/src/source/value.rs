@@ -628,7 +628,7 @@ fn enum_value(labels: &[String], i: i64) -> io::Result<Value> {
     })
 }
 
-fn convert(kind: &Kind, v: MyValue) -> io::Result<Value> {
+pub(crate) fn convert(kind: &Kind, v: MyValue) -> io::Result<Value> {
     use MyValue as M;
     Ok(match (kind, v) {
         (_, M::NULL) => Value::Null,

@@ -1,0 +1,62 @@
+//! The initial snapshot: the rows that already exist in the captured tables, read as
+//! [`ChangeEvent`](crate::event::ChangeEvent)s with `op: Read`, so that a topic starts with the
+//! whole table and then streams. This module reads; wiring the snapshot into the pipeline (modes,
+//! checkpoint, hand-off to the stream) is the service's job.
+//!
+//! Two ways, sharing the row reading:
+//!
+//! - **Consistent snapshot** ([`SnapshotReader`], MariaDB and Percona Server): one connection,
+//!   `START TRANSACTION WITH CONSISTENT SNAPSHOT`, and the binlog position the snapshot matches
+//!   from `SHOW STATUS LIKE 'binlog_snapshot_%'` ([`begin_consistent`]) — no global lock. Every
+//!   table is read in primary-key order in chunks of `chunk_rows` (keyset pagination: `WHERE
+//!   (k1 > ?) OR (k1 = ? AND k2 > ?) … ORDER BY k1, k2 LIMIT n`, the comparisons made by the
+//!   server under the key's collation with the key values it returned, [`KeyValue`]). Streaming
+//!   then starts at the point: every row is in the topic from the snapshot or from a later
+//!   change, and no change precedes the snapshot row of its key.
+//! - **Watermark snapshot** ([`IncrementalSnapshot`], any server): DBLog's low/high watermark
+//!   windows, a pure state machine the streaming loop drives; see [`watermark`].
+//!
+//! Tables **without a primary key** are read whole in one statement (no order, batches of
+//! `chunk_rows` rows sent as they arrive); a resume reads such a table again from its start
+//! (its rows already delivered are delivered twice).
+//!
+//! **Values** are byte-identical to what the binlog decoder gives for the same row: the binary
+//! protocol (prepared statements), the same column rules ([`TableLayout`], from
+//! `information_schema`), the same conversion ([`convert`](self::convert)); checked by the
+//! differential test `tests/tests/snapshot_values.rs` over every type family. Not supported
+//! (an error naming the column): MariaDB's INET4/INET6/UUID plugin types.
+//!
+//! **Resume** ([`SnapshotProgress`], serde, for the checkpoint): per table done / in progress
+//! after key K / pending, and the consistent point. After a restart, [`SnapshotReader::open`]
+//! starts a new consistent snapshot (a later point P2) and continues after K; streaming still
+//! starts at the first run's point P1. Rows after K are then read as of P2 while the stream
+//! also replays the changes of (P1, P2] to them: their final state is exact and every emitted
+//! image is a real state of the row, but a key changed in (P1, P2] shows its P2 state first and
+//! then those changes again (at-least-once, like any replay from a checkpoint). Tables not
+//! started before the restart behave the same; tables done do not.
+//!
+//! **Events** ([`ReadEvents`]): the point's binlog file and position, `row` = running index in
+//! the snapshot, `key_columns` = the primary key (same partition key as changes). The mark of
+//! `source.snapshot` ([`SnapshotMark`]: `"true"`, `"last"` for the last row of the snapshot,
+//! [`SnapshotChunk::mark`]; `"incremental"` for watermark chunks) is computed here; the event
+//! encoder does not carry it yet.
+
+mod chunk;
+mod convert;
+mod error;
+mod events;
+mod layout;
+mod point;
+mod progress;
+mod query;
+mod reader;
+pub mod watermark;
+
+pub use chunk::{read_chunk, ChunkRows};
+pub use error::SnapshotError;
+pub use events::{ReadEvents, SnapshotMark};
+pub use layout::TableLayout;
+pub use point::{begin_consistent, prepare_session};
+pub use progress::{KeyValue, SnapshotProgress, TableId, TableProgress, TableState};
+pub use reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
+pub use watermark::{ChunkRequest, IncrementalSnapshot};
