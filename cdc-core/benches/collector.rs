@@ -39,7 +39,9 @@ use cdc_core::checkpoint::MemoryOffsetStore;
 use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink};
 use cdc_core::event::{ChangeEvent, Value};
 use cdc_core::pipeline::{self, PipelineConfig};
-use cdc_core::position::{BinlogPosition, Checkpoint, StartPosition};
+use cdc_core::position::{BinlogPosition, StartPosition};
+
+use cdc_core::checkpoint::Checkpoint;
 use cdc_core::sink::{Sink, SinkAck, SinkError};
 use cdc_core::source::{BinlogSource, SourceConfig, SourceMessage};
 use cdc_core::status::Status;

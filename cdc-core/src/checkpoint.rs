@@ -16,7 +16,51 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::position::{BinlogPosition, Checkpoint, GtidSet, Resume};
+use crate::position::{BinlogPosition, GtidSet, Resume};
+use crate::snapshot::SnapshotProgress;
+
+/// A durable resume point: always at a consistent point of the source (a transaction boundary
+/// of the binlog), stored only after every event before it has been acknowledged by the sink.
+///
+/// Stored as JSON by [`FileOffsetStore`], which also reads the offset files
+/// of earlier versions (a flat `position` + string `gtid_set`, where an empty file name meant
+/// "GTID start").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Where the binlog stream resumes.
+    pub resume: Resume,
+    /// server_id of the source that wrote the binlog (0 when unknown).
+    pub server_id: u32,
+    /// When this checkpoint was taken, ms since the Unix epoch.
+    pub ts_ms: i64,
+    /// The initial snapshot's progress while one runs (or is to run): the tables done, the
+    /// one in progress with its last acknowledged key, the pending ones, and the consistent
+    /// point streaming starts at once it is done. None when no snapshot is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotProgress>,
+}
+
+impl Checkpoint {
+    /// A checkpoint at `position` with GTID state `gtid_set`.
+    pub fn at(position: BinlogPosition, gtid_set: Option<GtidSet>, server_id: u32, ts_ms: i64) -> Self {
+        Self { resume: Resume::Position { position, gtid_set }, server_id, ts_ms, snapshot: None }
+    }
+
+    /// A start after the transactions of `gtid_set` (file found by the server).
+    pub fn after_gtids(gtid_set: GtidSet, ts_ms: i64) -> Self {
+        Self { resume: Resume::Gtid { gtid_set }, server_id: 0, ts_ms, snapshot: None }
+    }
+
+    /// The binlog file and offset, when known (see [`Resume::position`]).
+    pub fn position(&self) -> Option<&BinlogPosition> {
+        self.resume.position()
+    }
+
+    /// The GTID state, when known (see [`Resume::gtid_set`]).
+    pub fn gtid_set(&self) -> Option<&GtidSet> {
+        self.resume.gtid_set()
+    }
+}
 
 /// Version written by this release (see the module docs).
 const FILE_VERSION: u32 = 2;
@@ -59,7 +103,7 @@ fn parse_file(bytes: &[u8]) -> Result<Checkpoint, String> {
         (true, None) => return Err("version 1 checkpoint with neither a file nor a GTID set".into()),
         (false, gtid_set) => Resume::Position { position: v1.position, gtid_set },
     };
-    Ok(Checkpoint { resume, server_id: v1.server_id, ts_ms: v1.ts_ms })
+    Ok(Checkpoint { resume, server_id: v1.server_id, ts_ms: v1.ts_ms, snapshot: None })
 }
 
 /// A checkpoint could not be read or written.

@@ -43,5 +43,11 @@ pub const CHECKPOINT_FILE_INDEX: &str = "cdc_checkpoint_file_index";
 pub const CHECKPOINT_POSITION_BYTES: &str = "cdc_checkpoint_position_bytes";
 /// Gauge: Unix time of the last stored checkpoint, seconds.
 pub const CHECKPOINT_TIMESTAMP_SECONDS: &str = "cdc_checkpoint_timestamp_seconds";
+/// Counter: rows read by the initial snapshot, labelled `table` (`db.table`).
+pub const SNAPSHOT_ROWS_TOTAL: &str = "cdc_snapshot_rows_total";
+/// Gauge: tables of the initial snapshot not finished yet (0 when done or none).
+pub const SNAPSHOT_TABLES_REMAINING: &str = "cdc_snapshot_tables_remaining";
+/// Gauge: seconds the initial snapshot has run (its total once done).
+pub const SNAPSHOT_DURATION_SECONDS: &str = "cdc_snapshot_duration_seconds";
 /// Counter: DDL statements of captured databases read from the binlog.
 pub const SCHEMA_CHANGES_TOTAL: &str = "cdc_schema_changes_total";

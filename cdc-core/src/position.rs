@@ -1,6 +1,6 @@
-//! Replication positions as typed values: a binlog file/position, a GTID set, where to start
-//! streaming, and the checkpoint that is stored once DataHub has acknowledged everything before
-//! it.
+//! Replication positions as typed values: a binlog file/position, a GTID set, where a stream
+//! resumes ([`Resume`]) and where to start when nothing is stored ([`StartPosition`]). The
+//! stored checkpoint built on them is [`crate::checkpoint::Checkpoint`].
 //!
 //! Protocol facts: a binlog event header's `log_pos` is the *end* offset of the event, i.e. the
 //! position to resume from (MySQL manual, "Binary Log Event Structure"; reproduced in
@@ -229,44 +229,6 @@ impl fmt::Display for Resume {
             Resume::Position { position, .. } => position.fmt(f),
             Resume::Gtid { gtid_set } => write!(f, "gtid {gtid_set}"),
         }
-    }
-}
-
-/// A durable resume point: always at a consistent point of the source (a transaction boundary
-/// of the binlog), stored only after every event before it has been acknowledged by the sink.
-///
-/// Stored as JSON by [`crate::checkpoint::FileOffsetStore`], which also reads the offset files
-/// of earlier versions (a flat `position` + string `gtid_set`, where an empty file name meant
-/// "GTID start").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// Where the binlog stream resumes.
-    pub resume: Resume,
-    /// server_id of the source that wrote the binlog (0 when unknown).
-    pub server_id: u32,
-    /// When this checkpoint was taken, ms since the Unix epoch.
-    pub ts_ms: i64,
-}
-
-impl Checkpoint {
-    /// A checkpoint at `position` with GTID state `gtid_set`.
-    pub fn at(position: BinlogPosition, gtid_set: Option<GtidSet>, server_id: u32, ts_ms: i64) -> Self {
-        Self { resume: Resume::Position { position, gtid_set }, server_id, ts_ms }
-    }
-
-    /// A start after the transactions of `gtid_set` (file found by the server).
-    pub fn after_gtids(gtid_set: GtidSet, ts_ms: i64) -> Self {
-        Self { resume: Resume::Gtid { gtid_set }, server_id: 0, ts_ms }
-    }
-
-    /// The binlog file and offset, when known (see [`Resume::position`]).
-    pub fn position(&self) -> Option<&BinlogPosition> {
-        self.resume.position()
-    }
-
-    /// The GTID state, when known (see [`Resume::gtid_set`]).
-    pub fn gtid_set(&self) -> Option<&GtidSet> {
-        self.resume.gtid_set()
     }
 }
 

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::position::{BinlogPosition, Checkpoint};
+use crate::checkpoint::Checkpoint;
+use crate::position::BinlogPosition;
 
 /// State of one stage (source or sink).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,6 +52,43 @@ pub struct StatusSnapshot {
     pub last_error: Option<String>,
     /// True once shutdown began (readiness is then false).
     pub shutting_down: bool,
+    /// The initial snapshot's progress while one runs (and its summary once done); None
+    /// when the collector did not snapshot.
+    pub snapshot: Option<SnapshotStatus>,
+}
+
+/// Phase of the initial snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotPhase {
+    /// Reading tables.
+    Reading,
+    /// Every table read and acknowledged; streaming from the snapshot's point.
+    Done,
+}
+
+/// The initial snapshot as `/health` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotStatus {
+    /// Reading or done.
+    pub phase: SnapshotPhase,
+    /// The table being read (`db.table`), None when done.
+    pub table: Option<String>,
+    /// Rows of `table` read so far.
+    pub table_rows_done: u64,
+    /// Rows `table` holds according to `information_schema.TABLES.TABLE_ROWS` (an estimate
+    /// for InnoDB), 0 when unknown.
+    pub table_rows_estimated: u64,
+    /// Tables not finished yet (the one being read included).
+    pub tables_remaining: usize,
+    /// Tables of the snapshot.
+    pub tables_total: usize,
+    /// Rows read in all tables since this run started.
+    pub rows_done: u64,
+    /// Estimated seconds until `table` is read, from this run's rate; None when unknown.
+    pub table_eta_s: Option<u64>,
+    /// Seconds since this run's snapshot started.
+    pub elapsed_s: u64,
 }
 
 impl StatusSnapshot {
@@ -126,6 +164,7 @@ impl Status {
                     events_acked_total: 0,
                     last_error: None,
                     shutting_down: false,
+                    snapshot: None,
                 },
             })),
             heartbeat_ms: Arc::new(AtomicI64::new(now_ms())),
@@ -196,6 +235,12 @@ impl Status {
     /// Records a stored checkpoint.
     pub fn on_checkpoint(&self, cp: &Checkpoint) {
         self.with(|s| s.committed = Some(cp.clone()));
+    }
+
+    /// Records the initial snapshot's progress.
+    pub fn set_snapshot(&self, snapshot: SnapshotStatus) {
+        self.with(|s| s.snapshot = Some(snapshot));
+        self.beat();
     }
 
     /// Marks shutdown begun: readiness turns false before draining.

@@ -2,7 +2,10 @@
 //! `FromStr` round-trip for every well-formed value, arbitrary text never panics, and whatever
 //! parses prints back to text that parses to the same value.
 
-use cdc_core::position::{BinlogPosition, Checkpoint, GtidSet, StartPosition};
+use cdc_core::position::{BinlogPosition, GtidSet, StartPosition};
+
+
+use cdc_core::checkpoint::Checkpoint;
 use proptest::prelude::*;
 
 fn file_name() -> impl Strategy<Value = String> {

@@ -187,7 +187,9 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::Request;
-    use cdc_core::position::{BinlogPosition, Checkpoint};
+    use cdc_core::position::BinlogPosition;
+
+    use cdc_core::checkpoint::Checkpoint;
     use metrics_exporter_prometheus::PrometheusBuilder;
     use tower::ServiceExt;
 

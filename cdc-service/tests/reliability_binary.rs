@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cdc_core::position::Checkpoint;
+use cdc_core::checkpoint::Checkpoint;
 use cdc_tests::mariadb::{self, exec, test_mariadb, TestServer, REPL_PASSWORD, REPL_USER};
 use cdc_tests::verify::{decode, verify_workload, TopicEvent};
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};

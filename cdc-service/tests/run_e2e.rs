@@ -8,7 +8,7 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cdc_core::position::Checkpoint;
+use cdc_core::checkpoint::Checkpoint;
 use cdc_tests::mariadb::{self, exec, REPL_PASSWORD, REPL_USER};
 use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Op, RecordData};
 

@@ -252,7 +252,7 @@ pub struct RunningSource {
     /// The status it reports to.
     pub status: cdc_core::status::Status,
     /// Where it started.
-    pub start: cdc_core::position::Checkpoint,
+    pub start: cdc_core::checkpoint::Checkpoint,
 }
 
 impl RunningSource {
@@ -277,7 +277,7 @@ pub async fn start_source(config: SourceConfig, start: cdc_core::position::Start
 /// Runs `source` from checkpoint `cp` (channel capacity 1024).
 pub async fn start_source_at(
     source: cdc_core::source::BinlogSource,
-    cp: cdc_core::position::Checkpoint,
+    cp: cdc_core::checkpoint::Checkpoint,
     status: cdc_core::status::Status,
 ) -> RunningSource {
     start_source_with_capacity(source, cp, status, 1024).await
@@ -286,7 +286,7 @@ pub async fn start_source_at(
 /// Runs `source` from checkpoint `cp` with a channel of `capacity` messages.
 pub async fn start_source_with_capacity(
     source: cdc_core::source::BinlogSource,
-    cp: cdc_core::position::Checkpoint,
+    cp: cdc_core::checkpoint::Checkpoint,
     status: cdc_core::status::Status,
     capacity: usize,
 ) -> RunningSource {

@@ -76,7 +76,7 @@ async fn snapshot(
 }
 
 struct SnapshotReaderOut {
-    point: cdc_core::position::Checkpoint,
+    point: cdc_core::snapshot::SnapshotPoint,
     progress: SnapshotProgress,
 }
 

@@ -90,7 +90,7 @@ async fn a_purged_position_is_reported_as_such() {
         other => panic!("expected PositionPurged, got {other:?}"),
     }
     // And while streaming (the server's error 1236 is recognised).
-    let cp = cdc_core::position::Checkpoint::at(gone.clone(), None, 0, 0);
+    let cp = cdc_core::checkpoint::Checkpoint::at(gone.clone(), None, 0, 0);
     let run = start_source_at(source, cp, status.clone()).await;
     let res = tokio::time::timeout(Duration::from_secs(20), run.handle).await.expect("run ends").unwrap();
     match res {

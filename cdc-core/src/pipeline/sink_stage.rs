@@ -14,7 +14,7 @@ use crate::batch::{estimate_size, Batch};
 use crate::checkpoint::OffsetStore;
 use crate::event::ChangeEvent;
 use crate::metrics as m;
-use crate::position::Checkpoint;
+use crate::checkpoint::Checkpoint;
 use crate::retry::wait_or_cancel;
 use crate::sink::Sink;
 use crate::source::SourceMessage;

@@ -14,7 +14,7 @@ use crate::batch::BatchLimits;
 use crate::checkpoint::{MemoryOffsetStore, OffsetStore, OffsetStoreError};
 use crate::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, Value};
 use crate::position::BinlogPosition;
-use crate::position::Checkpoint;
+use crate::checkpoint::Checkpoint;
 use crate::sink::SinkAck;
 use crate::sink::{Sink, SinkError};
 use crate::source::SourceMessage;

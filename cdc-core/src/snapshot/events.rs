@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use crate::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, Value};
-use crate::position::Checkpoint;
+use super::point::SnapshotPoint;
 
 use super::layout::TableLayout;
 
@@ -54,7 +54,7 @@ pub struct ReadEvents {
 impl ReadEvents {
     /// Events of `layout`'s table, named `name` (the logical server name of `source.name`),
     /// placed at `point` (its binlog position, server_id and timestamp).
-    pub fn new(name: &str, point: &Checkpoint, layout: &TableLayout) -> Self {
+    pub fn new(name: &str, point: &SnapshotPoint, layout: &TableLayout) -> Self {
         Self {
             info: Arc::new(RowsEventInfo {
                 name: name.into(),

@@ -56,7 +56,7 @@ pub use chunk::{read_chunk, ChunkRows};
 pub use error::SnapshotError;
 pub use events::{ReadEvents, SnapshotMark};
 pub use layout::TableLayout;
-pub use point::{begin_consistent, prepare_session};
+pub use point::{begin_consistent, prepare_session, SnapshotPoint};
 pub use progress::{KeyValue, SnapshotProgress, TableId, TableProgress, TableState};
 pub use reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
 pub use watermark::{ChunkRequest, IncrementalSnapshot};

@@ -18,7 +18,31 @@
 use mysql_async::prelude::*;
 
 use super::error::SnapshotError;
-use crate::position::{BinlogPosition, Checkpoint};
+use serde::{Deserialize, Serialize};
+
+use crate::position::{BinlogPosition, GtidSet, Resume};
+
+/// The binlog point a consistent snapshot corresponds to: streaming from `position` after the
+/// snapshot's rows loses and repeats nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPoint {
+    /// `binlog_snapshot_file` / `binlog_snapshot_position`.
+    pub position: BinlogPosition,
+    /// `BINLOG_GTID_POS(file, pos)`, None when the server gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid_set: Option<GtidSet>,
+    /// `@@server_id` of the server read.
+    pub server_id: u32,
+    /// When the snapshot started, ms since the epoch.
+    pub ts_ms: i64,
+}
+
+impl SnapshotPoint {
+    /// Where the stream resumes after the snapshot.
+    pub fn resume(&self) -> Resume {
+        Resume::Position { position: self.position.clone(), gtid_set: self.gtid_set.clone() }
+    }
+}
 
 /// `net_write_timeout` of the snapshot session, seconds (1 day): the reader may wait for its
 /// consumer with a result set open.
@@ -48,7 +72,7 @@ pub async fn prepare_session(conn: &mut mysql_async::Conn) -> Result<(), Snapsho
 ///
 /// Errors: [`SnapshotError::NoConsistentPoint`] when the server reports no snapshot position
 /// (MySQL, OceanBase, binary logging off); [`SnapshotError::Sql`].
-pub async fn begin_consistent(conn: &mut mysql_async::Conn) -> Result<Checkpoint, SnapshotError> {
+pub async fn begin_consistent(conn: &mut mysql_async::Conn) -> Result<SnapshotPoint, SnapshotError> {
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").await?;
     let status: Vec<(String, String)> = conn.query("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'").await?;
     let get = |name: &str| status.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
@@ -61,9 +85,10 @@ pub async fn begin_consistent(conn: &mut mysql_async::Conn) -> Result<Checkpoint
     let gtid: Option<Option<String>> =
         conn.exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&file, pos)).await.ok().flatten();
     let server_id: Option<u32> = conn.query_first("SELECT @@server_id").await?;
-    Ok(Checkpoint {
+    Ok(SnapshotPoint {
         position: BinlogPosition::new(file, pos),
-        gtid_set: gtid.flatten().filter(|g| !g.is_empty()),
+        // The server's own text: it parses (a server without GTIDs gives an empty string).
+        gtid_set: gtid.flatten().filter(|g| !g.trim().is_empty()).and_then(|g| g.parse().ok()),
         server_id: server_id.unwrap_or(0),
         ts_ms: crate::status::now_ms(),
     })

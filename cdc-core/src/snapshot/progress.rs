@@ -6,7 +6,7 @@
 use mysql_common::value::Value as MyValue;
 use serde::{Deserialize, Serialize};
 
-use crate::position::Checkpoint;
+use super::point::SnapshotPoint;
 
 /// `db`.`table`, the unit a snapshot reads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -140,7 +140,7 @@ pub struct TableProgress {
 pub struct SnapshotProgress {
     /// The consistent point of the first run (kept on resume: see the module docs of
     /// [`crate::snapshot`] for what a resume reads at a later point). None before it is known.
-    pub point: Option<Checkpoint>,
+    pub point: Option<SnapshotPoint>,
     /// Every table of the snapshot, in reading order.
     pub tables: Vec<TableProgress>,
 }
@@ -197,9 +197,9 @@ mod tests {
     #[test]
     fn progress_round_trips_through_json_with_typed_keys() {
         let mut p = SnapshotProgress::new([TableId::new("d", "a"), TableId::new("d", "b"), TableId::new("d", "c")]);
-        p.point = Some(Checkpoint {
+        p.point = Some(SnapshotPoint {
             position: BinlogPosition::new("binlog.000002", 345),
-            gtid_set: Some("0-1-7".into()),
+            gtid_set: Some("0-1-7".parse().unwrap()),
             server_id: 1,
             ts_ms: 5,
         });

@@ -16,7 +16,7 @@ use super::point::{begin_consistent, prepare_session};
 use super::progress::{SnapshotProgress, TableId, TableState};
 use super::query;
 use crate::event::ChangeEvent;
-use crate::position::Checkpoint;
+use super::point::SnapshotPoint;
 
 /// What to snapshot and how.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ pub struct SnapshotReader {
     conn: mysql_async::Conn,
     config: SnapshotConfig,
     progress: SnapshotProgress,
-    point: Checkpoint,
+    point: SnapshotPoint,
 }
 
 impl SnapshotReader {
@@ -103,7 +103,7 @@ impl SnapshotReader {
     }
 
     /// The binlog point this run reads at (for a fresh snapshot, the same as the progress's).
-    pub fn point(&self) -> &Checkpoint {
+    pub fn point(&self) -> &SnapshotPoint {
         &self.point
     }
 

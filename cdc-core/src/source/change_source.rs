@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::SourceError;
 use super::message::SourceMessage;
-use crate::position::{Checkpoint, StartPosition};
+use crate::position::StartPosition;
+
+use crate::checkpoint::Checkpoint;
 
 /// A producer of change messages in source order, on a bounded channel.
 ///

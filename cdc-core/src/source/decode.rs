@@ -25,7 +25,9 @@ use super::table::{build_plan, has_column_names, TablePlan, TableSchema};
 use super::value::{apply_json_diffs, parse_value, push_fast, Parsed};
 use crate::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, TransactionInfo, Value};
 use crate::metrics;
-use crate::position::{BinlogPosition, Checkpoint, GtidSet, Resume};
+use crate::position::{BinlogPosition, GtidSet, Resume};
+
+use crate::checkpoint::Checkpoint;
 use crate::status::now_ms;
 
 /// Binlog event type codes (MySQL `Log_event_type`, MariaDB additions from 160).
@@ -276,7 +278,7 @@ impl Decoder {
             (true, Some(gtid_set)) => Resume::Gtid { gtid_set },
             (_, gtid_set) => Resume::Position { position: self.position(), gtid_set },
         };
-        out.push(SourceMessage::Commit(Checkpoint { resume, server_id: self.server_id, ts_ms: now_ms() }));
+        out.push(SourceMessage::Commit(Checkpoint { resume, server_id: self.server_id, ts_ms: now_ms(), snapshot: None }));
     }
 
     fn open_txn(&mut self, start: u64) {

@@ -3,7 +3,9 @@
 //! consumes them without knowing which source produced them.
 
 use crate::event::ChangeEvent;
-use crate::position::{BinlogPosition, Checkpoint};
+use crate::position::BinlogPosition;
+
+use crate::checkpoint::Checkpoint;
 
 /// One item of the source's output, in binlog order.
 #[derive(Debug, Clone)]

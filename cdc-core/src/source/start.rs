@@ -7,7 +7,9 @@ use mysql_async::prelude::*;
 use super::config::SourceConfig;
 use super::error::{PrecheckProblem, SourceError};
 use super::server::{self, Flavor};
-use crate::position::{BinlogPosition, Checkpoint, GtidSet, StartPosition};
+use crate::position::{BinlogPosition, GtidSet, StartPosition};
+
+use crate::checkpoint::Checkpoint;
 
 /// Turns a [`StartPosition`] into a concrete checkpoint, so it can be stored before the
 /// first event is read:

@@ -27,7 +27,9 @@ use super::server::{self, Flavor};
 use super::table::TableSchema;
 use super::{gtid, precheck, schema, start};
 use crate::metrics;
-use crate::position::{Checkpoint, Resume, StartPosition};
+use crate::position::{Resume, StartPosition};
+
+use crate::checkpoint::Checkpoint;
 use crate::status::{StageState, Status};
 
 /// The binlog reader.
