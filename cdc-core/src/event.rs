@@ -746,7 +746,10 @@ mod tests {
             s
         };
         let dt = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap().and_hms_micro_opt(23, 59, 59, 123_456).unwrap();
-        assert_eq!(key(Value::Timestamp { micros: 1_709_294_400_789_000, precision: 3 }), r#""2024-03-01T12:00:00.789Z""#);
+        assert_eq!(
+            key(Value::Timestamp { micros: 1_709_294_400_789_000, precision: 3 }),
+            r#""2024-03-01T12:00:00.789Z""#
+        );
         assert_eq!(key(Value::DateTime { value: dt, precision: 6 }), r#""2024-02-29 23:59:59.123456""#);
         assert_eq!(key(Value::Date(dt.date())), r#""2024-02-29""#);
         assert_eq!(key(Value::Json(Box::new(serde_json::json!({"a": [1]})))), r#"{"a":[1]}"#);

@@ -71,7 +71,13 @@ const EDGE_ROWS: [&str; 4] = [
 /// The Flink type a MySQL column is declared as (the README's type table), from its
 /// `information_schema.COLUMNS` facts: `DATA_TYPE`, `COLUMN_TYPE`, `NUMERIC_PRECISION`,
 /// `NUMERIC_SCALE`, `DATETIME_PRECISION`.
-fn flink_type(data_type: &str, column_type: &str, precision: Option<u64>, scale: Option<u64>, fsp: Option<u64>) -> String {
+fn flink_type(
+    data_type: &str,
+    column_type: &str,
+    precision: Option<u64>,
+    scale: Option<u64>,
+    fsp: Option<u64>,
+) -> String {
     let unsigned = column_type.contains("unsigned");
     let p = precision.unwrap_or(0);
     let fsp = fsp.unwrap_or(0);
@@ -164,7 +170,12 @@ fn run_flink(job: &Json, dir: &Path) -> BTreeMap<String, Vec<serde_json::Map<Str
         .filter(|l| l.starts_with('{'))
         .map(|l| {
             let v: Json = serde_json::from_str(l).expect("a JSON line per table");
-            eprintln!("Flink rebuilt {}: {} rows from {} changes", v["table"], v["rows"].as_array().unwrap().len(), v["changes"]);
+            eprintln!(
+                "Flink rebuilt {}: {} rows from {} changes",
+                v["table"],
+                v["rows"].as_array().unwrap().len(),
+                v["changes"]
+            );
             let rows = v["rows"].as_array().unwrap().iter().map(|r| r.as_object().unwrap().clone()).collect();
             (v["table"].as_str().unwrap().to_owned(), rows)
         })
@@ -241,9 +252,8 @@ async fn compare(
             })
             .collect()
     };
-    let key_of_flink = |r: &serde_json::Map<String, Json>| -> Vec<Option<String>> {
-        key.iter().map(|k| text(&r[*k])).collect()
-    };
+    let key_of_flink =
+        |r: &serde_json::Map<String, Json>| -> Vec<Option<String>> { key.iter().map(|k| text(&r[*k])).collect() };
     let mut by_key: BTreeMap<Vec<Option<String>>, &serde_json::Map<String, Json>> =
         flink.iter().map(|r| (key_of_flink(r), r)).collect();
     let mut diffs = Vec::new();
@@ -309,7 +319,8 @@ fn json_document_events() -> (Vec<Vec<u8>>, BTreeMap<String, Json>) {
         }
         .to_json_bytes()
     };
-    let mut events: Vec<Vec<u8>> = docs.iter().map(|(id, doc, _)| event(Op::Create, *id, doc, 100 + *id as u64)).collect();
+    let mut events: Vec<Vec<u8>> =
+        docs.iter().map(|(id, doc, _)| event(Op::Create, *id, doc, 100 + *id as u64)).collect();
     events.push(event(Op::Delete, 7, &docs[6].1, 200));
     let expected = docs
         .iter()
@@ -479,7 +490,8 @@ async fn flink_rebuilds_every_table_of_the_all_types_workload_with_one_option_se
         compared += rows.len();
         diffs.extend(compare(&mut c, &schema, name, key, cols, rows).await);
     }
-    let docs: BTreeMap<String, Json> = flink["f_json"].iter().map(|r| (r["id"].to_string(), r["doc"].clone())).collect();
+    let docs: BTreeMap<String, Json> =
+        flink["f_json"].iter().map(|r| (r["id"].to_string(), r["doc"].clone())).collect();
     if docs != json_expected {
         diffs.push(format!("f_json: Flink {docs:?}, expected {json_expected:?}"));
     }
@@ -491,6 +503,15 @@ async fn flink_rebuilds_every_table_of_the_all_types_workload_with_one_option_se
     wrong.pop();
     let found = compare(&mut c, &schema, name, key, cols, &wrong).await;
     assert_eq!(found.len(), 2, "a changed value and a missing row: {found:#?}");
-    assert!(diffs.is_empty(), "{} differences between Flink's tables and the database:\n{}", diffs.len(), diffs.join("\n"));
-    eprintln!("Flink's tables equal the database: {compared} rows of {} tables, and {} JSON documents", tables.len(), docs.len());
+    assert!(
+        diffs.is_empty(),
+        "{} differences between Flink's tables and the database:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+    eprintln!(
+        "Flink's tables equal the database: {compared} rows of {} tables, and {} JSON documents",
+        tables.len(),
+        docs.len()
+    );
 }
