@@ -116,9 +116,13 @@ fn flink_type(
 /// One column: name, MySQL `DATA_TYPE`, Flink type.
 type Column = (String, String, String);
 
+/// An `information_schema.COLUMNS` row: `COLUMN_NAME`, `DATA_TYPE`, `COLUMN_TYPE`,
+/// `NUMERIC_PRECISION`, `NUMERIC_SCALE`, `DATETIME_PRECISION`.
+type ColumnFacts = (String, String, String, Option<u64>, Option<u64>, Option<u64>);
+
 /// The columns of `db.table` with their Flink types; `as_string` columns are declared STRING.
 async fn columns(c: &mut mysql_async::Conn, db: &str, table: &str, as_string: &[&str]) -> Vec<Column> {
-    let rows: Vec<(String, String, String, Option<u64>, Option<u64>, Option<u64>)> = c
+    let rows: Vec<ColumnFacts> = c
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
