@@ -11,11 +11,13 @@
 //! The value texts are chosen so that Flink's `debezium-json` format reads every column into its
 //! natural Flink type with its default options (`debezium-json.timestamp-format.standard` =
 //! `SQL`): Flink parses `TIMESTAMP(p)` with `yyyy-MM-dd HH:mm:ss[.f]` and `TIMESTAMP_LTZ(p)` with
-//! the same pattern followed by a literal `Z` (`org.apache.flink.formats.common.TimeFormats`,
-//! `SQL_TIMESTAMP_FORMAT` / `SQL_TIMESTAMP_WITH_LOCAL_TIMEZONE_FORMAT`), `TIME` with
-//! `HH:mm:ss[.f]`, `DATE` with ISO `yyyy-MM-dd`, `BYTES` from base64 and `DECIMAL` from a string
-//! or a number (`JsonToRowDataConverters`). Checked with a real Flink by
-//! `tests/tests/flink_debezium.rs`.
+//! the same pattern followed by a literal `Z` (`SQL_TIMESTAMP_FORMAT` /
+//! `SQL_TIMESTAMP_WITH_LOCAL_TIMEZONE_FORMAT` in
+//! <https://github.com/apache/flink/blob/master/flink-formats/flink-format-common/src/main/java/org/apache/flink/formats/common/TimeFormats.java>),
+//! `TIME` with `HH:mm:ss[.f]`, `DATE` with ISO `yyyy-MM-dd`, `BYTES` from base64 and `DECIMAL`
+//! from a string or a number (`JsonToRowDataConverters` in `flink-formats/flink-json`; the
+//! format's options: <https://nightlies.apache.org/flink/flink-docs-stable/docs/connectors/table/formats/debezium/>).
+//! Checked with a real Flink (PyFlink 2.3.0) by `tests/tests/flink_debezium.rs`.
 //!
 //! * **2** (this one): TIMESTAMP is `"YYYY-MM-DD HH:MM:SS[.ffffff]Z"` (v1: `…THH:MM:SS…Z`, which
 //!   Flink's `SQL` standard rejects while its `ISO-8601` standard rejects the DATETIME text, so

@@ -27,7 +27,7 @@
 //! | field | value | types |
 //! |---|---|---|
 //! | record id / `_sequence_id_` | [`record_id`]: binlog file index · 10¹² + rows-event offset + row index | BIGINT, STRING (the same decimal digits) |
-//! | instance id | the logical server name ([`crate::event::SourceInfo::name`]) | STRING |
+//! | instance id | the logical server name ([`crate::event::RowsEventInfo::name`]) | STRING |
 //! | db / table name | `source.db`, `source.table` | STRING |
 //! | DTS utc_timestamp | binlog event time: STRING and BIGINT in **seconds** (the binlog header's precision, as DTS writes it), TIMESTAMP in µs | STRING, BIGINT, TIMESTAMP |
 //! | `_execute_time_` | binlog event time: BIGINT and STRING in **ms**, TIMESTAMP in µs | BIGINT, STRING, TIMESTAMP |
