@@ -1,10 +1,34 @@
-//! The change-event contract (v1): one row change = one [`ChangeEvent`], serialized as the
-//! Debezium-style JSON envelope described in the project README ("Event contract") and in
-//! `shared/ref/event-format.md`.
+//! The change-event contract, version 2 ([`CONTRACT_VERSION`]): one row change = one
+//! [`ChangeEvent`], serialized as the Debezium-style JSON envelope described in the project
+//! README ("The event contract"), with the contract version in `source.contract`.
 //!
 //! This module owns the typed shape of an event and its JSON encoding; it knows nothing about
 //! binlogs or DataHub. Values are kept typed ([`Value`]) until they are serialized, so a consumer
 //! of the library can build its own encoding without re-parsing text.
+//!
+//! # Versions
+//!
+//! The value texts are chosen so that Flink's `debezium-json` format reads every column into its
+//! natural Flink type with its default options (`debezium-json.timestamp-format.standard` =
+//! `SQL`): Flink parses `TIMESTAMP(p)` with `yyyy-MM-dd HH:mm:ss[.f]` and `TIMESTAMP_LTZ(p)` with
+//! the same pattern followed by a literal `Z` (`SQL_TIMESTAMP_FORMAT` /
+//! `SQL_TIMESTAMP_WITH_LOCAL_TIMEZONE_FORMAT` in
+//! <https://github.com/apache/flink/blob/master/flink-formats/flink-format-common/src/main/java/org/apache/flink/formats/common/TimeFormats.java>),
+//! `TIME` with `HH:mm:ss[.f]`, `DATE` with ISO `yyyy-MM-dd`, `BYTES` from base64 and `DECIMAL`
+//! from a string or a number (`JsonToRowDataConverters` in `flink-formats/flink-json`; the
+//! format's options: <https://nightlies.apache.org/flink/flink-docs-stable/docs/connectors/table/formats/debezium/>).
+//! Checked with a real Flink (PyFlink 2.3.0) by `tests/tests/flink_debezium.rs`.
+//!
+//! * **2** (this one): TIMESTAMP is `"YYYY-MM-DD HH:MM:SS[.ffffff]Z"` (v1: `…THH:MM:SS…Z`, which
+//!   Flink's `SQL` standard rejects while its `ISO-8601` standard rejects the DATETIME text, so
+//!   no option set read both); a JSON column is a string holding the document's JSON text (v1:
+//!   the value itself, which Flink reads into `STRING` only for objects and arrays: a string
+//!   document lost its quotes and a `null` document became SQL NULL), as Debezium encodes JSON
+//!   (`io.debezium.data.Json`); `source.contract` names the version.
+//! * **1**: the first release; no `source.contract`.
+//!
+//! The partition key ([`ChangeEvent::partition_key`]) is not part of the JSON and keeps its v1
+//! text, so an upgrade does not move a key to another shard.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,6 +38,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 /// The inline-or-heap string of [`Value::String`] and [`Value::Decimal`] (crate `compact_str`),
 /// re-exported so users can build values without naming the crate.
 pub use compact_str::CompactString;
+/// The version of the event contract this module writes, in every event's `source.contract`
+/// (a JSON number). A change of any value text or envelope field is a new version.
+pub const CONTRACT_VERSION: u32 = 2;
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 
@@ -82,7 +109,8 @@ pub enum Value {
         precision: u8,
     },
     /// TIMESTAMP(p): an instant, microseconds since the Unix epoch (UTC).
-    /// JSON `"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"`.
+    /// JSON `"YYYY-MM-DD HH:MM:SS[.ffffff]Z"` (UTC; Flink `TIMESTAMP_LTZ(p)` under the `SQL`
+    /// timestamp standard). Instants outside what chrono represents are null.
     Timestamp {
         /// Microseconds since 1970-01-01T00:00:00Z.
         micros: i64,
@@ -111,7 +139,9 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// BIT(n), n ≤ 64. JSON number.
     Bit(u64),
-    /// JSON column: the value itself (boxed: it is rare, and keeps every `Value` at 32 bytes).
+    /// JSON column (MySQL's binary JSON): the document. JSON: a string holding the document's
+    /// compact JSON text (`"{\"a\":[1,2]}"`), as Debezium writes JSON columns. Boxed: it is
+    /// rare, and keeps every `Value` at 32 bytes.
     Json(Box<serde_json::Value>),
 }
 
@@ -121,7 +151,9 @@ impl Value {
         matches!(self, Value::Null)
     }
 
-    /// Writes the value as text for a partition key (stable across runs; not the JSON form).
+    /// Writes the value as text for a partition key: stable across runs and across contract
+    /// versions (the v1 JSON text of the value for dates and times, the document's text for
+    /// JSON), so an upgrade routes every key to the shard it had. Not the event's JSON form.
     pub fn write_key(&self, out: &mut String) {
         use std::fmt::Write as _;
         match self {
@@ -134,6 +166,21 @@ impl Value {
             }
             Value::Bytes(b) => out.push_str(&base64::engine::general_purpose::STANDARD.encode(b)),
             Value::String(s) | Value::Decimal(s) => out.push_str(s),
+            // Contract v1 wrote TIMESTAMP as `"…T…Z"` and JSON as the document itself.
+            Value::Timestamp { micros, precision } => match chrono::DateTime::from_timestamp_micros(*micros) {
+                Some(t) => {
+                    let _ = write!(
+                        out,
+                        "\"{}{}Z\"",
+                        t.format("%Y-%m-%dT%H:%M:%S"),
+                        fraction(t.timestamp_subsec_micros(), *precision)
+                    );
+                }
+                None => out.push_str("null"),
+            },
+            Value::Json(j) => {
+                let _ = write!(out, "{j}");
+            }
             other => {
                 let _ = write!(out, "{}", serde_json::to_string(other).unwrap_or_default());
             }
@@ -168,7 +215,7 @@ impl Serialize for Value {
             Value::Timestamp { micros, precision } => match chrono::DateTime::from_timestamp_micros(*micros) {
                 Some(t) => s.collect_str(&format_args!(
                     "{}{}Z",
-                    t.format("%Y-%m-%dT%H:%M:%S"),
+                    t.format("%Y-%m-%d %H:%M:%S"),
                     fraction(t.timestamp_subsec_micros(), *precision)
                 )),
                 None => s.serialize_unit(),
@@ -184,7 +231,7 @@ impl Serialize for Value {
             Value::Bytes(b) => {
                 s.collect_str(&base64::display::Base64Display::new(b, &base64::engine::general_purpose::STANDARD))
             }
-            Value::Json(v) => v.serialize(s),
+            Value::Json(v) => s.collect_str(v),
         }
     }
 }
@@ -270,8 +317,9 @@ pub struct RowsEventInfo {
 
 impl Serialize for SourceInfo {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("source", 11)?;
+        let mut st = s.serialize_struct("source", 12)?;
         st.serialize_field("connector", "mysql")?;
+        st.serialize_field("contract", &CONTRACT_VERSION)?;
         st.serialize_field("name", &*self.name)?;
         st.serialize_field("server_id", &self.server_id)?;
         st.serialize_field("db", &*self.db)?;
@@ -475,7 +523,7 @@ mod json {
                     let t = t.naive_utc();
                     out.push(b'"');
                     date(out, t.date());
-                    out.push(b'T');
+                    out.push(b' ');
                     hms(out, t.hour(), t.minute(), t.second());
                     fraction(out, t.nanosecond() / 1000, *precision);
                     out.extend_from_slice(b"Z\"");
@@ -512,8 +560,8 @@ mod json {
                 out.truncate(start + written);
                 out.push(b'"');
             }
-            // Out-of-range dates, leap seconds, minutes/seconds ≥ 100, JSON documents: the
-            // serde path, which is the reference.
+            // Out-of-range dates, leap seconds, minutes/seconds ≥ 100, JSON documents (a string
+            // of their text): the serde path, which is the reference.
             _ => serde_fallback(out, v),
         }
     }
@@ -540,7 +588,9 @@ mod json {
     }
 
     fn source(out: &mut Vec<u8>, s: &SourceInfo) {
-        out.extend_from_slice(br#"{"connector":"mysql","name":"#);
+        out.extend_from_slice(br#"{"connector":"mysql","contract":"#);
+        u64_(out, u64::from(super::CONTRACT_VERSION));
+        out.extend_from_slice(br#","name":"#);
         str_(out, &s.name);
         out.extend_from_slice(br#","server_id":"#);
         u64_(out, s.server_id as u64);
@@ -628,7 +678,7 @@ mod tests {
         let got = serde_json::to_string(&r).unwrap();
         assert_eq!(
             got,
-            r#"{"i":-9223372036854775808,"u":18446744073709551615,"dec":"-12.340000","date":"2024-02-29","dt0":"2024-02-29 23:59:59","dt3":"2024-02-29 23:59:59.123","ts":"2024-03-01T12:00:00.789Z","time":"-838:59:59","s":"héllo 😀","b":"AAEC/w==","bit":21,"j":{"a":[1,2]},"n":null}"#
+            r#"{"i":-9223372036854775808,"u":18446744073709551615,"dec":"-12.340000","date":"2024-02-29","dt0":"2024-02-29 23:59:59","dt3":"2024-02-29 23:59:59.123","ts":"2024-03-01 12:00:00.789Z","time":"-838:59:59","s":"héllo 😀","b":"AAEC/w==","bit":21,"j":"{\"a\":[1,2]}","n":null}"#
         );
     }
 
@@ -660,12 +710,55 @@ mod tests {
         assert_eq!(v["before"]["v"], "a");
         assert_eq!(v["after"]["v"], "b");
         assert_eq!(v["source"]["connector"], "mysql");
+        assert_eq!(v["source"]["contract"], 2, "the contract version is in the envelope");
         assert_eq!(v["source"]["file"], "binlog.000001");
         assert_eq!(v["source"]["pos"], 1234);
         assert_eq!(v["source"]["gtid"], "0-1-5");
         assert_eq!(v["source"]["snapshot"], "false");
         assert!(v["transaction"].is_null());
         assert_eq!(ev.partition_key(), "shop\u{1}orders\u{1}1");
+    }
+
+    #[test]
+    fn json_documents_are_strings_of_their_text() {
+        // Every document shape, scalars too: a string document keeps its quotes and a `null`
+        // document is the text `null`, not a JSON null (which would read as SQL NULL).
+        let cases = [
+            (serde_json::json!({"a": [1, 2.5], "b": null}), r#""{\"a\":[1,2.5],\"b\":null}""#),
+            (serde_json::json!("x\"y"), r#""\"x\\\"y\"""#),
+            (serde_json::json!(null), r#""null""#),
+            (serde_json::json!(12), r#""12""#),
+            (serde_json::json!([true]), r#""[true]""#),
+        ];
+        for (doc, want) in cases {
+            let text = serde_json::to_string(&Value::Json(Box::new(doc.clone()))).unwrap();
+            assert_eq!(text, want);
+            let back: String = serde_json::from_str(&text).unwrap();
+            assert_eq!(serde_json::from_str::<serde_json::Value>(&back).unwrap(), doc, "the text parses back");
+        }
+    }
+
+    #[test]
+    fn partition_keys_keep_their_v1_text() {
+        // v2 changed the JSON of TIMESTAMP and JSON values, not their partition-key text: an
+        // upgrade must not move a key to another shard.
+        let key = |v: Value| {
+            let mut s = String::new();
+            v.write_key(&mut s);
+            s
+        };
+        let dt = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap().and_hms_micro_opt(23, 59, 59, 123_456).unwrap();
+        assert_eq!(
+            key(Value::Timestamp { micros: 1_709_294_400_789_000, precision: 3 }),
+            r#""2024-03-01T12:00:00.789Z""#
+        );
+        assert_eq!(key(Value::DateTime { value: dt, precision: 6 }), r#""2024-02-29 23:59:59.123456""#);
+        assert_eq!(key(Value::Date(dt.date())), r#""2024-02-29""#);
+        assert_eq!(key(Value::Json(Box::new(serde_json::json!({"a": [1]})))), r#"{"a":[1]}"#);
+        assert_eq!(key(Value::Decimal("-1.50".into())), "-1.50");
+        assert_eq!(key(Value::UInt(u64::MAX)), "18446744073709551615");
+        assert_eq!(key(Value::Bytes(vec![0, 255])), "AP8=");
+        assert_eq!(key(Value::Null), "\u{0}N");
     }
 
     #[test]
@@ -716,6 +809,8 @@ mod tests {
             Value::Bytes(vec![0, 1]),
             Value::Bytes(vec![0, 1, 2, 255, 254, 62, 63]),
             Value::Json(Box::new(serde_json::json!({"a": [1, 2.5, "x\"y"], "b": null}))),
+            Value::Json(Box::new(serde_json::json!("a \"quoted\" \u{1} string"))),
+            Value::Json(Box::new(serde_json::json!(null))),
             Value::Time { negative: false, hours: 0, minutes: 0, seconds: 0, micros: 0, precision: 0 },
             Value::Time { negative: true, hours: 838, minutes: 59, seconds: 59, micros: 999_999, precision: 6 },
             Value::Time { negative: false, hours: 5, minutes: 7, seconds: 9, micros: 120, precision: 4 },

@@ -6,7 +6,7 @@
 //! at-least-once delivery, counted). Values are compared per column type (from the result-set
 //! metadata of `SELECT *`): the server's text rendering is normalised to the contract JSON —
 //! TIMESTAMP read in UTC (the verifier sets `time_zone='+00:00'` on its connection) against
-//! `YYYY-MM-DDTHH:MM:SS[.f]Z`, BINARY/VARBINARY/BLOB bytes against base64, BIT bytes against a
+//! `YYYY-MM-DD HH:MM:SS[.f]Z`, BINARY/VARBINARY/BLOB bytes against base64, BIT bytes against a
 //! number, SET/ENUM labels, JSON parsed on both sides, DECIMAL exactly, TIME by value, FLOAT with
 //! a relative tolerance of 1e-5 and DOUBLE of 1e-12 (the server prints shortest round-trip
 //! text), integers and strings exactly.
@@ -148,7 +148,7 @@ impl DbValue {
                 }
             }
             T::MYSQL_TYPE_TIMESTAMP | T::MYSQL_TYPE_TIMESTAMP2 => {
-                // Server (UTC session): `YYYY-MM-DD HH:MM:SS[.f]`; contract: `…THH:MM:SS[.f]Z`.
+                // Server (UTC session): `YYYY-MM-DD HH:MM:SS[.f]`; contract v2: `… HH:MM:SS[.f]Z`.
                 evt.strip_suffix('Z').map(|e| e.replacen('T', " ", 1)) == Some(db)
             }
             T::MYSQL_TYPE_TIME | T::MYSQL_TYPE_TIME2 => {

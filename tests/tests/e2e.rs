@@ -194,7 +194,7 @@ async fn inserts_updates_deletes_on_two_tables_arrive_as_contract_json_in_order(
         serde_json::json!({
             "before": null,
             "after": {"id": 2, "name": "李雷 😀", "balance": "-3.00", "updated": null, "note": "vip"},
-            "source": {"connector": "mysql", "name": "e2e", "db": schema, "table": "customers", "row": 1, "snapshot": "false"},
+            "source": {"connector": "mysql", "contract": 2, "name": "e2e", "db": schema, "table": "customers", "row": 1, "snapshot": "false"},
             "op": "c"
         })
     );

@@ -27,7 +27,7 @@
 //! | field | value | types |
 //! |---|---|---|
 //! | record id / `_sequence_id_` | [`record_id`]: binlog file index · 10¹² + rows-event offset + row index | BIGINT, STRING (the same decimal digits) |
-//! | instance id | the logical server name ([`crate::event::SourceInfo::name`]) | STRING |
+//! | instance id | the logical server name ([`crate::event::RowsEventInfo::name`]) | STRING |
 //! | db / table name | `source.db`, `source.table` | STRING |
 //! | DTS utc_timestamp | binlog event time: STRING and BIGINT in **seconds** (the binlog header's precision, as DTS writes it), TIMESTAMP in µs | STRING, BIGINT, TIMESTAMP |
 //! | `_execute_time_` | binlog event time: BIGINT and STRING in **ms**, TIMESTAMP in µs | BIGINT, STRING, TIMESTAMP |
@@ -54,8 +54,16 @@
 //! | BOOLEAN | Int, UInt, Bit equal to 0 or 1 (TINYINT(1), BIT(1)) | `false` / `true` |
 //! | TIMESTAMP | Timestamp (µs); DateTime and Date read as **UTC** wall-clock (midnight for a date); years 0001–9999 | decimal µs since the Unix epoch |
 //! | DECIMAL | Decimal (exact digits); Int, UInt, Bit | decimal text |
-//! | STRING | every value: its contract text — String and Decimal as is, Date `YYYY-MM-DD`, DateTime `YYYY-MM-DD HH:MM:SS[.ffffff]`, Timestamp ISO `…T…Z`, Time `[-]HH:MM:SS[.ffffff]`, Bytes as standard base64, numbers as above, Json serialized; at most 2 MB | |
-//! | JSON | every value: its contract JSON text (a JSON column's document, a string quoted, …) | |
+//! | STRING | every value, as its TUPLE text — String and Decimal as is, Date `YYYY-MM-DD`, DateTime `YYYY-MM-DD HH:MM:SS[.ffffff]`, Timestamp ISO `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (UTC), Time `[-]HH:MM:SS[.ffffff]`, Bytes as standard base64, numbers as above, a JSON column's document text; at most 2 MB | |
+//! | JSON | every value: a JSON column's document as is, numbers as JSON numbers, anything else as a JSON string of its STRING text | |
+//!
+//! Both layouts convert the columns alike; they differ only in the metadata fields above. The
+//! texts are this module's own (`contract_text`), not the BLOB event's JSON: they stayed as they
+//! were when event contract v2 ([`crate::event::CONTRACT_VERSION`]) changed the TIMESTAMP and
+//! JSON texts of BLOB events, so TUPLE readers see no change. Every text is what datahub-protocol
+//! §8 requires of its field type: decimal integers, `true`/`false`, µs for TIMESTAMP, plain
+//! decimal for DECIMAL, shortest round-trip floats (accepted by inference, §8), valid JSON for
+//! JSON.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -618,10 +626,22 @@ fn f32_text(x: f32) -> String {
     }
 }
 
-/// The contract text of a value (the JSON string form for dates, times, bytes; numbers as
-/// text; JSON serialized).
+/// The TUPLE text of a value for STRING and DECIMAL fields. Written here, not taken from the
+/// BLOB contract's JSON ([`crate::event`]), so a new contract version does not change what a
+/// TUPLE topic's readers get: DATE `YYYY-MM-DD`, DATETIME `YYYY-MM-DD HH:MM:SS[.f]`, TIMESTAMP
+/// ISO `YYYY-MM-DDTHH:MM:SS[.f]Z` (UTC), TIME `[-]HH:MM:SS[.f]` (fractions to the column's
+/// precision), bytes as standard base64, JSON as the document's text, numbers as
+/// [`float_text`] / decimal.
 fn contract_text(v: &Value) -> String {
+    let fraction = |micros: u32, precision: u8| {
+        if precision == 0 {
+            String::new()
+        } else {
+            format!(".{:06}", micros)[..=usize::from(precision.min(6))].to_owned()
+        }
+    };
     match v {
+        Value::Null => String::new(),
         Value::String(s) | Value::Decimal(s) => s.to_string(),
         Value::Int(i) => i.to_string(),
         Value::UInt(u) | Value::Bit(u) => u.to_string(),
@@ -629,11 +649,36 @@ fn contract_text(v: &Value) -> String {
         Value::Double(x) => float_text(*x, x),
         Value::Bytes(b) => base64::engine::general_purpose::STANDARD.encode(b),
         Value::Json(j) => j.to_string(),
-        other => match serde_json::to_value(other) {
-            Ok(serde_json::Value::String(s)) => s,
-            Ok(j) => j.to_string(),
-            Err(_) => String::new(),
+        Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+        Value::DateTime { value, precision } => format!(
+            "{}{}",
+            value.format("%Y-%m-%d %H:%M:%S"),
+            fraction(value.and_utc().timestamp_subsec_micros(), *precision)
+        ),
+        Value::Timestamp { micros, precision } => match chrono::DateTime::from_timestamp_micros(*micros) {
+            Some(t) => {
+                format!("{}{}Z", t.format("%Y-%m-%dT%H:%M:%S"), fraction(t.timestamp_subsec_micros(), *precision))
+            }
+            None => String::new(),
         },
+        Value::Time { negative, hours, minutes, seconds, micros, precision } => format!(
+            "{}{hours:02}:{minutes:02}:{seconds:02}{}",
+            if *negative { "-" } else { "" },
+            fraction(*micros, *precision)
+        ),
+    }
+}
+
+/// The JSON text of a value for a JSON field: a JSON column's document as is, numbers as JSON
+/// numbers (non-finite floats as `null`), everything else as a JSON string of its
+/// [`contract_text`].
+fn json_text(v: &Value) -> String {
+    match v {
+        Value::Json(j) => j.to_string(),
+        Value::Int(_) | Value::UInt(_) | Value::Bit(_) | Value::Float(_) | Value::Double(_) => {
+            serde_json::to_string(v).expect("numbers serialize")
+        }
+        other => serde_json::Value::String(contract_text(other)).to_string(),
     }
 }
 
@@ -706,10 +751,7 @@ pub fn convert(v: &Value, ty: FieldType) -> Result<Option<String>, String> {
             }
             Ok(Some(s))
         }
-        FieldType::Json => Ok(Some(match v {
-            Value::Json(j) => j.to_string(),
-            other => serde_json::to_string(other).map_err(|e| format!("{} is not serializable: {e}", describe(v)))?,
-        })),
+        FieldType::Json => Ok(Some(json_text(v))),
     }
 }
 
@@ -808,6 +850,17 @@ mod tests {
         assert_eq!(ok(j.clone(), Json).unwrap(), r#"{"a":[1,"b",null]}"#);
         assert_eq!(ok(j, String).unwrap(), r#"{"a":[1,"b",null]}"#);
         assert_eq!(ok(Value::String("q\"".into()), Json).unwrap(), r#""q\"""#);
+        // The TUPLE texts of times and JSON are this module's, unchanged by event contract v2
+        // (whose BLOB JSON writes TIMESTAMP with a space and JSON columns as strings).
+        let ts = Value::Timestamp { micros: 1_709_294_400_789_000, precision: 3 };
+        assert_eq!(ok(ts.clone(), String).unwrap(), "2024-03-01T12:00:00.789Z");
+        assert_eq!(ok(ts, Json).unwrap(), r#""2024-03-01T12:00:00.789Z""#);
+        let doc = Value::Json(Box::new(serde_json::json!("s")));
+        assert_eq!((ok(doc.clone(), String).unwrap(), ok(doc, Json).unwrap()), (r#""s""#.into(), r#""s""#.into()));
+        let t = Value::Time { negative: false, hours: 5, minutes: 7, seconds: 9, micros: 120, precision: 4 };
+        assert_eq!(ok(t, String).unwrap(), "05:07:09.0001");
+        assert_eq!(ok(Value::Int(-3), Json).unwrap(), "-3");
+        assert_eq!(ok(Value::Decimal("1.50".into()), Json).unwrap(), r#""1.50""#);
         for ty in [Bigint, Integer, Smallint, Tinyint, Double, Float, Boolean, Timestamp, String, Decimal, Json] {
             assert_eq!(convert(&Value::Null, ty), Ok(None));
             assert_eq!(FieldType::parse(&ty.as_str().to_ascii_lowercase()), Some(ty));
