@@ -44,6 +44,7 @@ fn events(n: usize, row_bytes: usize) -> Vec<ChangeEvent> {
                     pos: 4 + i as u64 * 300,
                     gtid: None,
                     ts_ms: 1_700_000_000_000,
+                    origin: cdc_core::event::Origin::Binlog,
                 },
                 0,
             ),

@@ -313,6 +313,37 @@ pub struct RowsEventInfo {
     pub gtid: Option<Arc<str>>,
     /// Binlog event timestamp, ms since the Unix epoch (the header has second precision).
     pub ts_ms: i64,
+    /// Where the rows come from: the binlog, or a snapshot read at `file`/`pos`.
+    pub origin: Origin,
+}
+
+/// Where a change event comes from; `source.snapshot` in the envelope is derived from it
+/// (Debezium's values: `"false"`, `"true"`, `"last"`, `"incremental"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A rows event of the binlog, at `file`/`pos`, row `row` of it.
+    Binlog,
+    /// A row of the initial snapshot, read at the consistent point `file`/`pos`; `row` is its
+    /// running index in the snapshot (with `op: "r"` the identity stays unique). `last` is true
+    /// for the snapshot's last row.
+    Snapshot {
+        /// The snapshot's last row.
+        last: bool,
+    },
+    /// A row of a watermark (incremental) snapshot chunk.
+    Incremental,
+}
+
+impl Origin {
+    /// The `source.snapshot` text.
+    pub fn snapshot_text(self) -> &'static str {
+        match self {
+            Origin::Binlog => "false",
+            Origin::Snapshot { last: false } => "true",
+            Origin::Snapshot { last: true } => "last",
+            Origin::Incremental => "incremental",
+        }
+    }
 }
 
 impl Serialize for SourceInfo {
@@ -329,7 +360,7 @@ impl Serialize for SourceInfo {
         st.serialize_field("row", &self.row)?;
         st.serialize_field("gtid", &self.gtid.as_deref())?;
         st.serialize_field("ts_ms", &self.ts_ms)?;
-        st.serialize_field("snapshot", "false")?;
+        st.serialize_field("snapshot", self.origin.snapshot_text())?;
         st.end()
     }
 }
@@ -611,7 +642,9 @@ mod json {
         }
         out.extend_from_slice(br#","ts_ms":"#);
         i64_(out, s.ts_ms);
-        out.extend_from_slice(br#","snapshot":"false"}"#);
+        out.extend_from_slice(br#","snapshot":""#);
+        out.extend_from_slice(s.origin.snapshot_text().as_bytes());
+        out.extend_from_slice(br#""}"#);
     }
 
     fn transaction(out: &mut Vec<u8>, t: &Option<TransactionInfo>) {
@@ -698,6 +731,7 @@ mod tests {
                     pos: 1234,
                     gtid: Some("0-1-5".into()),
                     ts_ms: 1_700_000_000_000,
+                    origin: Origin::Binlog,
                 },
                 0,
             ),
@@ -841,6 +875,7 @@ mod tests {
                     pos: u64::MAX,
                     gtid: gtid.map(Arc::from),
                     ts_ms: -1,
+                    origin: Origin::Binlog,
                 },
                 u32::MAX,
             )
@@ -900,6 +935,7 @@ mod tests {
                     pos: 4,
                     gtid: None,
                     ts_ms: 0,
+                    origin: Origin::Binlog,
                 },
                 0,
             ),

@@ -34,6 +34,7 @@ fn event(op: Op, key: i64, before: Option<i64>, after: Option<i64>, pos: u64) ->
                 pos,
                 gtid: None,
                 ts_ms: 0,
+                origin: cdc_core::event::Origin::Binlog,
             },
             0,
         ),

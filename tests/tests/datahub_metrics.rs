@@ -28,6 +28,7 @@ fn event(id: i64, seq: u64) -> ChangeEvent {
                 pos: seq,
                 gtid: None,
                 ts_ms: 0,
+                origin: cdc_core::event::Origin::Binlog,
             },
             0,
         ),

@@ -55,6 +55,7 @@ fn event(table: &str, id: i64, seq: u64) -> ChangeEvent {
                 pos: seq,
                 gtid: None,
                 ts_ms: 1_700_000_000_000,
+                origin: cdc_core::event::Origin::Binlog,
             },
             0,
         ),

@@ -161,6 +161,7 @@ fn event(op: Op, before: Option<Vec<Value>>, after: Option<Vec<Value>>, pos: u64
                 pos,
                 gtid: None,
                 ts_ms: 1_700_000_000_999,
+                origin: cdc_core::event::Origin::Binlog,
             },
             0,
         ),

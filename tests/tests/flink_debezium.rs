@@ -311,6 +311,7 @@ fn json_document_events() -> (Vec<Vec<u8>>, BTreeMap<String, Json>) {
             pos,
             gtid: None,
             ts_ms: 0,
+            origin: cdc_core::event::Origin::Binlog,
         };
         ChangeEvent {
             op,

@@ -69,6 +69,7 @@ fn event(key: i64, pos: u64, row: u32) -> ChangeEvent {
                 pos,
                 gtid: None,
                 ts_ms: 0,
+                origin: crate::event::Origin::Binlog,
             },
             row,
         ),

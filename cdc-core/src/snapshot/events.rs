@@ -65,6 +65,7 @@ impl ReadEvents {
                 pos: point.position.pos,
                 gtid: None,
                 ts_ms: point.ts_ms,
+                origin: crate::event::Origin::Snapshot { last: false },
             }),
             columns: layout.columns.clone(),
             key_columns: layout.key_columns.clone(),

@@ -1,7 +1,7 @@
 //! The initial snapshot: the rows that already exist in the captured tables, read as
 //! [`ChangeEvent`](crate::event::ChangeEvent)s with `op: Read`, so that a topic starts with the
-//! whole table and then streams. This module reads; wiring the snapshot into the pipeline (modes,
-//! checkpoint, hand-off to the stream) is the service's job.
+//! whole table and then streams. [`SnapshotThenStream`] is the [`ChangeSource`](crate::source::ChangeSource)
+//! that runs it before the binlog, per [`SnapshotMode`], with its progress in the checkpoint.
 //!
 //! Two ways, sharing the row reading:
 //!
@@ -46,17 +46,21 @@ mod convert;
 mod error;
 mod events;
 mod layout;
+mod mode;
 mod point;
 mod progress;
 mod query;
 mod reader;
+mod source;
 pub mod watermark;
 
 pub use chunk::{read_chunk, ChunkRows};
 pub use error::SnapshotError;
 pub use events::{ReadEvents, SnapshotMark};
 pub use layout::TableLayout;
+pub use mode::{ParseSnapshotModeError, SnapshotMode};
 pub use point::{begin_consistent, prepare_session, SnapshotPoint};
 pub use progress::{KeyValue, SnapshotProgress, TableId, TableProgress, TableState};
 pub use reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
+pub use source::SnapshotThenStream;
 pub use watermark::{ChunkRequest, IncrementalSnapshot};

@@ -23,7 +23,7 @@ use super::gtid::{MysqlGtidSet, UuidText};
 use super::message::{SchemaChange, SourceMessage};
 use super::table::{build_plan, has_column_names, TablePlan, TableSchema};
 use super::value::{apply_json_diffs, parse_value, push_fast, Parsed};
-use crate::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, TransactionInfo, Value};
+use crate::event::{ChangeEvent, Op, Origin, Row, RowsEventInfo, SourceInfo, TransactionInfo, Value};
 use crate::metrics;
 use crate::position::{BinlogPosition, GtidSet, Resume};
 
@@ -530,6 +530,7 @@ impl Decoder {
                     pos: start,
                     gtid: self.txn.gtid.clone(),
                     ts_ms,
+                    origin: Origin::Binlog,
                 });
                 self.decode_rows(&re, et, &plan, info, out)
                     .map_err(|e| self.err(format!("rows of {}.{}: {e}", plan.db, plan.table)))?;

@@ -119,6 +119,11 @@ pub enum SourceError {
     /// The source configuration is invalid (e.g. a table selector that is not a valid regex).
     #[error("invalid source configuration: {0}")]
     Config(String),
+    /// The initial snapshot failed for a reason reconnecting cannot fix (a table dropped while
+    /// it was read, a type it cannot read, a DDL during its transaction); the cause is the
+    /// snapshot reader's error.
+    #[error("initial snapshot failed: {0}")]
+    Snapshot(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The server refused the replication request for a reason other than a purged position
     /// (error 1236 and the access-denied family, see [`codes`]); the message is the server's.
     #[error("the server refused to stream the binlog: {message} (error {code})")]

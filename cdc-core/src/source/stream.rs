@@ -33,7 +33,7 @@ use crate::checkpoint::Checkpoint;
 use crate::status::{StageState, Status};
 
 /// The binlog reader.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BinlogSource {
     config: SourceConfig,
     status: Status,

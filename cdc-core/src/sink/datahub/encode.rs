@@ -292,6 +292,7 @@ mod tests {
                     pos: 4,
                     gtid: None,
                     ts_ms: 0,
+                    origin: crate::event::Origin::Binlog,
                 },
                 0,
             ),

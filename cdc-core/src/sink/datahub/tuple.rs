@@ -910,6 +910,7 @@ mod tests {
                     pos: 500,
                     gtid: None,
                     ts_ms: 1_700_000_000_123,
+                    origin: crate::event::Origin::Binlog,
                 },
                 1,
             ),

@@ -1,0 +1,342 @@
+//! [`SnapshotThenStream`]: the [`ChangeSource`] of a collector with an initial snapshot — the
+//! captured tables' rows first (`op: "r"`), then the binlog from the snapshot's consistent
+//! point.
+//!
+//! **Hand-off.** On MariaDB the snapshot reads every table in one `START TRANSACTION WITH
+//! CONSISTENT SNAPSHOT` whose binlog point P is `binlog_snapshot_file/position` (no global
+//! lock); streaming starts at P once every snapshot row is acknowledged. Every row is then in
+//! the topic from the snapshot or from a later change, and no change precedes the snapshot row
+//! of its key: the changes after P follow all snapshot rows in the channel, and the pipeline
+//! keeps channel order per key.
+//!
+//! **Progress.** After every chunk a [`SourceMessage::Commit`] carries a checkpoint whose
+//! `snapshot` is the progress (tables done, the one in progress after its last key, the
+//! pending ones) and whose resume point is P; the pipeline stores it once the chunk is
+//! acknowledged. A restart resumes after the last acknowledged chunk (see [`crate::snapshot`]
+//! for what rows after it read at the restart's later point mean). A lost connection during
+//! the snapshot is retried with backoff from the progress of what was already sent.
+//!
+//! **Modes** ([`SnapshotMode`]): the pipeline calls [`ChangeSource::resolve_start`] only when
+//! no checkpoint is stored; a snapshotting mode then returns a checkpoint with every captured
+//! table pending, which the pipeline stores before the first read. `when_needed` also
+//! re-snapshots when the binlog source reports its resume position purged; `initial_only`
+//! returns after the snapshot (the service then exits 0).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::error::SnapshotError;
+use super::mode::SnapshotMode;
+use super::point::SnapshotPoint;
+use super::progress::{SnapshotProgress, TableId, TableState};
+use super::reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
+use crate::checkpoint::Checkpoint;
+use crate::event::Origin;
+use crate::metrics as m;
+use crate::position::StartPosition;
+use crate::retry::{wait_or_cancel, Backoff};
+use crate::source::{BinlogSource, ChangeSource, SourceError, SourceMessage, TableFilter};
+use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, StageState, Status};
+
+/// How often the snapshot logs a progress line per table.
+const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The initial snapshot, then the binlog (see the module docs).
+#[derive(Debug, Clone)]
+pub struct SnapshotThenStream {
+    binlog: BinlogSource,
+    mode: SnapshotMode,
+    config: SnapshotConfig,
+    status: Status,
+}
+
+impl SnapshotThenStream {
+    /// A source that snapshots per `mode` with `config` (rows per chunk; `config.name` should
+    /// be the binlog source's logical name), then streams with `binlog`.
+    pub fn new(binlog: BinlogSource, mode: SnapshotMode, config: SnapshotConfig, status: Status) -> Self {
+        Self { binlog, mode, config, status }
+    }
+
+    /// The captured tables (base tables the source's schema and table selectors match), in
+    /// `information_schema` order, with their estimated row counts.
+    ///
+    /// Errors: [`SourceError::Config`] for a bad selector, [`SourceError::Connection`].
+    pub async fn captured_tables(&self) -> Result<Vec<(TableId, u64)>, SourceError> {
+        let cfg = self.binlog.config();
+        let filter = TableFilter::new(&cfg.schemas, &cfg.tables).map_err(SourceError::Config)?;
+        let mut conn = mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
+        let rows: Vec<(String, String, Option<u64>)> = conn
+            .query(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
+                 WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN \
+                 ('mysql','information_schema','performance_schema','sys') ORDER BY TABLE_SCHEMA, TABLE_NAME",
+            )
+            .await
+            .map_err(|e| SourceError::connection("listing the captured tables", e))?;
+        let _ = conn.disconnect().await;
+        Ok(rows
+            .into_iter()
+            .filter(|(db, t, _)| filter.matches(db, t))
+            .map(|(db, t, n)| (TableId::new(db, t), n.unwrap_or(0)))
+            .collect())
+    }
+
+    /// A checkpoint that snapshots every captured table, streaming from `resume`'s point once
+    /// the snapshot is done (the snapshot's own point replaces it when the reader opens).
+    async fn fresh(&self) -> Result<Checkpoint, SourceError> {
+        let tables = self.captured_tables().await?;
+        info!(tables = tables.len(), "No checkpoint stored: the captured tables will be snapshotted first.");
+        let mut cp = self.binlog.resolve_start(&StartPosition::Latest).await?;
+        cp.snapshot = Some(SnapshotProgress::new(tables.into_iter().map(|(t, _)| t)));
+        Ok(cp)
+    }
+
+    /// Runs the snapshot described by `progress` to its end. Returns the checkpoint to stream
+    /// from (None when cancelled).
+    async fn snapshot(
+        &self,
+        mut progress: SnapshotProgress,
+        tx: &mpsc::Sender<SourceMessage>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Checkpoint>, SourceError> {
+        let estimates: HashMap<TableId, u64> = self.captured_tables().await.unwrap_or_default().into_iter().collect();
+        let started = Instant::now();
+        let mut tracker = Tracker::new(&progress, estimates, started);
+        let backoff = Backoff::from_millis(200, 10_000);
+        let mut delays = backoff.jittered();
+        loop {
+            let conn = match mysql_async::Conn::new(self.binlog.config().opts()).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let reason = format!("snapshot: connecting: {e}");
+                    warn!(%reason, "Retrying the snapshot connection.");
+                    self.status.set_source(StageState::Connecting(Some(reason)));
+                    if wait_or_cancel(delays.next().unwrap_or(backoff.max), cancel).await {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+            };
+            let reader = match SnapshotReader::open(conn, self.config.clone(), progress.clone()).await {
+                Ok(r) => r,
+                Err(e) if is_transient(&e) => {
+                    warn!(error = %e, "Snapshot could not start; retrying.");
+                    if wait_or_cancel(delays.next().unwrap_or(backoff.max), cancel).await {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(SourceError::Snapshot(Box::new(e))),
+            };
+            let first_point = reader.progress().point.clone().expect("the reader records the point");
+            progress.point = Some(first_point.clone());
+            info!(point = %first_point.position, run_point = %reader.point().position, tables = progress.tables.len(), done = progress.tables.len() - progress.remaining(), "Snapshot started.");
+            self.status.set_source(StageState::Running);
+            let (ctx, mut crx) = mpsc::channel::<SnapshotChunk>(2);
+            let reader_cancel = cancel.child_token();
+            let task = tokio::spawn(reader.run(ctx, reader_cancel.clone()));
+            let mut forwarded_all = true;
+            while let Some(chunk) = crx.recv().await {
+                let n = chunk.events.len() as u64;
+                let table = chunk.table.clone();
+                let state = chunk.state.clone();
+                let mut events = chunk.events;
+                if chunk.last {
+                    if let Some(ev) = events.last_mut() {
+                        let mut info = (*ev.source.event).clone();
+                        info.origin = Origin::Snapshot { last: true };
+                        ev.source.event = Arc::new(info);
+                    }
+                }
+                progress.set(&table, state.clone());
+                let cp = point_checkpoint(&first_point, Some(progress.clone()));
+                let mut msgs = Vec::with_capacity(2);
+                if !events.is_empty() {
+                    msgs.push(SourceMessage::Events(events));
+                }
+                msgs.push(SourceMessage::Commit(cp));
+                for msg in msgs {
+                    let sent = tokio::select! {
+                        _ = cancel.cancelled() => false,
+                        r = tx.send(msg) => r.is_ok(),
+                    };
+                    if !sent {
+                        forwarded_all = false;
+                        break;
+                    }
+                }
+                if !forwarded_all {
+                    break;
+                }
+                tracker.on_chunk(&table, n, &state, &progress, &self.status);
+            }
+            reader_cancel.cancel();
+            drop(crx);
+            let outcome = task.await;
+            if !forwarded_all || cancel.is_cancelled() {
+                return Ok(None);
+            }
+            match outcome {
+                Ok(Ok(_)) if progress.is_done() => {
+                    tracker.finish(&progress, &self.status);
+                    info!(rows = tracker.rows, seconds = started.elapsed().as_secs(), point = %first_point.position, "Snapshot done; streaming from its point.");
+                    return Ok(Some(point_checkpoint(&first_point, None)));
+                }
+                Ok(Ok(_)) => return Ok(None),
+                Ok(Err(e)) if is_transient(&e) => {
+                    warn!(error = %e, "Snapshot connection lost; resuming after the last chunk sent.");
+                    self.status.set_source(StageState::Connecting(Some(format!("snapshot: {e}"))));
+                    if wait_or_cancel(delays.next().unwrap_or(backoff.max), cancel).await {
+                        return Ok(None);
+                    }
+                }
+                Ok(Err(e)) => return Err(SourceError::Snapshot(Box::new(e))),
+                Err(join) => return Err(SourceError::Snapshot(Box::new(join))),
+            }
+        }
+    }
+}
+
+/// The checkpoint at the snapshot's point: streaming resumes there; `snapshot` is the progress
+/// while one runs.
+fn point_checkpoint(point: &SnapshotPoint, snapshot: Option<SnapshotProgress>) -> Checkpoint {
+    Checkpoint { resume: point.resume(), server_id: point.server_id, ts_ms: now_ms(), snapshot }
+}
+
+/// True for errors a new connection may fix (the connection broke, the server went away).
+fn is_transient(e: &SnapshotError) -> bool {
+    matches!(e, SnapshotError::Sql(mysql_async::Error::Io(_) | mysql_async::Error::Driver(_)))
+}
+
+/// Progress bookkeeping for `/health`, `/metrics` and the log.
+struct Tracker {
+    estimates: HashMap<TableId, u64>,
+    started: Instant,
+    rows: u64,
+    table: Option<TableId>,
+    table_rows: u64,
+    table_started: Instant,
+    last_log: Instant,
+    total: usize,
+}
+
+impl Tracker {
+    fn new(progress: &SnapshotProgress, estimates: HashMap<TableId, u64>, started: Instant) -> Self {
+        metrics::gauge!(m::SNAPSHOT_TABLES_REMAINING).set(progress.remaining() as f64);
+        Self {
+            estimates,
+            started,
+            rows: 0,
+            table: None,
+            table_rows: 0,
+            table_started: started,
+            last_log: started,
+            total: progress.tables.len(),
+        }
+    }
+
+    fn on_chunk(&mut self, table: &TableId, n: u64, state: &TableState, progress: &SnapshotProgress, status: &Status) {
+        let name = table.to_string();
+        if self.table.as_ref() != Some(table) {
+            self.table = Some(table.clone());
+            self.table_rows = 0;
+            self.table_started = Instant::now();
+            info!(table = %name, estimated_rows = self.estimates.get(table).copied().unwrap_or(0), "Snapshot of a table started.");
+        }
+        self.rows += n;
+        self.table_rows += n;
+        metrics::counter!(m::SNAPSHOT_ROWS_TOTAL, "table" => name.clone()).increment(n);
+        metrics::gauge!(m::SNAPSHOT_TABLES_REMAINING).set(progress.remaining() as f64);
+        metrics::gauge!(m::SNAPSHOT_DURATION_SECONDS).set(self.started.elapsed().as_secs_f64());
+        let done_rows = match state {
+            TableState::InProgress { rows, .. } | TableState::Done { rows } => *rows,
+            TableState::Pending => 0,
+        };
+        let estimated = self.estimates.get(table).copied().unwrap_or(0);
+        let secs = self.table_started.elapsed().as_secs_f64();
+        let eta = (self.table_rows > 0 && estimated > done_rows && secs > 0.0)
+            .then(|| ((estimated - done_rows) as f64 / (self.table_rows as f64 / secs)) as u64);
+        let finished = matches!(state, TableState::Done { .. });
+        status.set_snapshot(SnapshotStatus {
+            phase: SnapshotPhase::Reading,
+            table: Some(name.clone()),
+            table_rows_done: done_rows,
+            table_rows_estimated: estimated,
+            tables_remaining: progress.remaining(),
+            tables_total: self.total,
+            rows_done: self.rows,
+            table_eta_s: eta,
+            elapsed_s: self.started.elapsed().as_secs(),
+        });
+        if finished || self.last_log.elapsed() >= PROGRESS_LOG_INTERVAL {
+            self.last_log = Instant::now();
+            info!(table = %name, rows = done_rows, estimated_rows = estimated, eta_s = eta, tables_remaining = progress.remaining(), finished, "Snapshot progress.");
+        }
+    }
+
+    fn finish(&self, progress: &SnapshotProgress, status: &Status) {
+        metrics::gauge!(m::SNAPSHOT_TABLES_REMAINING).set(0.0);
+        metrics::gauge!(m::SNAPSHOT_DURATION_SECONDS).set(self.started.elapsed().as_secs_f64());
+        status.set_snapshot(SnapshotStatus {
+            phase: SnapshotPhase::Done,
+            table: None,
+            table_rows_done: 0,
+            table_rows_estimated: 0,
+            tables_remaining: 0,
+            tables_total: progress.tables.len(),
+            rows_done: self.rows,
+            table_eta_s: None,
+            elapsed_s: self.started.elapsed().as_secs(),
+        });
+    }
+}
+
+impl ChangeSource for SnapshotThenStream {
+    async fn precheck(&self) -> Result<(), SourceError> {
+        self.binlog.precheck().await
+    }
+
+    /// With a snapshotting mode: every captured table pending, streaming from the snapshot's
+    /// point. With `never`: the binlog source's start.
+    async fn resolve_start(&self, start: &StartPosition) -> Result<Checkpoint, SourceError> {
+        if self.mode.snapshots() {
+            self.fresh().await
+        } else {
+            self.binlog.resolve_start(start).await
+        }
+    }
+
+    async fn run(
+        self,
+        from: Checkpoint,
+        tx: mpsc::Sender<SourceMessage>,
+        cancel: CancellationToken,
+    ) -> Result<(), SourceError> {
+        let mut from = from;
+        loop {
+            if let Some(progress) = from.snapshot.clone().filter(|p| !p.is_done()) {
+                match self.snapshot(progress, &tx, &cancel).await? {
+                    Some(next) => from = next,
+                    None => return Ok(()),
+                }
+            }
+            if self.mode == SnapshotMode::InitialOnly {
+                info!("Snapshot mode initial_only: the snapshot is delivered; stopping.");
+                return Ok(());
+            }
+            match self.binlog.clone().run(from.clone(), tx.clone(), cancel.clone()).await {
+                Err(SourceError::PositionPurged { position, oldest }) if self.mode == SnapshotMode::WhenNeeded => {
+                    warn!(%position, %oldest, "The resume position was purged from the server; snapshot mode when_needed: snapshotting the captured tables again.");
+                    from = self.fresh().await?;
+                }
+                other => return other,
+            }
+        }
+    }
+}
