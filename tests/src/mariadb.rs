@@ -1,7 +1,8 @@
 //! The real MariaDB used by the tests: `scripts/test-mariadb` instances (`full`: port 33061,
-//! `binlog_row_metadata=FULL`; `minimal`: port 33062, MINIMAL), or the servers named by
-//! `CDC_TEST_MARIADB` / `CDC_TEST_MARIADB_MINIMAL` (`host:port`, users `cdc_repl` and
-//! `cdc_admin` as the script creates them).
+//! `binlog_row_metadata=FULL`; `minimal`: port 33062, MINIMAL; `nolog`: port 33063, NO_LOG —
+//! TABLE_MAP events without optional metadata, like the OceanBase binlog service's), or the
+//! servers named by `CDC_TEST_MARIADB` / `CDC_TEST_MARIADB_MINIMAL` / `CDC_TEST_MARIADB_NOLOG`
+//! (`host:port`, users `cdc_repl` and `cdc_admin` as the script creates them).
 //!
 //! Tests share one server and run in parallel: each creates its own schema with
 //! [`TestServer::fresh_schema`] and filters its source by it.
@@ -86,6 +87,15 @@ pub async fn server() -> TestServer {
 pub async fn server_minimal() -> TestServer {
     static CELL: OnceLock<(String, u16)> = OnceLock::new();
     tokio::task::spawn_blocking(|| resolve("CDC_TEST_MARIADB_MINIMAL", "minimal", &CELL)).await.expect("start server")
+}
+
+/// The NO_LOG-metadata server (`CDC_TEST_MARIADB_NOLOG`, else
+/// `scripts/test-mariadb start --name nolog`): its TABLE_MAP events carry no column names,
+/// signedness, charsets, ENUM/SET labels or primary key, so all of them come from
+/// `information_schema`.
+pub async fn server_nolog() -> TestServer {
+    static CELL: OnceLock<(String, u16)> = OnceLock::new();
+    tokio::task::spawn_blocking(|| resolve("CDC_TEST_MARIADB_NOLOG", "nolog", &CELL)).await.expect("start server")
 }
 
 static SERVER_IDS: OnceLock<AtomicU32> = OnceLock::new();

@@ -1,0 +1,154 @@
+//! The all-types workload decoded from three MariaDB servers that differ only in
+//! `binlog_row_metadata`: FULL (names, signedness, charsets, ENUM/SET labels and primary key in
+//! every TABLE_MAP), MINIMAL (signedness and charsets only) and NO_LOG (nothing: the shape of
+//! MySQL 5.7 and of the OceanBase binlog service). What the TABLE_MAP lacks comes from
+//! `information_schema` (`cdc-core/src/source/schema.rs`); VARCHAR and VARBINARY share one wire
+//! type, so a NULL `CHARACTER_SET_NAME` is what makes a column binary.
+//!
+//! The same seeded statements (one writer, so the same order) run on each server, after a few
+//! fixed rows that put runs of 0x00 and 0xFF, invalid UTF-8 and trailing zeros (BINARY(n)
+//! padding) into every binary column. Each server's events must rebuild its tables exactly (the
+//! verifier against `SELECT *`), and the three event streams must be the same row images with
+//! the same primary-key columns.
+
+use std::time::Duration;
+
+use cdc_core::position::StartPosition;
+use cdc_tests::mariadb::{collect_events, exec, server, server_minimal, server_nolog, start_source, TestServer};
+use cdc_tests::verify::{verify_workload, TopicEvent};
+use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};
+use mysql_async::prelude::Queryable;
+use serde_json::Value as Json;
+
+/// Rows outside the workload's key space (ids ≥ 1000) with the byte patterns random bytes may
+/// miss, in every binary column: 0x00 runs, 0xFF runs, invalid UTF-8, values ending in 0x00
+/// (which the binlog strips from BINARY(n) and the reader must pad back), an all-zero and an
+/// empty BINARY(20) (both stored as 20 zero bytes), VARBINARY keys that are not UTF-8.
+const FIXED_ROWS: &[&str] = &[
+    "INSERT INTO w_bin (id, k, b1, b20, vb, tb, bb, lb, c70, cl, vl, tt, e, st) VALUES \
+     (1001, X'ff', X'00', X'0000ff00', X'00000000ffffffffc328eda08000', X'ffff00ff', X'c3', X'80808080', \
+      REPEAT('😀', 70), 'ÿé ', 'ß\\\\', 'tt', 'b\\\\s', 'u\\\\v,q''r'), \
+     (1002, X'00', X'ff', X'ffffffffffffffffffffffffffffffffffffffff', X'', X'', X'', X'', '', '', '', '', 'y''z', ''), \
+     (1003, X'c3', X'', X'', X'00', X'00', X'0000', X'ff', 'a ', 'a', 'a', '', 'a,b', 's t'), \
+     (1004, X'', X'80', X'00000000000000000000000000000000000000', \
+      CONCAT(REPEAT(X'00', 100), REPEAT(X'ff', 100), REPEAT(X'c0af', 50)), REPEAT(X'fe', 255), \
+      REPEAT(X'ed9fbfeda080', 100), REPEAT(X'00ff', 5000), REPEAT('李', 70), NULL, NULL, NULL, NULL, NULL), \
+     (1005, X'e29c', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    "INSERT INTO w_text (a, b, bin, vb, bl) VALUES \
+     (1001, 'a', X'ff00', X'00ff00ffc3', CONCAT(REPEAT(X'ff', 300), REPEAT(X'00', 300), X'c328')), \
+     (1002, 'a', X'', X'', X''), (1003, 'a', X'0000', X'80', X'f8888080'), (1004, 'a', X'00ffc300', X'ffffffff', X'00')",
+    // An update and a delete of fixed rows: before images with the same bytes.
+    "UPDATE w_bin SET b20 = X'00ff', vb = X'ff00ff' WHERE id = 1003",
+    "DELETE FROM w_text WHERE a = 1002",
+];
+
+/// One event as it must be the same on every server: table, op, key column indexes, before and
+/// after images (JSON).
+type Image = (String, String, Vec<usize>, Json, Json);
+
+/// What one server's run produced.
+struct Run {
+    metadata: &'static str,
+    images: Vec<Image>,
+    /// The verifier's findings, or the source's error; empty when clean.
+    problems: Vec<String>,
+}
+
+async fn run_on(db: TestServer, metadata: &'static str, seed: u64) -> Run {
+    let mut c = db.admin_conn().await;
+    let actual: Option<String> = c.query_first("SELECT @@binlog_row_metadata").await.unwrap();
+    assert_eq!(actual.as_deref(), Some(metadata), "the server on {}:{} is not the {metadata} one", db.host, db.port);
+    let schema = db.fresh_schema(&format!("rel_meta_{}", metadata.to_ascii_lowercase())).await;
+    workload::create_tables(&mut c, &schema).await;
+    let mut cfg = db.source_config(&format!("rel-meta-{metadata}"));
+    cfg.schemas = vec![schema.clone()];
+    let mut src = start_source(cfg, StartPosition::Latest).await;
+
+    let mut fixed = vec![format!("USE `{schema}`")];
+    fixed.extend(FIXED_ROWS.iter().map(|s| s.to_string()));
+    exec(&mut c, &fixed.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let mut w = WorkloadConfig::new(seed, schema.clone());
+    w.workers = 1;
+    w.txn_per_sec = 0.0;
+    w.max_txns = Some(80);
+    w.rollback_fraction = 0.1;
+    w.key_space = 40;
+    w.big_row_fraction = 0.0;
+    workload::start(&db, &w).join().await;
+    // A marker row last, so every workload event is received before it.
+    exec(&mut c, &[&format!("INSERT INTO `{schema}`.w_bulk VALUES (999999, 1, 'end')")]).await;
+
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !events.iter().any(|e: &cdc_core::event::ChangeEvent| e.source.event.table.as_ref() == "w_bulk") {
+        if std::time::Instant::now() > deadline || src.handle.is_finished() {
+            break;
+        }
+        events.extend(collect_events(&mut src.rx, 1, Duration::from_millis(500)).await);
+    }
+    let mut problems = Vec::new();
+    if let Err(e) = src.stop().await {
+        problems.push(format!("the source stopped: {e}"));
+    }
+    let json: Vec<Json> = events.iter().map(|e| serde_json::to_value(e).unwrap()).collect();
+    if !json.iter().any(|e| e["after"]["id"] == 999999) {
+        problems.push(format!("the marker row never arrived ({} events)", json.len()));
+    }
+    let topic: Vec<TopicEvent> = json
+        .iter()
+        .enumerate()
+        .map(|(i, event)| TopicEvent {
+            shard: "0".into(),
+            sequence: i as i64,
+            event: event.clone(),
+            attributes: Default::default(),
+        })
+        .collect();
+    let report = verify_workload(&mut c, &topic, &schema).await;
+    if !report.is_clean() || report.duplicates != 0 {
+        problems.push(report.to_string());
+    }
+    if let Some(e) = events.iter().find(|e| e.key_columns.is_empty()) {
+        problems.push(format!("an event of {} without primary-key columns", e.source.event.table));
+    }
+    let images = events
+        .iter()
+        .zip(json)
+        .map(|(e, j)| {
+            (
+                e.source.event.table.to_string(),
+                j["op"].to_string(),
+                e.key_columns.to_vec(),
+                j["before"].clone(),
+                j["after"].clone(),
+            )
+        })
+        .collect();
+    Run { metadata, images, problems }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_all_types_workload_decodes_the_same_with_full_minimal_and_no_log_row_metadata() {
+    let seed = workload::seed_from_env();
+    let _guard = SeedGuard(seed);
+    let (full, minimal, nolog) = tokio::join!(server(), server_minimal(), server_nolog());
+    let runs =
+        [run_on(full, "FULL", seed).await, run_on(minimal, "MINIMAL", seed).await, run_on(nolog, "NO_LOG", seed).await];
+    let mut failures = Vec::new();
+    for r in &runs {
+        for p in &r.problems {
+            failures.push(format!("{}: {p}", r.metadata));
+        }
+    }
+    let reference = &runs[0];
+    assert!(reference.images.len() > 100, "FULL: only {} events", reference.images.len());
+    for r in &runs[1..] {
+        if r.images.len() != reference.images.len() {
+            failures.push(format!("{}: {} events, FULL {}", r.metadata, r.images.len(), reference.images.len()));
+        }
+        if let Some((i, (a, b))) = r.images.iter().zip(&reference.images).enumerate().find(|(_, (a, b))| a != b) {
+            failures.push(format!("{}: event {i} differs from FULL's:\n  {a:?}\n  FULL: {b:?}", r.metadata));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
