@@ -186,7 +186,7 @@ async fn the_all_types_workload_decodes_the_same_with_full_minimal_and_no_log_ro
     }
     for r in &runs {
         let extra: Vec<&Json> = r.images.iter().filter(|i| i.0 == "m_extra").map(|i| &i.4).collect();
-        if extra.len() != 1 || extra[0].to_string() != EXTRA_ROW {
+        if extra.len() != 1 || *extra[0] != serde_json::from_str::<Json>(EXTRA_ROW).unwrap() {
             failures.push(format!("{}: m_extra decoded as {extra:?}", r.metadata));
         }
     }

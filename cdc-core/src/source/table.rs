@@ -86,22 +86,25 @@ impl Charset {
         }
     }
 
-    pub(crate) fn from_collation(id: u16) -> Self {
+    /// The charset of collation `id` (63 is `binary`); None for an id mysql_common does not
+    /// know (0, or a collation newer than its table, e.g. MariaDB's `uca1400` ones): the
+    /// schema's charset is used then, else UTF-8, the servers' default.
+    pub(crate) fn from_collation(id: u16) -> Option<Self> {
         if id == 63 {
-            return Charset::Binary;
+            return Some(Charset::Binary);
         }
         if id == 0 {
-            return Charset::Utf8;
+            return None;
         }
         let c: Collation<'static> = Collation::resolve(CollationId::from(id));
-        match c.charset() {
+        Some(match c.charset() {
             "utf8mb4" | "utf8mb3" | "utf8" | "ascii" => Charset::Utf8,
             "latin1" => Charset::Latin1,
             "binary" => Charset::Binary,
-            // Unknown ids resolve to an "unknown" placeholder: assume UTF-8, the server default.
-            _ if c.collation().is_empty() => Charset::Utf8,
+            // Unknown ids resolve to an "unknown" placeholder.
+            _ if c.collation().is_empty() => return None,
             _ => Charset::Other,
-        }
+        })
     }
 }
 
@@ -434,17 +437,19 @@ pub(crate) fn build_plan(
         let charset = if string {
             // information_schema: a NULL CHARACTER_SET_NAME is a binary string.
             let schema_charset = s.map(|s| s.charset.as_deref().map_or(Charset::Binary, Charset::from_name));
-            match (meta_charset.map(Charset::from_collation), schema_charset) {
-                (Some(m), Some(c)) => {
+            match (meta_charset, meta_charset.and_then(Charset::from_collation), schema_charset) {
+                (_, Some(m), Some(c)) => {
                     if m != c {
                         disagree
                             .push(format!("{}: charset {m:?} in the TABLE_MAP, {c:?} in information_schema", label()));
                     }
                     m
                 }
-                (Some(m), None) => m,
-                (None, Some(c)) => c,
-                (None, None) => {
+                (_, Some(m), None) => m,
+                (_, None, Some(c)) => c,
+                // A collation id too new for mysql_common's table: a character set all the same.
+                (Some(_), None, None) => Charset::Utf8,
+                (None, None, None) => {
                     lack("charsets");
                     Charset::Binary
                 }
@@ -581,4 +586,135 @@ pub(crate) fn build_plan(
         cols,
         json_columns,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use mysql_common::binlog::consts::BinlogVersion;
+    use mysql_common::binlog::events::{FormatDescriptionEvent, TableMapEvent};
+    use mysql_common::binlog::BinlogCtx;
+    use mysql_common::io::ParseBuf;
+    use mysql_common::proto::MyDeserialize;
+
+    use super::*;
+
+    /// A TABLE_MAP body for `d`.`t` with `columns` (type byte, metadata) and no optional
+    /// metadata (binlog_row_metadata=NO_LOG; MySQL source `Table_map_log_event::write_data_body`).
+    fn table_map(columns: &[(u8, &[u8])]) -> Vec<u8> {
+        let mut b = vec![7, 0, 0, 0, 0, 0, 1, 0, 1, b'd', 0, 1, b't', 0, columns.len() as u8];
+        b.extend(columns.iter().map(|c| c.0));
+        let meta: Vec<u8> = columns.iter().flat_map(|c| c.1.iter().copied()).collect();
+        b.push(meta.len() as u8);
+        b.extend(meta);
+        b.extend(vec![0xff; columns.len().div_ceil(8)]);
+        b
+    }
+
+    fn plan(body: &[u8], schema: Option<&TableSchema>) -> Result<TablePlan, String> {
+        let fde = FormatDescriptionEvent::new(BinlogVersion::Version4);
+        let ctx = BinlogCtx { event_size: body.len() + 19, fde: &fde, event_type_raw: 19 };
+        let tme = TableMapEvent::deserialize(ctx, &mut ParseBuf(body)).expect("a TABLE_MAP");
+        build_plan(&tme, true, schema)
+    }
+
+    fn column(name: &str, data_type: &str, charset: Option<&str>) -> SchemaColumn {
+        SchemaColumn {
+            name: name.into(),
+            data_type: data_type.into(),
+            charset: charset.map(Into::into),
+            ..SchemaColumn::default()
+        }
+    }
+
+    /// VARBINARY(10), BINARY(4), TEXT, VARCHAR(10) latin1, INT UNSIGNED, ENUM('a','b').
+    const COLUMNS: &[(u8, &[u8])] =
+        &[(15, &[10, 0]), (254, &[0xfe, 4]), (252, &[2]), (15, &[10, 0]), (3, &[]), (254, &[0xf7, 1])];
+
+    fn schema() -> TableSchema {
+        TableSchema {
+            columns: vec![
+                column("vb", "varbinary", None),
+                column("bn", "binary", None),
+                column("tx", "text", Some("utf8mb4")),
+                column("vl", "varchar", Some("latin1")),
+                SchemaColumn { unsigned: true, ..column("u", "int", None) },
+                SchemaColumn { labels: vec!["a".into(), "b".into()], ..column("e", "enum", Some("utf8mb4")) },
+            ],
+            primary_key: vec![4],
+        }
+    }
+
+    #[test]
+    fn without_metadata_every_fact_comes_from_the_schema() {
+        let p = plan(&table_map(COLUMNS), Some(&schema())).unwrap();
+        let kinds: Vec<&Kind> = p.cols.iter().map(|c| &c.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                &Kind::Bytes,
+                &Kind::FixedBinary(4),
+                &Kind::Text(Charset::Utf8),
+                &Kind::Text(Charset::Latin1),
+                &Kind::Int { unsigned: true },
+                &Kind::Enum(vec!["a".to_string(), "b".to_string()].into()),
+            ]
+        );
+        assert!(p.cols[4].unsigned, "the value reader reads it unsigned too");
+        assert_eq!(p.columns.iter().map(|c| &**c).collect::<Vec<_>>(), ["vb", "bn", "tx", "vl", "u", "e"]);
+        assert_eq!(&*p.key_columns, &[4]);
+    }
+
+    #[test]
+    fn without_metadata_or_schema_nothing_is_lost() {
+        let p = plan(&table_map(COLUMNS), None).unwrap();
+        let kinds: Vec<&Kind> = p.cols.iter().map(|c| &c.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                &Kind::Bytes,
+                &Kind::FixedBinary(4),
+                &Kind::Bytes,
+                &Kind::Bytes,
+                &Kind::Int { unsigned: false },
+                &Kind::Enum(Arc::from([])),
+            ]
+        );
+        assert_eq!(p.columns.iter().map(|c| &**c).collect::<Vec<_>>(), ["@0", "@1", "@2", "@3", "@4", "@5"]);
+        assert!(p.key_columns.is_empty());
+        // A table that no longer exists: the same.
+        let p = plan(&table_map(COLUMNS), Some(&TableSchema::default())).unwrap();
+        assert_eq!(p.cols[0].kind, Kind::Bytes);
+    }
+
+    #[test]
+    fn a_schema_of_another_table_version_is_refused() {
+        let mut fewer = schema();
+        fewer.columns.pop();
+        let err = plan(&table_map(COLUMNS), Some(&fewer)).unwrap_err();
+        assert!(err.contains("information_schema lists 5 columns, the TABLE_MAP 6"), "{err}");
+        assert!(err.contains("column names") && err.contains("binlog_row_metadata=FULL"), "{err}");
+
+        let mut retyped = schema();
+        retyped.columns[0].data_type = "int".into();
+        let err = plan(&table_map(COLUMNS), Some(&retyped)).unwrap_err();
+        assert!(err.contains("column 0 `vb`: information_schema says int, the TABLE_MAP MYSQL_TYPE_VARCHAR"), "{err}");
+
+        let mut decimal = TableSchema {
+            columns: vec![SchemaColumn { precision: Some(10), scale: Some(2), ..column("d", "decimal", None) }],
+            primary_key: vec![],
+        };
+        assert!(plan(&table_map(&[(246, &[10, 2])]), Some(&decimal)).is_ok());
+        decimal.columns[0].scale = Some(3);
+        let err = plan(&table_map(&[(246, &[10, 2])]), Some(&decimal)).unwrap_err();
+        assert!(err.contains("DECIMAL scale 3 in information_schema, 2 in the TABLE_MAP"), "{err}");
+    }
+
+    #[test]
+    fn string_byte_length_reads_both_layouts() {
+        // CHAR(70) utf8mb4: 280 bytes, packed as (0xfe ^ ((280 & 0x300) >> 4), 280 & 0xff).
+        assert_eq!(string_byte_length(&[0xfe ^ ((280 & 0x300) >> 4) as u8, (280 & 0xff) as u8]), 280);
+        assert_eq!(string_byte_length(&[0xfe, 20]), 20);
+        assert_eq!(string_byte_length(&[0, 1]), 256);
+        assert_eq!(string_byte_length(&[0xfe]), 0);
+    }
 }
