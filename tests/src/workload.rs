@@ -3,9 +3,9 @@
 //! TIMESTAMP(p), TIME(p), YEAR, VARCHAR/TEXT utf8mb4 with emoji and CJK, CHAR utf8mb4 wider than
 //! 255 bytes, CHAR/VARCHAR latin1, BINARY(n)/VARBINARY/every BLOB size with random bytes — runs of
 //! 0x00 and 0xFF, invalid UTF-8, trailing zeros — a VARBINARY primary-key column, ENUM/SET with
-//! quotes, commas and backslashes in their labels, BIT, JSON, NULLs), written as random transactions of inserts, updates (some changing
-//! the primary key), deletes, of varying size, some rolled back, optionally with a 100 k-row
-//! transaction and 1 MB rows, at a set rate.
+//! quotes, commas and backslashes in their labels, BIT, JSON, NULLs), written as random
+//! transactions of inserts, updates (some changing the primary key), deletes, of varying size,
+//! some rolled back, optionally with a 100 k-row transaction and 1 MB rows, at a set rate.
 //!
 //! Reproducibility: every SQL statement a worker sends is a function of `(seed, worker)` only
 //! (the interleaving of concurrent workers, deadlock retries and reconnects are not). The seed

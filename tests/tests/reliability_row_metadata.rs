@@ -29,7 +29,8 @@ const FIXED_ROWS: &[&str] = &[
     "INSERT INTO w_bin (id, k, b1, b20, vb, tb, bb, lb, c70, cl, vl, tt, e, st) VALUES \
      (1001, X'ff', X'00', X'0000ff00', X'00000000ffffffffc328eda08000', X'ffff00ff', X'c3', X'80808080', \
       REPEAT('😀', 70), 'ÿé ', 'ß\\\\', 'tt', 'b\\\\s', 'u\\\\v,q''r'), \
-     (1002, X'00', X'ff', X'ffffffffffffffffffffffffffffffffffffffff', X'', X'', X'', X'', '', '', '', '', 'y''z', ''), \
+     (1002, X'00', X'ff', X'ffffffffffffffffffffffffffffffffffffffff', X'', X'', X'', X'', \
+      '', '', '', '', 'y''z', ''), \
      (1003, X'c3', X'', X'', X'00', X'00', X'0000', X'ff', 'a ', 'a', 'a', '', 'a,b', 's t'), \
      (1004, X'', X'80', X'00000000000000000000000000000000000000', \
       CONCAT(REPEAT(X'00', 100), REPEAT(X'ff', 100), REPEAT(X'c0af', 50)), REPEAT(X'fe', 255), \
@@ -37,7 +38,8 @@ const FIXED_ROWS: &[&str] = &[
      (1005, X'e29c', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
     "INSERT INTO w_text (a, b, bin, vb, bl) VALUES \
      (1001, 'a', X'ff00', X'00ff00ffc3', CONCAT(REPEAT(X'ff', 300), REPEAT(X'00', 300), X'c328')), \
-     (1002, 'a', X'', X'', X''), (1003, 'a', X'0000', X'80', X'f8888080'), (1004, 'a', X'00ffc300', X'ffffffff', X'00')",
+     (1002, 'a', X'', X'', X''), (1003, 'a', X'0000', X'80', X'f8888080'), \
+     (1004, 'a', X'00ffc300', X'ffffffff', X'00')",
     // An update and a delete of fixed rows: before images with the same bytes.
     "UPDATE w_bin SET b20 = X'00ff', vb = X'ff00ff' WHERE id = 1003",
     "DELETE FROM w_text WHERE a = 1002",

@@ -544,39 +544,36 @@ pub(crate) fn build_plan(
     .collect();
 
     let (db, table) = (tme.database_name(), tme.table_name());
-    if !missing.is_empty() {
-        match (schema, &usable) {
-            (Some(s), Err(why)) if !s.columns.is_empty() => {
-                return Err(format!(
-                    "the TABLE_MAP carries no {} and information_schema describes another version of the table \
-                     ({why}): it changed after these rows were written. Decoding them with today's columns would \
-                     mislabel them. Set binlog_row_metadata=FULL on the server (every later TABLE_MAP then carries \
-                     its facts), then restart from a position after the change (CDC_START_POSITION, after removing \
-                     the offset file) and re-snapshot {db}.{table}",
-                    missing.join(", ")
-                ));
-            }
-            (_, Err(why)) => tracing::warn!(
-                table = %format!("{db}.{table}"),
-                "the TABLE_MAP carries no {} and {why}: columns named @0, @1…, character data as bytes, integers \
-                 signed, ENUM/SET as numbers, no primary key",
-                missing.join(", ")
-            ),
-            (_, Ok(_)) => {}
+    let name = format!("{db}.{table}");
+    let missing = missing.join(", ");
+    match (&usable, schema) {
+        (Err(why), Some(s)) if !s.columns.is_empty() && !missing.is_empty() => {
+            return Err(format!(
+                "the TABLE_MAP carries no {missing} and information_schema describes another version of the \
+                 table ({why}): it changed after these rows were written, and decoding them with today's columns \
+                 would mislabel them. Set binlog_row_metadata=FULL on the server (every later TABLE_MAP then \
+                 carries its facts), restart from a position after the change (CDC_START_POSITION, after removing \
+                 the offset file) and re-snapshot {name}"
+            ));
         }
+        (Err(why), Some(s)) if !s.columns.is_empty() => tracing::warn!(
+            table = %name,
+            "information_schema does not match the TABLE_MAP ({why}); the TABLE_MAP's metadata is used"
+        ),
+        (Err(why), _) if !missing.is_empty() => tracing::warn!(
+            table = %name,
+            "the TABLE_MAP carries no {missing} and {why}: columns named @0, @1…, character data as bytes, \
+             integers signed, ENUM/SET as numbers, no primary key, as far as the TABLE_MAP lacks them"
+        ),
+        _ => {}
     }
     if !disagree.is_empty() {
         tracing::warn!(
-            table = %format!("{db}.{table}"),
+            table = %name,
             "the TABLE_MAP and information_schema disagree (the TABLE_MAP is used; the table may have changed \
              since): {}",
             disagree.join("; ")
         );
-    }
-    if let (Some(_), Err(why)) = (schema.filter(|s| !s.columns.is_empty()), &usable) {
-        if missing.is_empty() {
-            tracing::warn!(table = %format!("{db}.{table}"), "information_schema does not match the TABLE_MAP ({why}); the TABLE_MAP's metadata is used");
-        }
     }
     Ok(TablePlan {
         db: db.as_ref().into(),
