@@ -91,9 +91,8 @@ pub async fn server_minimal() -> TestServer {
 
 /// The NO_LOG-metadata server (`CDC_TEST_MARIADB_NOLOG`, else
 /// `scripts/test-mariadb start --name nolog` on port 33063 shifted by `CDC_TEST_PORT_BASE`): its
-/// TABLE_MAP events carry no column names,
-/// signedness, charsets, ENUM/SET labels or primary key, so all of them come from
-/// `information_schema`.
+/// TABLE_MAP events carry no column names, signedness, charsets, ENUM/SET labels or primary
+/// key, so all of them come from `information_schema`.
 pub async fn server_nolog() -> TestServer {
     static CELL: OnceLock<(String, u16)> = OnceLock::new();
     tokio::task::spawn_blocking(|| resolve("CDC_TEST_MARIADB_NOLOG", "nolog", 33063, &CELL))
