@@ -4,7 +4,6 @@
 
 use cdc_core::position::{BinlogPosition, GtidSet, StartPosition};
 
-
 use cdc_core::checkpoint::Checkpoint;
 use proptest::prelude::*;
 

@@ -1,6 +1,7 @@
 //! Shared test support: the real MariaDB ([`mariadb`]: the servers named by `CDC_TEST_MARIADB`
-//! / `CDC_TEST_MARIADB_MINIMAL`, started by `scripts/test-mariadb` when unset), the workload
-//! generator and the verifier that compares a topic's events with the database ([`verify`]).
+//! / `CDC_TEST_MARIADB_MINIMAL` / `CDC_TEST_MARIADB_NOLOG`, started by `scripts/test-mariadb`
+//! when unset), the workload generator and the verifier that compares a topic's events with the
+//! database ([`verify`]).
 pub mod mariadb;
 pub mod pydatahub;
 pub mod verify;

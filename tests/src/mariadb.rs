@@ -1,7 +1,8 @@
 //! The real MariaDB used by the tests: `scripts/test-mariadb` instances (`full`: port 33061,
-//! `binlog_row_metadata=FULL`; `minimal`: port 33062, MINIMAL), or the servers named by
-//! `CDC_TEST_MARIADB` / `CDC_TEST_MARIADB_MINIMAL` (`host:port`, users `cdc_repl` and
-//! `cdc_admin` as the script creates them).
+//! `binlog_row_metadata=FULL`; `minimal`: port 33062, MINIMAL; `nolog`: port 33063, NO_LOG —
+//! TABLE_MAP events without optional metadata, like the OceanBase binlog service's), or the
+//! servers named by `CDC_TEST_MARIADB` / `CDC_TEST_MARIADB_MINIMAL` / `CDC_TEST_MARIADB_NOLOG`
+//! (`host:port`, users `cdc_repl` and `cdc_admin` as the script creates them).
 //!
 //! Tests share one server and run in parallel: each creates its own schema with
 //! [`TestServer::fresh_schema`] and filters its source by it.
@@ -49,15 +50,12 @@ pub fn test_mariadb(args: &[&str]) {
     );
 }
 
-fn start_script(name: &str) -> (String, u16) {
-    test_mariadb(&["start", "--name", name]);
-    let env = Command::new(repo_root().join("scripts/test-mariadb"))
-        .args(["env", "--name", name])
-        .output()
-        .expect("run scripts/test-mariadb env");
-    let line = String::from_utf8_lossy(&env.stdout).trim().to_string();
-    let addr = line.split_once('=').map(|(_, a)| a.to_string()).expect("env prints NAME=host:port");
-    split_addr(&addr)
+/// Starts the shared instance `name` on `port` shifted by `CDC_TEST_PORT_BASE` (as
+/// `scripts/test` does: full at the base, minimal at base+1, nolog at base+2).
+fn start_script(name: &str, port: u16) -> (String, u16) {
+    let port = dedicated_port(port);
+    test_mariadb(&["start", "--name", name, "--port", &port.to_string()]);
+    ("127.0.0.1".to_string(), port)
 }
 
 fn split_addr(addr: &str) -> (String, u16) {
@@ -65,27 +63,41 @@ fn split_addr(addr: &str) -> (String, u16) {
     (h.to_string(), p.parse().unwrap_or_else(|_| panic!("bad port in {addr}")))
 }
 
-fn resolve(var: &str, name: &str, cell: &'static OnceLock<(String, u16)>) -> TestServer {
+fn resolve(var: &str, name: &str, port: u16, cell: &'static OnceLock<(String, u16)>) -> TestServer {
     let (host, port) = cell
         .get_or_init(|| match std::env::var(var) {
             Ok(a) if !a.trim().is_empty() => split_addr(a.trim()),
-            _ => start_script(name),
+            _ => start_script(name, port),
         })
         .clone();
     TestServer { host, port }
 }
 
-/// The FULL-metadata server (`CDC_TEST_MARIADB`, else `scripts/test-mariadb start`).
+/// The FULL-metadata server (`CDC_TEST_MARIADB`, else `scripts/test-mariadb start` on port
+/// 33061 shifted by `CDC_TEST_PORT_BASE`).
 pub async fn server() -> TestServer {
     static CELL: OnceLock<(String, u16)> = OnceLock::new();
-    tokio::task::spawn_blocking(|| resolve("CDC_TEST_MARIADB", "full", &CELL)).await.expect("start server")
+    tokio::task::spawn_blocking(|| resolve("CDC_TEST_MARIADB", "full", 33061, &CELL)).await.expect("start server")
 }
 
 /// The MINIMAL-metadata server (`CDC_TEST_MARIADB_MINIMAL`, else
-/// `scripts/test-mariadb start --name minimal`).
+/// `scripts/test-mariadb start --name minimal` on port 33062 shifted by `CDC_TEST_PORT_BASE`).
 pub async fn server_minimal() -> TestServer {
     static CELL: OnceLock<(String, u16)> = OnceLock::new();
-    tokio::task::spawn_blocking(|| resolve("CDC_TEST_MARIADB_MINIMAL", "minimal", &CELL)).await.expect("start server")
+    tokio::task::spawn_blocking(|| resolve("CDC_TEST_MARIADB_MINIMAL", "minimal", 33062, &CELL))
+        .await
+        .expect("start server")
+}
+
+/// The NO_LOG-metadata server (`CDC_TEST_MARIADB_NOLOG`, else
+/// `scripts/test-mariadb start --name nolog` on port 33063 shifted by `CDC_TEST_PORT_BASE`): its
+/// TABLE_MAP events carry no column names, signedness, charsets, ENUM/SET labels or primary
+/// key, so all of them come from `information_schema`.
+pub async fn server_nolog() -> TestServer {
+    static CELL: OnceLock<(String, u16)> = OnceLock::new();
+    tokio::task::spawn_blocking(|| resolve("CDC_TEST_MARIADB_NOLOG", "nolog", 33063, &CELL))
+        .await
+        .expect("start server")
 }
 
 static SERVER_IDS: OnceLock<AtomicU32> = OnceLock::new();

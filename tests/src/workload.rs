@@ -1,9 +1,11 @@
-//! A seeded, reproducible write workload for the reliability tests: four tables covering the
+//! A seeded, reproducible write workload for the reliability tests: five tables covering the
 //! event contract's types (signed/unsigned integers, DECIMAL, FLOAT/DOUBLE, DATE, DATETIME(p),
-//! TIMESTAMP(p), TIME(p), YEAR, VARCHAR/TEXT utf8mb4 with emoji and CJK, BINARY/VARBINARY/BLOB,
-//! ENUM/SET/BIT, JSON, NULLs), written as random transactions of inserts, updates (some changing
-//! the primary key), deletes, of varying size, some rolled back, optionally with a 100 k-row
-//! transaction and 1 MB rows, at a set rate.
+//! TIMESTAMP(p), TIME(p), YEAR, VARCHAR/TEXT utf8mb4 with emoji and CJK, CHAR utf8mb4 wider than
+//! 255 bytes, CHAR/VARCHAR latin1, BINARY(n)/VARBINARY/every BLOB size with random bytes — runs of
+//! 0x00 and 0xFF, invalid UTF-8, trailing zeros — a VARBINARY primary-key column, ENUM/SET with
+//! quotes, commas and backslashes in their labels, BIT, JSON, NULLs), written as random
+//! transactions of inserts, updates (some changing the primary key), deletes, of varying size,
+//! some rolled back, optionally with a 100 k-row transaction and 1 MB rows, at a set rate.
 //!
 //! Reproducibility: every SQL statement a worker sends is a function of `(seed, worker)` only
 //! (the interleaving of concurrent workers, deadlock retries and reconnects are not). The seed
@@ -35,7 +37,7 @@ pub struct TableDef {
 }
 
 /// The workload's tables.
-pub const TABLES: [TableDef; 4] = [
+pub const TABLES: [TableDef; 5] = [
     TableDef {
         name: "w_nums",
         key: &["id"],
@@ -55,6 +57,14 @@ pub const TABLES: [TableDef; 4] = [
         ddl: "(a INT NOT NULL, b VARCHAR(8) NOT NULL, v VARCHAR(100), t TEXT, e ENUM('red','green','blue'), \
               s SET('a','b','c','d'), j JSON, bin BINARY(4), vb VARBINARY(16), bl MEDIUMBLOB, PRIMARY KEY (a, b)) \
               CHARSET utf8mb4",
+    },
+    TableDef {
+        name: "w_bin",
+        key: &["id", "k"],
+        ddl: "(id INT NOT NULL, k VARBINARY(4) NOT NULL, b1 BINARY(1), b20 BINARY(20), vb VARBINARY(300), \
+              tb TINYBLOB, bb BLOB, lb LONGBLOB, c70 CHAR(70), cl CHAR(10) CHARACTER SET latin1, \
+              vl VARCHAR(20) CHARACTER SET latin1, tt TINYTEXT, e ENUM('x','y''z','a,b','b\\\\s'), \
+              st SET('p','q''r','s t','u\\\\v'), PRIMARY KEY (id, k)) CHARSET utf8mb4",
     },
     TableDef {
         name: "w_bulk",
@@ -171,6 +181,11 @@ pub struct Generator {
 
 const CHARS: &[&str] = &["a", "Z", "0", " ", "é", "ß", "李", "雷", "日本", "😀", "🚀", "'", "\\", "\"", "\n", "%", "_"];
 const KEY_B: &[&str] = &["a", "b", "日本", "😀"];
+/// Values of `w_bin.k` (a VARBINARY key column): empty, NUL, 0xFF, a lone UTF-8 lead byte, a
+/// truncated 3-byte sequence, bytes that are valid UTF-8 by chance.
+const KEY_K: &[&[u8]] = &[b"", b"\0", b"\xff", b"\xc3", b"\x00\xff\x00", b"\xe2\x9c", b"ab"];
+/// Characters latin1 holds (no 0x80–0x9F: MySQL's latin1 is cp1252 there).
+const LATIN1_CHARS: &[&str] = &["a", "Z", "0", " ", "é", "ß", "ÿ", "'", "\\", "\n"];
 
 fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
@@ -219,8 +234,34 @@ impl Generator {
         s
     }
 
+    /// `n` bytes for a binary column, in one of several shapes: uniformly random, a run of 0x00,
+    /// a run of 0xFF, invalid UTF-8 (lone continuation and lead bytes, surrogates, 0xF8–0xFF),
+    /// or random bytes ending in 0x00s (which BINARY(n) pads with and the binlog strips).
     fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.rng.gen()).collect()
+        let r = &mut self.rng;
+        match r.gen_range(0..5) {
+            0 => vec![0; n],
+            1 => vec![0xff; n],
+            2 => {
+                const BAD: &[&[u8]] = &[b"\x80", b"\xc3", b"\xed\xa0\x80", b"\xf8\x88", b"\xff\xfe", b"\xe2\x82"];
+                let mut v = Vec::with_capacity(n + 3);
+                while v.len() < n {
+                    v.extend_from_slice(BAD[r.gen_range(0..BAD.len())]);
+                }
+                v.truncate(n);
+                v
+            }
+            3 => {
+                let zeros = r.gen_range(0..=n);
+                (0..n).map(|i| if i + zeros >= n { 0 } else { r.gen() }).collect()
+            }
+            _ => (0..n).map(|_| r.gen()).collect(),
+        }
+    }
+
+    fn latin1_text(&mut self, max_chars: usize) -> String {
+        let n = self.rng.gen_range(0..=max_chars);
+        (0..n).map(|_| LATIN1_CHARS[self.rng.gen_range(0..LATIN1_CHARS.len())]).collect()
     }
 
     fn key(&mut self, table: &str) -> String {
@@ -229,6 +270,9 @@ impl Generator {
             "w_nums" => format!("id={}", if k % 5 == 0 { -k } else { k }),
             "w_text" => {
                 format!("a={} AND b={}", k % (self.key_space / 4).max(1), sql_str(KEY_B[(k as usize) % KEY_B.len()]))
+            }
+            "w_bin" => {
+                format!("id={} AND k={}", k % (self.key_space / 4).max(1), hex(KEY_K[(k as usize) % KEY_K.len()]))
             }
             _ => format!("id={k}"),
         }
@@ -334,13 +378,46 @@ impl Generator {
                 }
                 out
             }
+            "w_bin" => {
+                let id = k % (self.key_space / 4).max(1);
+                let key = KEY_K[(k as usize) % KEY_K.len()];
+                let mut out = vec![("id", id.to_string()), ("k", hex(key))];
+                // Lengths up to each column's width (BINARY(1), BINARY(20), VARBINARY(300),
+                // TINYBLOB), a BLOB past 255 bytes, a small LONGBLOB.
+                let lens = [1, 20, 300, 255, 600, 100].map(|max| self.rng.gen_range(0..=max));
+                let [b1, b20, vb, tb, bb, lb] = lens.map(|n| self.bytes(n));
+                let c70 = self.text(70);
+                let cl = self.latin1_text(10);
+                let vl = self.latin1_text(20);
+                let tt = self.text(60);
+                let e = ["x", "y'z", "a,b", "b\\s"][self.rng.gen_range(0..4)];
+                let set: Vec<&str> =
+                    ["p", "q'r", "s t", "u\\v"].into_iter().filter(|_| self.rng.gen_bool(0.5)).collect();
+                for (c, s) in [
+                    ("b1", hex(&b1)),
+                    ("b20", hex(&b20)),
+                    ("vb", hex(&vb)),
+                    ("tb", hex(&tb)),
+                    ("bb", hex(&bb)),
+                    ("lb", hex(&lb)),
+                    ("c70", sql_str(&c70)),
+                    ("cl", sql_str(&cl)),
+                    ("vl", sql_str(&vl)),
+                    ("tt", sql_str(&tt)),
+                    ("e", sql_str(e)),
+                    ("st", sql_str(&set.join(","))),
+                ] {
+                    out.push((c, self.null_or(s)));
+                }
+                out
+            }
             other => panic!("no row generator for {other}"),
         }
     }
 
     /// One random statement.
     fn statement(&mut self, schema: &str) -> String {
-        let table = ["w_nums", "w_time", "w_text"][self.rng.gen_range(0..3)];
+        let table = ["w_nums", "w_time", "w_text", "w_bin"][self.rng.gen_range(0..4)];
         let t = format!("`{schema}`.`{table}`");
         match self.rng.gen_range(0..100) {
             // Insert 1..4 rows; an existing key turns the row into an update.
@@ -380,6 +457,7 @@ impl Generator {
                 let new = self.rng.gen_range(1..=self.key_space);
                 match table {
                     "w_text" => format!("UPDATE IGNORE {t} SET a={} WHERE {w}", new % (self.key_space / 4).max(1)),
+                    "w_bin" => format!("UPDATE IGNORE {t} SET id={} WHERE {w}", new % (self.key_space / 4).max(1)),
                     "w_nums" => format!("UPDATE IGNORE {t} SET id={} WHERE {w}", if new % 5 == 0 { -new } else { new }),
                     _ => format!("UPDATE IGNORE {t} SET id={new} WHERE {w}"),
                 }
@@ -399,6 +477,12 @@ impl Generator {
                         )
                     }
                     "w_nums" => format!("UPDATE {t} SET i=IFNULL(i,0) DIV 2 WHERE id BETWEEN {lo} AND {hi}"),
+                    "w_bin" => format!(
+                        "UPDATE {t} SET vb=LEFT(CONCAT(X'ff00', IFNULL(vb, X'')), 300), b20=REVERSE(b20) \
+                         WHERE id BETWEEN {} AND {}",
+                        lo / 4,
+                        hi / 4
+                    ),
                     _ => format!("DELETE FROM {t} WHERE id BETWEEN {lo} AND {}", lo + 2),
                 }
             }

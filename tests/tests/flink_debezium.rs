@@ -424,7 +424,11 @@ async fn flink_rebuilds_every_table_of_the_all_types_workload_with_one_option_se
     let (file, pos): (String, u64) = (row.get(0).unwrap(), row.get(1).unwrap());
     let target = (file.rsplit('.').next().unwrap().parse::<u64>().unwrap(), pos);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while offsets.load().unwrap().is_none_or(|cp| (cp.position().unwrap().file_index().unwrap(), cp.position().unwrap().pos) < target) {
+    while offsets
+        .load()
+        .unwrap()
+        .is_none_or(|cp| (cp.position().unwrap().file_index().unwrap(), cp.position().unwrap().pos) < target)
+    {
         assert!(std::time::Instant::now() < deadline, "not caught up: {:?}", status.snapshot());
         assert!(!task.is_finished(), "pipeline stopped: {:?}", status.snapshot());
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -275,7 +275,8 @@ async fn a_ddl_on_a_table_during_its_snapshot_loses_nothing() {
     // transaction holds w_bulk's metadata lock, so the ALTER waits for the snapshot to commit;
     // it must not fail the snapshot nor lose a row.
     for _ in 0..2_000 {
-        let reading = col.status.snapshot().snapshot.is_some_and(|s| s.table.as_deref() == Some(&format!("{schema}.w_bulk")));
+        let reading =
+            col.status.snapshot().snapshot.is_some_and(|s| s.table.as_deref() == Some(&format!("{schema}.w_bulk")));
         if reading {
             break;
         }

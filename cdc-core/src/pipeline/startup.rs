@@ -8,8 +8,8 @@ use tracing::{info, warn};
 
 use super::config::PipelineConfig;
 use super::error::PipelineError;
-use crate::checkpoint::OffsetStore;
 use crate::checkpoint::Checkpoint;
+use crate::checkpoint::OffsetStore;
 use crate::retry::{until_ok, Backoff};
 use crate::sink::{Sink, SinkError};
 use crate::source::{ChangeSource, SourceError};

@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::batch::BatchLimits;
+use crate::checkpoint::Checkpoint;
 use crate::checkpoint::{MemoryOffsetStore, OffsetStore, OffsetStoreError};
 use crate::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, Value};
 use crate::position::BinlogPosition;
-use crate::checkpoint::Checkpoint;
 use crate::sink::SinkAck;
 use crate::sink::{Sink, SinkError};
 use crate::source::SourceMessage;

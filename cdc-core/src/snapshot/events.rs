@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
-use crate::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, Value};
 use super::point::SnapshotPoint;
+use crate::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, Value};
 
 use super::layout::TableLayout;
 

@@ -12,11 +12,11 @@ use super::chunk::{read_chunk, RowConverter};
 use super::error::SnapshotError;
 use super::events::{ReadEvents, SnapshotMark};
 use super::layout::TableLayout;
+use super::point::SnapshotPoint;
 use super::point::{begin_consistent, prepare_session};
 use super::progress::{SnapshotProgress, TableId, TableState};
 use super::query;
 use crate::event::ChangeEvent;
-use super::point::SnapshotPoint;
 
 /// What to snapshot and how.
 #[derive(Debug, Clone)]

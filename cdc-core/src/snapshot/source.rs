@@ -70,7 +70,8 @@ impl SnapshotThenStream {
     pub async fn captured_tables(&self) -> Result<Vec<(TableId, u64)>, SourceError> {
         let cfg = self.binlog.config();
         let filter = TableFilter::new(&cfg.schemas, &cfg.tables).map_err(SourceError::Config)?;
-        let mut conn = mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
+        let mut conn =
+            mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
         let rows: Vec<(String, String, Option<u64>)> = conn
             .query(
                 "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \

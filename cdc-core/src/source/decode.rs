@@ -21,7 +21,7 @@ use super::error::SourceError;
 use super::filter::TableFilter;
 use super::gtid::{MysqlGtidSet, UuidText};
 use super::message::{SchemaChange, SourceMessage};
-use super::table::{build_plan, has_column_names, TablePlan, TableSchema};
+use super::table::{build_plan, TablePlan, TableSchema};
 use super::value::{apply_json_diffs, parse_value, push_fast, Parsed};
 use crate::event::{ChangeEvent, Op, Origin, Row, RowsEventInfo, SourceInfo, TransactionInfo, Value};
 use crate::metrics;
@@ -234,15 +234,17 @@ impl Decoder {
         }
     }
 
-    /// For a TABLE_MAP event of a captured table whose map carries no column names (and whose
-    /// schema is not cached), the (schema, table) to look up in `information_schema`.
+    /// For a TABLE_MAP event of a captured table whose schema is not cached, the (schema, table)
+    /// to look up in `information_schema`: every fact the map lacks comes from there (with
+    /// `binlog_row_metadata` NO_LOG, all of them), and the facts it holds are cross-checked
+    /// against it (see [`super::table`]).
     pub fn needs_schema(&self, ev: &Event) -> Option<(String, String)> {
         if ev.header().event_type_raw() != ty::TABLE_MAP {
             return None;
         }
         let tme: TableMapEvent<'_> = ev.read_event().ok()?;
         let (db, table) = (tme.database_name().into_owned(), tme.table_name().into_owned());
-        if !self.filter.matches(&db, &table) || has_column_names(&tme) {
+        if !self.filter.matches(&db, &table) {
             return None;
         }
         if self.schemas.contains_key(&(db.clone(), table.clone())) {
@@ -278,7 +280,12 @@ impl Decoder {
             (true, Some(gtid_set)) => Resume::Gtid { gtid_set },
             (_, gtid_set) => Resume::Position { position: self.position(), gtid_set },
         };
-        out.push(SourceMessage::Commit(Checkpoint { resume, server_id: self.server_id, ts_ms: now_ms(), snapshot: None }));
+        out.push(SourceMessage::Commit(Checkpoint {
+            resume,
+            server_id: self.server_id,
+            ts_ms: now_ms(),
+            snapshot: None,
+        }));
     }
 
     fn open_txn(&mut self, start: u64) {

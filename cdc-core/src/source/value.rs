@@ -20,7 +20,7 @@ use mysql_common::constants::ColumnType;
 use mysql_common::io::ParseBuf;
 use mysql_common::value::Value as MyValue;
 
-use super::table::{packed_string_length, Charset, ColumnPlan, Kind};
+use super::table::{string_byte_length, Charset, ColumnPlan, Kind};
 use crate::event::{CompactString, Value};
 use crate::metrics;
 
@@ -138,9 +138,7 @@ impl ValueOp {
             }
             (T::MYSQL_TYPE_STRING, _) if chars => {
                 // The maximum length in bytes, as mysql_common's BinlogValue reads it.
-                let max_len =
-                    packed_string_length(meta).unwrap_or_else(|| u16::from_le_bytes([meta[0], meta[1]]) as usize);
-                ValueOp::Chars { max_len: max_len as u16 }
+                ValueOp::Chars { max_len: string_byte_length(meta) as u16 }
             }
             (
                 T::MYSQL_TYPE_TINY_BLOB
