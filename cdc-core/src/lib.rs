@@ -22,6 +22,7 @@ pub mod event;
 pub mod metrics;
 pub mod pipeline;
 pub mod position;
+pub mod schema_history;
 pub mod secret;
 pub mod sink;
 pub mod source;
