@@ -465,7 +465,7 @@ fn from_data_type(name: &str, dt: &DataType, mariadb: bool) -> Result<ParsedColu
                 .collect(),
         ),
         D::Set(labels) => labelled("set", labels.clone()),
-        D::Uuid => bytes("uuid", 16, false),
+        D::Uuid => simple("uuid"),
         D::GeometricType(k) => simple(match k {
             GeometricTypeKind::Point => "point",
             GeometricTypeKind::Polygon => "polygon",
@@ -498,11 +498,7 @@ fn from_data_type(name: &str, dt: &DataType, mariadb: bool) -> Result<ParsedColu
                 "geomcollection" => simple("geometrycollection"),
                 "inet4" => simple("inet4"),
                 "inet6" => simple("inet6"),
-                "vector" => {
-                    let mut p = column("vector", format!("vector({})", arg(0).unwrap_or(0)));
-                    p.def.length = arg(0);
-                    p
-                }
+                "vector" => column("vector", format!("vector({})", arg(0).unwrap_or(0))),
                 _ => return Err(format!("column `{name}`: data type `{dt}` is not known to the schema history")),
             }
         }

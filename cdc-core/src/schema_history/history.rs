@@ -38,6 +38,20 @@ pub struct HistoryConfig {
     pub lower_case_table_names: bool,
 }
 
+impl HistoryConfig {
+    /// True when `db` is one of the captured databases (compared after folding when
+    /// [`Self::lower_case_table_names`]).
+    pub fn captures(&self, db: &str) -> bool {
+        let fold = |s: &str| if self.lower_case_table_names { s.to_lowercase() } else { s.to_string() };
+        let db = fold(db);
+        if self.databases.is_empty() {
+            !SYSTEM_DATABASES.contains(&db.to_ascii_lowercase().as_str())
+        } else {
+            self.databases.iter().any(|d| fold(d) == db)
+        }
+    }
+}
+
 /// The state of the history at one position: what a snapshot record holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SchemaState {
@@ -331,12 +345,7 @@ impl SchemaHistory {
 
     /// True when `db` is one of the captured databases.
     pub fn captured(&self, db: &str) -> bool {
-        let db = self.fold(db);
-        if self.config.databases.is_empty() {
-            !SYSTEM_DATABASES.contains(&db.to_ascii_lowercase().as_str())
-        } else {
-            self.config.databases.iter().any(|d| self.fold(d) == db)
-        }
+        self.config.captures(db)
     }
 
     /// Records `def` (read from the server, e.g. with [`super::capture`]) as `table`'s schema at
@@ -521,8 +530,40 @@ impl SchemaHistory {
                     return Err(format!("table {id} awaits a schema refresh from the server"));
                 }
                 let mut def = next.tables.get(&id).cloned().ok_or_else(|| format!("table {id} is not in the history"))?;
+                // CONVERT TO CHARACTER SET applies to the resulting table whatever the clause
+                // order; only the columns the statement does not (re)define keep their length
+                // in characters (MySQL `mysql_prepare_alter_table`; checked against MariaDB).
+                if ops.contains(&AlterOp::DropPrimaryKey) && def.primary_key.is_empty() {
+                    return Err(format!("{id} has no primary key to drop"));
+                }
+                // Table options (the default character set) are statement-wide: columns added
+                // by any clause take the new default.
                 for op in &ops {
-                    self.alter(next, &id, &mut def, op)?;
+                    if let AlterOp::DefaultCharset(cs) = op {
+                        def.charset = Some(cs.clone());
+                    }
+                }
+                let mut redefined = BTreeSet::new();
+                let mut convert_to = None;
+                for op in &ops {
+                    match op {
+                        AlterOp::Convert(cs) => convert_to = Some(cs.clone()),
+                        AlterOp::DefaultCharset(_) => {}
+                        AlterOp::AddColumn { column, .. } | AlterOp::Redefine { column, .. } => {
+                            redefined.insert(column.def.name.to_lowercase());
+                            self.alter(&id, &mut def, op)?;
+                        }
+                        _ => self.alter(&id, &mut def, op)?,
+                    }
+                }
+                if let Some(cs) = convert_to {
+                    let cs = match cs {
+                        Some(c) => c,
+                        None => self
+                            .db_charset(next, &id.db)
+                            .ok_or("CONVERT TO CHARACTER SET DEFAULT: the database's character set is not known")?,
+                    };
+                    convert(&mut def, &cs, &redefined)?;
                 }
                 match rename_to {
                     Some(to) if to != id => {
@@ -604,7 +645,7 @@ impl SchemaHistory {
         Ok(())
     }
 
-    fn alter(&self, next: &SchemaState, id: &TableId, def: &mut TableDef, op: &AlterOp) -> Result<(), String> {
+    fn alter(&self, id: &TableId, def: &mut TableDef, op: &AlterOp) -> Result<(), String> {
         match op {
             AlterOp::AddColumn { column, position, if_not_exists } => {
                 let col = column.resolve(def.charset.as_deref())?;
@@ -676,21 +717,13 @@ impl SchemaHistory {
                 }
             }
             AlterOp::AddPrimaryKey(cols) => set_primary_key(def, cols)?,
-            AlterOp::DropPrimaryKey => {
-                if def.primary_key.is_empty() {
-                    return Err(format!("{id} has no primary key to drop"));
-                }
-                def.primary_key.clear();
-            }
+            // Checked against the table before the statement (see `plan`): DROP clauses name
+            // the original table's keys, so `DROP COLUMN id, DROP PRIMARY KEY` is valid.
+            AlterOp::DropPrimaryKey => def.primary_key.clear(),
             AlterOp::RenameTable(_) => {}
             AlterOp::DefaultCharset(cs) => def.charset = Some(cs.clone()),
-            AlterOp::Convert(cs) => {
-                let cs = match cs {
-                    Some(c) => c.clone(),
-                    None => self.db_charset(next, &id.db).ok_or("CONVERT TO CHARACTER SET DEFAULT: the database's character set is not known")?,
-                };
-                convert(def, &cs)?;
-            }
+            // Applied after the other clauses (see `plan`).
+            AlterOp::Convert(_) => {}
         }
         Ok(())
     }
@@ -735,7 +768,9 @@ fn set_primary_key(def: &mut TableDef, cols: &[String]) -> Result<(), String> {
 /// CONVERT TO CHARACTER SET `cs`: every character column takes `cs`; a TEXT column keeps its
 /// length in characters, so it may become a larger TEXT type (MySQL manual 15.1.9, "Changing the
 /// Character Set": "a TEXT column … converted to MEDIUMTEXT").
-fn convert(def: &mut TableDef, cs: &str) -> Result<(), String> {
+/// `redefined`: the (lower-cased) names of the columns the statement itself defines, which
+/// take the character set but keep their type.
+fn convert(def: &mut TableDef, cs: &str, redefined: &BTreeSet<String>) -> Result<(), String> {
     let new_max = max_bytes_per_char(cs).ok_or_else(|| format!("character set `{cs}` is not known to the schema history"))?;
     for c in def.columns.iter_mut() {
         let Some(old) = c.charset.clone() else { continue };
@@ -743,7 +778,8 @@ fn convert(def: &mut TableDef, cs: &str) -> Result<(), String> {
             return Err("CONVERT TO CHARACTER SET binary is not supported".into());
         }
         let text = ["tinytext", "text", "mediumtext", "longtext"];
-        if let Some(rank) = text.iter().position(|t| *t == c.data_type) {
+        let rank = text.iter().position(|t| *t == c.data_type).filter(|_| !redefined.contains(&c.name.to_lowercase()));
+        if let Some(rank) = rank {
             let old_max = max_bytes_per_char(&old).ok_or_else(|| format!("character set `{old}` is not known to the schema history"))?;
             let caps = [255u64, 65535, 16_777_215, 4_294_967_295];
             let needed = caps[rank] / old_max * new_max;

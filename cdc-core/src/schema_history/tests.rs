@@ -221,9 +221,17 @@ fn charsets_and_convert() {
     );
     h.changed("ALTER TABLE c DEFAULT CHARACTER SET = latin1");
     h.changed("ALTER TABLE c ADD z CHAR(1)");
+    // The table's default applies to every clause of the statement.
+    h.changed("ALTER TABLE c ADD w CHAR(1), DEFAULT CHARSET = utf8mb4");
+    assert_eq!(h.cols("c")[6], "w:char(1):utf8mb4");
+    h.changed("ALTER TABLE c DROP COLUMN w, CHARSET = latin1");
     assert_eq!(h.cols("c")[5], "z:char(1):latin1");
     h.changed("ALTER TABLE c CHARSET utf8mb3, ADD y CHAR(1)");
     assert_eq!(h.cols("c")[6], "y:char(1):utf8mb3");
+    // CONVERT applies to the whole resulting table; a column the statement defines keeps its
+    // type (MariaDB 11: `ADD t TINYTEXT latin1, CONVERT TO utf8mb3` gives a utf8mb3 TINYTEXT).
+    h.changed("ALTER TABLE c ADD COLUMN t2 TINYTEXT CHARACTER SET latin1, CONVERT TO CHARACTER SET latin1, ADD t3 CHAR(2) CHARSET utf8mb4");
+    assert_eq!(h.cols("c")[7..], ["t2:tinytext:latin1", "t3:char(2):latin1"]);
 }
 
 #[test]

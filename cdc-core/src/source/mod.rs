@@ -47,7 +47,7 @@ pub mod file;
 pub mod filter;
 pub mod gtid;
 pub mod schema;
-mod table;
+pub(crate) mod table;
 mod value;
 
 pub use decode::Decoder;
