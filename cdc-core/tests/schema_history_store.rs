@@ -66,10 +66,7 @@ fn resume_cuts_the_file_back_to_the_checkpoint() {
     let (again, _) = HistoryFile::resume(&path, &config(), Some(&pos(600))).unwrap().unwrap();
     assert_eq!(again.table("db", "t").unwrap().columns.len(), 2);
     // A checkpoint before the seed cannot be served.
-    assert!(matches!(
-        HistoryFile::resume(&path, &config(), Some(&pos(50))),
-        Err(StoreError::NoSnapshot { .. })
-    ));
+    assert!(matches!(HistoryFile::resume(&path, &config(), Some(&pos(50))), Err(StoreError::NoSnapshot { .. })));
 }
 
 #[test]

@@ -115,8 +115,7 @@ impl Gen {
             }
             6 if has_pk => "DROP PRIMARY KEY".into(),
             6 | 7 => {
-                let keyed: Vec<&String> =
-                    cols.iter().zip(types).filter(|(_, t)| keyable(t)).map(|(c, _)| c).collect();
+                let keyed: Vec<&String> = cols.iter().zip(types).filter(|(_, t)| keyable(t)).map(|(c, _)| c).collect();
                 if keyed.is_empty() {
                     return "COMMENT = 'no key column'".into();
                 }

@@ -146,7 +146,8 @@ pub fn column_from_information_schema(
     }
     if data_type == "enum" || data_type == "set" {
         if let Ok(l) = lex(column_type) {
-            labels = l.tokens.into_iter().filter_map(|t| if let Tok::Str(s) = t.tok { Some(s) } else { None }).collect();
+            labels =
+                l.tokens.into_iter().filter_map(|t| if let Tok::Str(s) = t.tok { Some(s) } else { None }).collect();
         }
         let quoted: Vec<String> = labels.iter().map(|l| format!("'{}'", l.replace('\'', "''"))).collect();
         ty = format!("{data_type}({})", quoted.join(","));
@@ -161,7 +162,11 @@ pub fn column_from_information_schema(
         }
         _ => (None, None),
     };
-    let fsp = if matches!(data_type.as_str(), "time" | "datetime" | "timestamp") { Some(fsp.unwrap_or(0) as u8) } else { None };
+    let fsp = if matches!(data_type.as_str(), "time" | "datetime" | "timestamp") {
+        Some(fsp.unwrap_or(0) as u8)
+    } else {
+        None
+    };
     ColumnDef {
         name,
         length: if has_length(&data_type) { max_len } else { None },
@@ -183,13 +188,47 @@ mod tests {
 
     #[test]
     fn normalizes_like_the_ddl_path() {
-        let c = column_from_information_schema("a".into(), "int", "int(10) unsigned zerofill", None, None, Some(10), Some(0), None, false);
+        let c = column_from_information_schema(
+            "a".into(),
+            "int",
+            "int(10) unsigned zerofill",
+            None,
+            None,
+            Some(10),
+            Some(0),
+            None,
+            false,
+        );
         assert_eq!((c.column_type.as_str(), c.unsigned, c.precision), ("int unsigned", true, None));
-        let e = column_from_information_schema("e".into(), "enum", "enum('a','b''c')", Some("utf8"), Some(3), None, None, None, true);
-        assert_eq!((e.labels.clone(), e.column_type.as_str(), e.charset.as_deref(), e.length), (vec!["a".into(), "b'c".into()], "enum('a','b''c')", Some("utf8mb3"), None));
-        let d = column_from_information_schema("d".into(), "datetime", "datetime(3)", None, None, None, None, Some(3), true);
+        let e = column_from_information_schema(
+            "e".into(),
+            "enum",
+            "enum('a','b''c')",
+            Some("utf8"),
+            Some(3),
+            None,
+            None,
+            None,
+            true,
+        );
+        assert_eq!(
+            (e.labels.clone(), e.column_type.as_str(), e.charset.as_deref(), e.length),
+            (vec!["a".into(), "b'c".into()], "enum('a','b''c')", Some("utf8mb3"), None)
+        );
+        let d = column_from_information_schema(
+            "d".into(),
+            "datetime",
+            "datetime(3)",
+            None,
+            None,
+            None,
+            None,
+            Some(3),
+            true,
+        );
         assert_eq!(d.fsp, Some(3));
-        let f = column_from_information_schema("f".into(), "float", "float(7,2)", None, None, Some(7), Some(2), None, true);
+        let f =
+            column_from_information_schema("f".into(), "float", "float(7,2)", None, None, Some(7), Some(2), None, true);
         assert_eq!((f.precision, f.scale), (Some(7), Some(2)));
     }
 }

@@ -168,9 +168,15 @@ mod tests {
     use crate::schema_history::capture::column_from_information_schema;
 
     fn def() -> TableDef {
-        let c = |n: &str, dt: &str, ct: &str, cs: Option<&str>, len: Option<u64>, p: Option<u64>, s: Option<u64>, f: Option<u64>| {
-            column_from_information_schema(n.into(), dt, ct, cs, len, p, s, f, true)
-        };
+        let c =
+            |n: &str,
+             dt: &str,
+             ct: &str,
+             cs: Option<&str>,
+             len: Option<u64>,
+             p: Option<u64>,
+             s: Option<u64>,
+             f: Option<u64>| { column_from_information_schema(n.into(), dt, ct, cs, len, p, s, f, true) };
         TableDef {
             columns: vec![
                 c("id", "int", "int(11)", None, None, Some(10), Some(0), None),
@@ -185,7 +191,7 @@ mod tests {
         }
     }
 
-    fn cols<'a>(v: &'a [(ColumnType, Vec<u8>)]) -> Vec<(ColumnType, &'a [u8])> {
+    fn cols(v: &[(ColumnType, Vec<u8>)]) -> Vec<(ColumnType, &[u8])> {
         v.iter().map(|(t, m)| (*t, m.as_slice())).collect()
     }
 

@@ -49,9 +49,11 @@ impl ParsedColumn {
         def.charset = match &self.charset {
             CharsetSpec::None => None,
             CharsetSpec::Explicit(c) => Some(c.clone()),
-            CharsetSpec::TableDefault => Some(table_charset.map(str::to_string).ok_or_else(|| {
-                format!("column `{}`: the table's default character set is not known", def.name)
-            })?),
+            CharsetSpec::TableDefault => Some(
+                table_charset
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("column `{}`: the table's default character set is not known", def.name))?,
+            ),
         };
         if def.charset.as_deref() == Some("binary") {
             to_binary_type(&mut def);
@@ -198,7 +200,10 @@ pub(crate) fn parse_column(text: &str, tokens: &[Token], mariadb: bool) -> Resul
                 if attrs.get(j).is_some_and(|n| n.is_punct('=')) {
                     j += 1;
                 }
-                let cs = attrs.get(j).and_then(Token::text).ok_or_else(|| format!("column `{name}`: CHARACTER SET without a name"))?;
+                let cs = attrs
+                    .get(j)
+                    .and_then(Token::text)
+                    .ok_or_else(|| format!("column `{name}`: CHARACTER SET without a name"))?;
                 charset = Some(normalize_charset(cs));
                 i = j;
             }
@@ -207,7 +212,10 @@ pub(crate) fn parse_column(text: &str, tokens: &[Token], mariadb: bool) -> Resul
                 if attrs.get(j).is_some_and(|n| n.is_punct('=')) {
                     j += 1;
                 }
-                let c = attrs.get(j).and_then(Token::text).ok_or_else(|| format!("column `{name}`: COLLATE without a name"))?;
+                let c = attrs
+                    .get(j)
+                    .and_then(Token::text)
+                    .ok_or_else(|| format!("column `{name}`: COLLATE without a name"))?;
                 collation = Some(c.to_string());
                 i = j;
             }
@@ -219,7 +227,8 @@ pub(crate) fn parse_column(text: &str, tokens: &[Token], mariadb: bool) -> Resul
         i += 1;
     }
     let sql = format!("CREATE TABLE _t (`c` {type_text})");
-    let stmt = Parser::parse_sql(&MySqlDialect {}, &sql).map_err(|e| format!("column `{name}`: type `{type_text}`: {e}"))?;
+    let stmt =
+        Parser::parse_sql(&MySqlDialect {}, &sql).map_err(|e| format!("column `{name}`: type `{type_text}`: {e}"))?;
     let Some(Statement::CreateTable(ct)) = stmt.into_iter().next() else {
         return Err(format!("column `{name}`: type `{type_text}` did not parse as a column"));
     };
@@ -534,7 +543,10 @@ mod tests {
     #[test]
     fn decimals_floats_and_temporals() {
         let d = ok("d DECIMAL(12,3) UNSIGNED");
-        assert_eq!((d.column_type.as_str(), d.precision, d.scale, d.unsigned), ("decimal(12,3) unsigned", Some(12), Some(3), true));
+        assert_eq!(
+            (d.column_type.as_str(), d.precision, d.scale, d.unsigned),
+            ("decimal(12,3) unsigned", Some(12), Some(3), true)
+        );
         assert_eq!(ok("d NUMERIC").column_type, "decimal(10,0)");
         assert_eq!(ok("f FLOAT(30)").data_type, "double");
         let t = ok("t DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)");
@@ -546,7 +558,10 @@ mod tests {
     #[test]
     fn character_types_take_charsets() {
         let v = ok("v VARCHAR(20) CHARSET utf8 COLLATE utf8_bin DEFAULT 'x' COMMENT 'y'");
-        assert_eq!((v.column_type.as_str(), v.length, v.charset.as_deref()), ("varchar(20)", Some(20), Some("utf8mb3")));
+        assert_eq!(
+            (v.column_type.as_str(), v.length, v.charset.as_deref()),
+            ("varchar(20)", Some(20), Some("utf8mb3"))
+        );
         assert_eq!(ok("v VARCHAR(20)").charset.as_deref(), Some("latin1"));
         assert_eq!(ok("v VARCHAR(20) BINARY").charset.as_deref(), Some("latin1"));
         assert_eq!(ok("v CHAR(3) COLLATE utf8mb4_unicode_ci").charset.as_deref(), Some("utf8mb4"));

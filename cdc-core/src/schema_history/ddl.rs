@@ -43,11 +43,27 @@ pub(crate) enum ColumnPosition {
 /// One ALTER TABLE clause that matters for the row shape.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum AlterOp {
-    AddColumn { column: ParsedColumn, position: Option<ColumnPosition>, if_not_exists: bool },
-    DropColumn { name: String, if_exists: bool },
+    AddColumn {
+        column: ParsedColumn,
+        position: Option<ColumnPosition>,
+        if_not_exists: bool,
+    },
+    DropColumn {
+        name: String,
+        if_exists: bool,
+    },
     /// MODIFY (old = the column's own name) and CHANGE.
-    Redefine { old: String, column: ParsedColumn, position: Option<ColumnPosition>, if_exists: bool },
-    RenameColumn { old: String, new: String, if_exists: bool },
+    Redefine {
+        old: String,
+        column: ParsedColumn,
+        position: Option<ColumnPosition>,
+        if_exists: bool,
+    },
+    RenameColumn {
+        old: String,
+        new: String,
+        if_exists: bool,
+    },
     AddPrimaryKey(Vec<String>),
     DropPrimaryKey,
     RenameTable(TableId),
@@ -411,8 +427,8 @@ impl<'a> P<'a> {
         let if_not_exists = self.eat_all(&["IF", "NOT", "EXISTS"]) && !or_replace;
         let table = self.table_name()?;
         // CREATE TABLE t LIKE s / CREATE TABLE t (LIKE s)
-        let paren_like = self.peek().is_some_and(|t| t.is_punct('('))
-            && self.toks.get(self.i + 1).is_some_and(|t| t.is("LIKE"));
+        let paren_like =
+            self.peek().is_some_and(|t| t.is_punct('(')) && self.toks.get(self.i + 1).is_some_and(|t| t.is("LIKE"));
         if paren_like {
             self.i += 1;
         }
@@ -498,7 +514,9 @@ impl<'a> P<'a> {
                 _ if table && t.is("WITH") && self.toks.get(self.i + 1).is_some_and(|n| n.is("SYSTEM")) => {
                     return Err("WITH SYSTEM VERSIONING adds hidden columns; not supported".into());
                 }
-                _ if t.is("CHARSET") || (t.is("CHARACTER") && self.toks.get(self.i + 1).is_some_and(|n| n.is("SET"))) => {
+                _ if t.is("CHARSET")
+                    || (t.is("CHARACTER") && self.toks.get(self.i + 1).is_some_and(|n| n.is("SET"))) =>
+                {
                     self.i += if t.is("CHARSET") { 1 } else { 2 };
                     self.eat_punct('=');
                     charset = Some(normalize_charset(self.option_value()?));
@@ -570,7 +588,8 @@ impl<'a> P<'a> {
             .enumerate()
             .skip(1)
             .find(|(k, t)| {
-                (t.is("PARTITION") && c.get(k + 1).is_some_and(|n| n.is("BY"))) || t.is("REMOVE") && c.get(k + 1).is_some_and(|n| n.is("PARTITIONING"))
+                (t.is("PARTITION") && c.get(k + 1).is_some_and(|n| n.is("BY")))
+                    || t.is("REMOVE") && c.get(k + 1).is_some_and(|n| n.is("PARTITIONING"))
             })
             .map_or(c.len(), |(k, _)| k);
         let c = &c[..cut];
@@ -598,7 +617,11 @@ impl<'a> P<'a> {
                 if !column {
                     let mut j = k;
                     if kw(j, "CONSTRAINT") {
-                        j += if kw(j + 1, "PRIMARY") || kw(j + 1, "UNIQUE") || kw(j + 1, "FOREIGN") || kw(j + 1, "CHECK") {
+                        j += if kw(j + 1, "PRIMARY")
+                            || kw(j + 1, "UNIQUE")
+                            || kw(j + 1, "FOREIGN")
+                            || kw(j + 1, "CHECK")
+                        {
                             1
                         } else {
                             2
@@ -611,7 +634,18 @@ impl<'a> P<'a> {
                     if kw(k, "SYSTEM") || kw(k, "PERIOD") {
                         return Err(format!("`{}`: system versioning and periods are not supported", text()));
                     }
-                    let key = ["INDEX", "KEY", "UNIQUE", "FULLTEXT", "SPATIAL", "FOREIGN", "CHECK", "CONSTRAINT", "PARTITION", "VECTOR"];
+                    let key = [
+                        "INDEX",
+                        "KEY",
+                        "UNIQUE",
+                        "FULLTEXT",
+                        "SPATIAL",
+                        "FOREIGN",
+                        "CHECK",
+                        "CONSTRAINT",
+                        "PARTITION",
+                        "VECTOR",
+                    ];
                     if key.iter().any(|w| kw(k, w)) {
                         return Ok(());
                     }
@@ -625,7 +659,11 @@ impl<'a> P<'a> {
                     return Ok(());
                 }
                 let (def, position) = split_position(&c[k..])?;
-                ops.push(AlterOp::AddColumn { column: parse_column(self.text, def, self.mariadb)?, position, if_not_exists });
+                ops.push(AlterOp::AddColumn {
+                    column: parse_column(self.text, def, self.mariadb)?,
+                    position,
+                    if_not_exists,
+                });
             }
             "DROP" => {
                 let column = kw(k, "COLUMN");
@@ -685,9 +723,12 @@ impl<'a> P<'a> {
                     if if_exists {
                         k += 2;
                     }
-                    let (Some(old), true, Some(new), None) =
-                        (c.get(k).and_then(Token::ident), kw(k + 1, "TO"), c.get(k + 2).and_then(Token::ident), c.get(k + 3))
-                    else {
+                    let (Some(old), true, Some(new), None) = (
+                        c.get(k).and_then(Token::ident),
+                        kw(k + 1, "TO"),
+                        c.get(k + 2).and_then(Token::ident),
+                        c.get(k + 3),
+                    ) else {
                         return Err(format!("ALTER TABLE clause `{}` is not understood", text()));
                     };
                     ops.push(AlterOp::RenameColumn { old: old.into(), new: new.into(), if_exists });
@@ -696,7 +737,15 @@ impl<'a> P<'a> {
                 if kw(k, "TO") || kw(k, "AS") || c.get(k).is_some_and(|t| t.is_punct('=')) {
                     k += 1;
                 }
-                let mut sub = P { text: self.text, toks: &c[k..], i: 0, default_db: self.default_db, mariadb: self.mariadb, tables: vec![], selects: false };
+                let mut sub = P {
+                    text: self.text,
+                    toks: &c[k..],
+                    i: 0,
+                    default_db: self.default_db,
+                    mariadb: self.mariadb,
+                    tables: vec![],
+                    selects: false,
+                };
                 let to = sub.table_name()?;
                 sub.expect_end()?;
                 ops.push(AlterOp::RenameTable(to));
@@ -718,14 +767,30 @@ impl<'a> P<'a> {
                 if !kw(1, "TO") {
                     return Err(format!("ALTER TABLE clause `{}` is not understood", text()));
                 }
-                let j = if kw(2, "CHARSET") { 3 } else if kw(2, "CHARACTER") && kw(3, "SET") { 4 } else {
+                let j = if kw(2, "CHARSET") {
+                    3
+                } else if kw(2, "CHARACTER") && kw(3, "SET") {
+                    4
+                } else {
                     return Err(format!("ALTER TABLE clause `{}` is not understood", text()));
                 };
                 let cs = c.get(j).and_then(Token::text).ok_or_else(|| format!("`{}`: no character set", text()))?;
-                ops.push(AlterOp::Convert(if cs.eq_ignore_ascii_case("DEFAULT") { None } else { Some(normalize_charset(cs)) }));
+                ops.push(AlterOp::Convert(if cs.eq_ignore_ascii_case("DEFAULT") {
+                    None
+                } else {
+                    Some(normalize_charset(cs))
+                }));
             }
             "DEFAULT" | "CHARACTER" | "CHARSET" | "COLLATE" => {
-                let mut sub = P { text: self.text, toks: c, i: 0, default_db: self.default_db, mariadb: self.mariadb, tables: vec![], selects: false };
+                let mut sub = P {
+                    text: self.text,
+                    toks: c,
+                    i: 0,
+                    default_db: self.default_db,
+                    mariadb: self.mariadb,
+                    tables: vec![],
+                    selects: false,
+                };
                 sub.eat("DEFAULT");
                 match sub.charset_options(false)? {
                     Some(cs) => ops.push(AlterOp::DefaultCharset(cs)),

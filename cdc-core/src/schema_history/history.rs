@@ -284,17 +284,19 @@ impl SchemaHistory {
     ///
     /// Errors: a record whose position cannot be ordered against `at` (another binlog base
     /// name), as text.
-    pub fn schema_at(config: &HistoryConfig, records: &[HistoryRecord], at: &BinlogPosition) -> Result<Option<Self>, String> {
+    pub fn schema_at(
+        config: &HistoryConfig,
+        records: &[HistoryRecord],
+        at: &BinlogPosition,
+    ) -> Result<Option<Self>, String> {
         let mut at_or_before = Vec::with_capacity(records.len());
         for r in records {
             let ord = compare_positions(&r.position, at)
                 .ok_or_else(|| format!("history record at {} cannot be ordered against {at}", r.position))?;
             at_or_before.push(ord != Ordering::Greater);
         }
-        let Some(seed) = records
-            .iter()
-            .zip(&at_or_before)
-            .rposition(|(r, ok)| *ok && matches!(r.kind, RecordKind::Snapshot { .. }))
+        let Some(seed) =
+            records.iter().zip(&at_or_before).rposition(|(r, ok)| *ok && matches!(r.kind, RecordKind::Snapshot { .. }))
         else {
             return Ok(None);
         };
@@ -363,7 +365,11 @@ impl SchemaHistory {
         self.position = position.clone();
         HistoryRecord {
             position,
-            kind: RecordKind::Ddl { default_db: String::new(), sql: format!("/* refresh */ {id}"), changes: vec![change] },
+            kind: RecordKind::Ddl {
+                default_db: String::new(),
+                sql: format!("/* refresh */ {id}"),
+                changes: vec![change],
+            },
         }
     }
 
@@ -374,7 +380,12 @@ impl SchemaHistory {
     /// Errors: [`HistoryError::Unsupported`] for a statement that cannot be understood and
     /// names a table of the captured databases (or no table at all);
     /// [`HistoryError::Inconsistent`] when it contradicts the history.
-    pub fn apply(&mut self, position: &BinlogPosition, default_db: &str, sql: &str) -> Result<DdlOutcome, HistoryError> {
+    pub fn apply(
+        &mut self,
+        position: &BinlogPosition,
+        default_db: &str,
+        sql: &str,
+    ) -> Result<DdlOutcome, HistoryError> {
         if compare_positions(position, &self.position).is_some_and(|o| o != Ordering::Greater) {
             return Ok(DdlOutcome::Ignored(format!("already applied (the history is at {})", self.position)));
         }
@@ -382,7 +393,9 @@ impl SchemaHistory {
             Ok(d) => d,
             Err(e) => {
                 if !e.tables.is_empty() && e.tables.iter().all(|t| !self.captured(&t.db)) {
-                    return Ok(DdlOutcome::Ignored("not understood, but names no table of the captured databases".into()));
+                    return Ok(DdlOutcome::Ignored(
+                        "not understood, but names no table of the captured databases".into(),
+                    ));
                 }
                 return Err(HistoryError::Unsupported { position: position.clone(), ddl: e });
             }
@@ -529,7 +542,8 @@ impl SchemaHistory {
                 if next.refresh_pending.contains(&id) {
                     return Err(format!("table {id} awaits a schema refresh from the server"));
                 }
-                let mut def = next.tables.get(&id).cloned().ok_or_else(|| format!("table {id} is not in the history"))?;
+                let mut def =
+                    next.tables.get(&id).cloned().ok_or_else(|| format!("table {id} is not in the history"))?;
                 // CONVERT TO CHARACTER SET applies to the resulting table whatever the clause
                 // order; only the columns the statement does not (re)define keep their length
                 // in characters (MySQL `mysql_prepare_alter_table`; checked against MariaDB).
@@ -623,7 +637,9 @@ impl SchemaHistory {
             Ddl::CreateDatabase { db, charset } | Ddl::AlterDatabase { db, charset } => {
                 let db = self.fold(&db);
                 if self.captured(&db) {
-                    let charset = charset.or_else(|| next.databases.get(&db).cloned().flatten()).or_else(|| next.server_charset.clone());
+                    let charset = charset
+                        .or_else(|| next.databases.get(&db).cloned().flatten())
+                        .or_else(|| next.server_charset.clone());
                     next.databases.insert(db.clone(), charset.clone());
                     changes.push(SchemaChange::Database { db, charset });
                 }
@@ -631,7 +647,8 @@ impl SchemaHistory {
             Ddl::DropDatabase(db) => {
                 let db = self.fold(&db);
                 if self.captured(&db) {
-                    let ids: Vec<TableId> = next.tables.keys().chain(next.refresh_pending.iter()).filter(|t| t.db == db).cloned().collect();
+                    let ids: Vec<TableId> =
+                        next.tables.keys().chain(next.refresh_pending.iter()).filter(|t| t.db == db).cloned().collect();
                     for id in ids {
                         next.tables.remove(&id);
                         next.refresh_pending.remove(&id);
@@ -771,7 +788,8 @@ fn set_primary_key(def: &mut TableDef, cols: &[String]) -> Result<(), String> {
 /// `redefined`: the (lower-cased) names of the columns the statement itself defines, which
 /// take the character set but keep their type.
 fn convert(def: &mut TableDef, cs: &str, redefined: &BTreeSet<String>) -> Result<(), String> {
-    let new_max = max_bytes_per_char(cs).ok_or_else(|| format!("character set `{cs}` is not known to the schema history"))?;
+    let new_max =
+        max_bytes_per_char(cs).ok_or_else(|| format!("character set `{cs}` is not known to the schema history"))?;
     for c in def.columns.iter_mut() {
         let Some(old) = c.charset.clone() else { continue };
         if cs == "binary" {
@@ -780,7 +798,8 @@ fn convert(def: &mut TableDef, cs: &str, redefined: &BTreeSet<String>) -> Result
         let text = ["tinytext", "text", "mediumtext", "longtext"];
         let rank = text.iter().position(|t| *t == c.data_type).filter(|_| !redefined.contains(&c.name.to_lowercase()));
         if let Some(rank) = rank {
-            let old_max = max_bytes_per_char(&old).ok_or_else(|| format!("character set `{old}` is not known to the schema history"))?;
+            let old_max = max_bytes_per_char(&old)
+                .ok_or_else(|| format!("character set `{old}` is not known to the schema history"))?;
             let caps = [255u64, 65535, 16_777_215, 4_294_967_295];
             let needed = caps[rank] / old_max * new_max;
             let new_rank = caps.iter().position(|&cap| cap >= needed).unwrap_or(3).max(rank);

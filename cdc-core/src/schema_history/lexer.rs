@@ -115,9 +115,7 @@ fn strip_comments(sql: &str) -> Result<String, LexError> {
                     out.push(' ');
                     i = j;
                 } else {
-                    let close = sql[i + 2..]
-                        .find("*/")
-                        .ok_or_else(|| LexError("unterminated /* comment".into()))?;
+                    let close = sql[i + 2..].find("*/").ok_or_else(|| LexError("unterminated /* comment".into()))?;
                     out.push(' ');
                     i = i + 2 + close + 2;
                 }
@@ -279,7 +277,12 @@ mod tests {
     use super::*;
 
     fn words(sql: &str) -> Vec<String> {
-        lex(sql).unwrap().tokens.iter().map(|t| t.text().map(str::to_string).unwrap_or_else(|| format!("{:?}", t.tok))).collect()
+        lex(sql)
+            .unwrap()
+            .tokens
+            .iter()
+            .map(|t| t.text().map(str::to_string).unwrap_or_else(|| format!("{:?}", t.tok)))
+            .collect()
     }
 
     #[test]

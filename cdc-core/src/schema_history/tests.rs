@@ -12,7 +12,8 @@ struct H {
 
 impl H {
     fn new(mariadb: bool) -> Self {
-        let config = HistoryConfig { databases: vec!["db".into(), "db2".into()], mariadb, lower_case_table_names: false };
+        let config =
+            HistoryConfig { databases: vec!["db".into(), "db2".into()], mariadb, lower_case_table_names: false };
         let mut state = SchemaState { server_charset: Some("latin1".into()), ..Default::default() };
         state.databases.insert("db".into(), Some("utf8mb4".into()));
         state.databases.insert("db2".into(), None);
@@ -150,7 +151,8 @@ fn create_table_like_and_select() {
     }
     // An ALTER of a table awaiting its refresh cannot be applied.
     h.fails("ALTER TABLE t4 ADD COLUMN z INT");
-    let rec = h.h.refresh(BinlogPosition::new("binlog.000001", 5000), TableId::new("db", "t4"), Some(h.def("t").clone()));
+    let rec =
+        h.h.refresh(BinlogPosition::new("binlog.000001", 5000), TableId::new("db", "t4"), Some(h.def("t").clone()));
     assert!(matches!(rec.kind, super::history::RecordKind::Ddl { .. }));
     assert!(!h.h.refresh_pending("db", "t4"));
 }
@@ -160,7 +162,10 @@ fn add_drop_modify_change_rename_columns_with_positions() {
     let mut h = with_t(false);
     h.changed("ALTER TABLE t ADD COLUMN c DATETIME(3) NULL FIRST");
     h.changed("ALTER TABLE `t` ADD `d` ENUM('p','q') NOT NULL DEFAULT 'p' AFTER `id`");
-    assert_eq!(h.cols("t"), ["c:datetime(3)", "id:int unsigned", "d:enum('p','q'):utf8mb4", "a:varchar(10):utf8mb4", "b:int"]);
+    assert_eq!(
+        h.cols("t"),
+        ["c:datetime(3)", "id:int unsigned", "d:enum('p','q'):utf8mb4", "a:varchar(10):utf8mb4", "b:int"]
+    );
     h.changed("ALTER TABLE t DROP COLUMN c, DROP d");
     assert_eq!(h.cols("t"), ["id:int unsigned", "a:varchar(10):utf8mb4", "b:int"]);
     h.changed("ALTER TABLE t MODIFY b BIGINT UNSIGNED NOT NULL FIRST");
@@ -279,7 +284,9 @@ fn drop_truncate_and_databases() {
 #[test]
 fn mariadb_forms() {
     let mut h = with_t(true);
-    h.changed("ALTER ONLINE TABLE IF EXISTS t WAIT 5 ADD COLUMN IF NOT EXISTS c INT AFTER id, ALGORITHM=INPLACE, LOCK=NONE");
+    h.changed(
+        "ALTER ONLINE TABLE IF EXISTS t WAIT 5 ADD COLUMN IF NOT EXISTS c INT AFTER id, ALGORITHM=INPLACE, LOCK=NONE",
+    );
     h.ok("ALTER TABLE t ADD COLUMN IF NOT EXISTS c INT");
     h.changed("ALTER TABLE t MODIFY COLUMN IF EXISTS c BIGINT, DROP COLUMN IF EXISTS nosuch, ADD j JSON");
     assert_eq!(h.cols("t")[1], "c:bigint");
