@@ -3,14 +3,22 @@
 //! server's `information_schema`; after every statement the history's table equals a fresh
 //! capture of it (column names and order, data and column types, unsigned, character sets,
 //! ENUM/SET labels, lengths, precision/scale/fsp, nullability, primary key). Statements the
-//! server refuses are not applied (they never reach the binlog). Each sequence comes from a
+//! server refuses are not applied (they never reach the binlog). After every statement a row
+//! is inserted and deleted, and the TABLE_MAPs the server writes for them (read from a real
+//! binlog stream) must pass [`check_table_map`] against the history. Each sequence comes from a
 //! seeded RNG; a failure prints the seed and the statements so far.
+
+use std::time::Duration;
 
 use cdc_core::position::BinlogPosition;
 use cdc_core::schema_history::capture::capture;
 use cdc_core::schema_history::history::{DdlOutcome, HistoryConfig, SchemaHistory};
-use cdc_tests::mariadb::server;
+use cdc_core::schema_history::{check_table_map, TableId};
+use cdc_tests::mariadb::{server, unique_server_id, REPL_PASSWORD, REPL_USER};
+use futures_util::StreamExt;
+use mysql_async::binlog::events::TableMapEvent;
 use mysql_async::prelude::*;
+use mysql_async::{BinlogStream, BinlogStreamRequest};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -136,6 +144,41 @@ impl Gen {
     }
 }
 
+/// Reads the binlog until `n` TABLE_MAPs of `db`.t have arrived, checking each against the
+/// history's schema of the table. Returns how many of them the table's schema before the last
+/// ALTER (`before`) would have failed (the check must tell schemas apart).
+async fn check_table_maps(
+    stream: &mut BinlogStream,
+    h: &SchemaHistory,
+    before: &cdc_core::schema_history::TableDef,
+    db: &str,
+    n: usize,
+    log: &str,
+) -> usize {
+    let mut stale_rejected = 0;
+    let id = TableId::new(db, "t");
+    let def = h.table(db, "t").expect("table t");
+    let mut seen = 0;
+    while seen < n {
+        let ev = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("a binlog event within 20 s")
+            .expect("the stream goes on")
+            .expect("a binlog event");
+        if ev.header().event_type_raw() != 19 {
+            continue;
+        }
+        let tme: TableMapEvent<'_> = ev.read_event().expect("TABLE_MAP");
+        if tme.database_name() != db || tme.table_name() != "t" {
+            continue;
+        }
+        check_table_map(&id, def, &tme).unwrap_or_else(|e| panic!("{e}\nafter:\n{log}"));
+        stale_rejected += usize::from(check_table_map(&id, before, &tme).is_err());
+        seen += 1;
+    }
+    stale_rejected
+}
+
 async fn check_equal(c: &mut mysql_async::Conn, config: &HistoryConfig, h: &SchemaHistory, db: &str, log: &str) {
     let state = capture(c, config).await.expect("capture");
     let server = state.tables.get(&cdc_core::schema_history::model::TableId::new(db, "t"));
@@ -147,6 +190,17 @@ async fn random_alters_match_information_schema() {
     let srv = server().await;
     let db = srv.fresh_schema("schist").await;
     let mut c = srv.admin_conn().await;
+    let (file, start): (String, u64) = c
+        .query_first("SHOW MASTER STATUS")
+        .await
+        .unwrap()
+        .map(|r: mysql_async::Row| (r.get(0).unwrap(), r.get(1).unwrap()))
+        .unwrap();
+    let repl = mysql_async::Conn::new(srv.opts(REPL_USER, REPL_PASSWORD)).await.expect("replication connection");
+    let request = BinlogStreamRequest::new(unique_server_id()).with_filename(file.as_bytes()).with_pos(start);
+    let mut stream = repl.get_binlog_stream(request).await.expect("binlog stream");
+    let mut checked_maps = 0;
+    let mut stale_rejected = 0;
     let config = HistoryConfig { databases: vec![db.clone()], mariadb: true, lower_case_table_names: false };
     let mut pos = 4u64;
     let mut applied = 0;
@@ -184,8 +238,18 @@ async fn random_alters_match_information_schema() {
             assert!(!matches!(out, DdlOutcome::RefreshNeeded { .. }), "{log}");
             applied += 1;
             check_equal(&mut c, &config, &h, &db, &log).await;
+            // A row in and out: its TABLE_MAPs must match the history.
+            c.query_drop("INSERT IGNORE INTO t () VALUES ()").await.unwrap();
+            if c.affected_rows() == 1 {
+                c.query_drop("DELETE FROM t").await.unwrap();
+                stale_rejected += check_table_maps(&mut stream, &h, &def, &db, 2, &log).await;
+                checked_maps += 2;
+            }
         }
     }
-    eprintln!("{applied} ALTER statements applied, {refused} refused by the server");
+    eprintln!("{applied} ALTER statements applied, {refused} refused by the server, {checked_maps} TABLE_MAPs checked");
+    eprintln!("{stale_rejected} of them were rejected against the schema before their ALTER");
+    assert!(stale_rejected > checked_maps / 4, "the check tells schemas apart ({stale_rejected} of {checked_maps})");
+    assert!(checked_maps > applied, "most statements are followed by checked TABLE_MAPs ({checked_maps})");
     assert!(applied > refused, "most generated statements must be valid ({applied} applied, {refused} refused)");
 }
