@@ -802,6 +802,8 @@ impl<'a> P<'a> {
             }
             "WITH" if kw(1, "VALIDATION") => {}
             w if NO_SHAPE_CLAUSES.contains(&w) => {}
+            // OceanBase: `SET table_option = value` (OceanBase MySQL mode "ALTER TABLE").
+            "SET" if c.get(2).is_some_and(|t| t.is_punct('=')) => {}
             // Any other `NAME = value` is a table option (OceanBase has many).
             _ if c.get(1).is_some_and(|t| t.is_punct('=')) => {}
             _ => return Err(format!("ALTER TABLE clause `{}` is not understood", text())),

@@ -412,3 +412,51 @@ fn records_replay_to_the_same_state() {
     // Before the seed there is nothing.
     assert!(SchemaHistory::schema_at(&config, &records, &BinlogPosition::new("binlog.000000", 4)).unwrap().is_none());
 }
+
+#[test]
+fn mysql_8_forms() {
+    let mut h = H::new(false);
+    h.changed(
+        "CREATE TABLE `m` (\n  `id` int NOT NULL AUTO_INCREMENT,\n  `h` int NOT NULL /*!80023 INVISIBLE */,\n  \
+         `g` point NOT NULL /*!80003 SRID 4326 */,\n  `j` json DEFAULT NULL,\n  `v` varchar(10) GENERATED ALWAYS AS \
+         (concat(`id`,_utf8mb4'x')) VIRTUAL,\n  PRIMARY KEY (`id`) USING BTREE\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 \
+         COLLATE=utf8mb4_0900_ai_ci /*!80016 DEFAULT ENCRYPTION='N' */",
+    );
+    assert_eq!(h.cols("m"), ["id:int", "h:int", "g:point", "j:json", "v:varchar(10):utf8mb4"]);
+    h.changed("ALTER TABLE m ADD COLUMN c INT UNSIGNED DEFAULT (42), ALGORITHM=INSTANT");
+    h.changed("ALTER TABLE m RENAME COLUMN c TO d, RENAME INDEX a TO b, ALTER COLUMN h SET VISIBLE");
+    assert_eq!(h.cols("m")[5], "d:int unsigned");
+    h.ignored("ALTER TABLE m ALTER CHECK c1 NOT ENFORCED, DROP CHECK c2, ADD CONSTRAINT c3 CHECK (d > 0)");
+}
+
+#[test]
+fn oceanbase_binlog_service_forms() {
+    // etransfer-converted (MySQL syntax, display widths, backticks) and pass-through OceanBase
+    // text with its table options; `lower_case_table_names=1` tenants.
+    let config = HistoryConfig { databases: vec!["test".into()], mariadb: false, lower_case_table_names: true };
+    let state = SchemaState { server_charset: Some("utf8mb4".into()), ..Default::default() };
+    let mut h = SchemaHistory::new(config, BinlogPosition::new("mysql-bin.000001", 4), state);
+    let mut at = 100;
+    let mut apply = |sql: &str| {
+        at += 100;
+        h.apply(&BinlogPosition::new("mysql-bin.000001", at), "test", sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    apply(
+        "CREATE TABLE `T1` (`ID` bigint(20) NOT NULL, `NAME` varchar(64) DEFAULT NULL, PRIMARY KEY (`ID`)) \
+         DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin COMPRESSION = 'lz4_1.0' REPLICA_NUM = 1 BLOCK_SIZE = 16384 \
+         USE_BLOOM_FILTER = FALSE TABLET_SIZE = 134217728 PCTFREE = 0",
+    );
+    apply("ALTER TABLE `t1` ADD COLUMN `AGE` int(11) NULL AFTER `ID`");
+    apply("alter table t1 modify column NAME varchar(128) collate utf8mb4_general_ci");
+    apply("ALTER TABLE t1 RENAME COLUMN AGE TO YEARS");
+    assert!(matches!(apply("ALTER TABLE t1 SET REPLICA_NUM = 3"), DdlOutcome::Ignored(_)));
+    let def = h.table("TEST", "t1").unwrap();
+    let names: Vec<&str> = def.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["ID", "YEARS", "NAME"]);
+    assert_eq!(def.columns[2].length, Some(128));
+    // Tenant-level DDL arrives with an empty database.
+    assert!(matches!(
+        h.apply(&BinlogPosition::new("mysql-bin.000001", 9000), "", "CREATE DATABASE other"),
+        Ok(DdlOutcome::Ignored(_))
+    ));
+}
