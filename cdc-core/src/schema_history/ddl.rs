@@ -1,9 +1,9 @@
-//! DDL classification: one QUERY event's statement → what it does to table shapes ([`Ddl`]).
+//! DDL classification: one QUERY event's statement → what it does to table shapes (`Ddl`).
 //!
-//! A tolerant classifier (on [`super::lexer`]'s tokens) reads the statement's frame: the verb,
+//! A tolerant classifier (on `lexer`'s tokens) reads the statement's frame: the verb,
 //! the target tables (qualified with the QUERY event's default database), rename pairs, the
 //! clauses of an ALTER TABLE, the elements of a CREATE TABLE body. Column definitions inside
-//! are parsed with `sqlparser` ([`super::column`]). Table options, partition clauses, index
+//! are parsed with `sqlparser` (module `column`). Table options, partition clauses, index
 //! and constraint clauses and OceanBase's table options (`REPLICA_NUM`, `BLOCK_SIZE`,
 //! `TABLET_SIZE`, `PCTFREE`, …; the OceanBase binlog service passes its DDL through unconverted
 //! when its converter fails) are parsed past: they never change the row shape.
