@@ -253,3 +253,49 @@ async fn random_alters_match_information_schema() {
     assert!(checked_maps > applied, "most statements are followed by checked TABLE_MAPs ({checked_maps})");
     assert!(applied > refused, "most generated statements must be valid ({applied} applied, {refused} refused)");
 }
+
+/// CREATE TABLE forms (as dumps, ORMs and online schema-change tools write them), CREATE TABLE
+/// … LIKE and renames, run on the server and applied to the history: every table equals its
+/// `information_schema` capture.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_like_and_rename_match_information_schema() {
+    let srv = server().await;
+    let db = srv.fresh_schema("schcreate").await;
+    let mut c = srv.admin_conn().await;
+    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    let config = HistoryConfig { databases: vec![db.clone()], mariadb: true, lower_case_table_names: false };
+    let state = capture(&mut c, &config).await.expect("capture");
+    let mut h = SchemaHistory::new(config.clone(), BinlogPosition::new("binlog.000001", 4), state);
+    let statements = [
+        "CREATE TABLE a (\n  `id` bigint(20) unsigned NOT NULL AUTO_INCREMENT COMMENT 'k, ey',\n  `e` enum('x','y''z') \
+         CHARACTER SET latin1 DEFAULT 'x',\n  `d` decimal(12,2) DEFAULT NULL,\n  `ts` timestamp(6) NOT NULL DEFAULT \
+         CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),\n  `v` varchar(32) COLLATE utf8mb4_bin NOT NULL,\n  \
+         PRIMARY KEY (`id`),\n  KEY `uk` (`v`(8)),\n  KEY `k` (`d`,`ts`),\n  CONSTRAINT `c1` CHECK (`d` > 0)\n) \
+         ENGINE=InnoDB AUTO_INCREMENT=10 DEFAULT CHARSET=utf8mb3 ROW_FORMAT=DYNAMIC COMMENT='x'\n/*!50100 PARTITION BY \
+         HASH (`id`) PARTITIONS 4 */",
+        "CREATE TABLE b (a TEXT, b CHAR(2) BINARY, c VARBINARY(3), d JSON, e SET('p','q') NOT NULL, f BIT(3), \
+         g YEAR, h TIME(4), i FLOAT(6,2) UNSIGNED, j DOUBLE PRECISION, k NUMERIC, l BOOL, m SERIAL, n TINYBLOB, \
+         o MEDIUMINT(8) ZEROFILL, p NATIONAL VARCHAR(4), q LONGTEXT CHARSET latin1, r INT KEY)",
+        "CREATE TABLE IF NOT EXISTS c (x INT, y INT, PRIMARY KEY (y, x)) CHARACTER SET = latin1",
+        "CREATE TABLE /* gh-ost */ `_c_gho` LIKE `c`",
+        "ALTER TABLE /* gh-ost */ `_c_gho` ADD COLUMN z VARCHAR(5) AFTER x, ALGORITHM=INPLACE",
+        "RENAME /* gh-ost */ TABLE `c` TO `_c_del`, `_c_gho` TO `c`",
+        "CREATE OR REPLACE TABLE b (only_one INT UNSIGNED NOT NULL PRIMARY KEY)",
+        "ALTER TABLE a RENAME TO a2, ADD COLUMN w TINYTEXT FIRST",
+        "DROP TABLE IF EXISTS `_c_del`",
+        "TRUNCATE TABLE a2",
+        "CREATE INDEX ix ON a2 (d)",
+    ];
+    let mut log = String::new();
+    for (i, sql) in statements.iter().enumerate() {
+        c.query_drop(*sql).await.unwrap_or_else(|e| panic!("the server refused {sql}: {e}"));
+        log.push_str(sql);
+        log.push('\n');
+        h.apply(&BinlogPosition::new("binlog.000001", 100 + i as u64 * 100), &db, sql)
+            .unwrap_or_else(|e| panic!("{e}\n{log}"));
+        let server = capture(&mut c, &config).await.expect("capture");
+        assert_eq!(&server.tables, &h.state().tables, "after:\n{log}");
+    }
+    let names: Vec<String> = h.state().tables.keys().map(|t| t.table.clone()).collect();
+    assert_eq!(names, ["a2", "b", "c"]);
+}
