@@ -28,8 +28,9 @@ pub struct UnsupportedDdl {
     pub statement: String,
     /// What could not be read.
     pub reason: String,
-    /// The tables the statement names, as far as the classifier read it (empty when not even
-    /// the target could be read).
+    /// The tables the statement names, when the classifier read its whole target list (the
+    /// table of a CREATE or ALTER TABLE); empty otherwise (a RENAME or DROP list cut short by
+    /// the error may name more tables).
     pub tables: Vec<TableId>,
 }
 
@@ -282,8 +283,17 @@ pub(crate) fn parse_ddl(sql: &str, default_db: &str, mariadb: bool) -> Result<Dd
     while toks.last().is_some_and(|t| t.is_punct(';')) {
         toks = &toks[..toks.len() - 1];
     }
-    let mut p = P { text: &lexed.text, toks, i: 0, default_db, mariadb, tables: Vec::new(), selects: false };
-    p.statement().map_err(|reason| fail(reason, p.tables.clone()))
+    let mut p = P {
+        text: &lexed.text,
+        toks,
+        i: 0,
+        default_db,
+        mariadb,
+        tables: Vec::new(),
+        selects: false,
+        target_known: false,
+    };
+    p.statement().map_err(|reason| fail(reason, if p.target_known { p.tables.clone() } else { Vec::new() }))
 }
 
 struct P<'a> {
@@ -296,6 +306,8 @@ struct P<'a> {
     tables: Vec<TableId>,
     /// A `SELECT` follows the CREATE TABLE options.
     selects: bool,
+    /// The statement's only target table has been read (CREATE/ALTER TABLE).
+    target_known: bool,
 }
 
 impl<'a> P<'a> {
@@ -426,6 +438,7 @@ impl<'a> P<'a> {
         }
         let if_not_exists = self.eat_all(&["IF", "NOT", "EXISTS"]) && !or_replace;
         let table = self.table_name()?;
+        self.target_known = true;
         // CREATE TABLE t LIKE s / CREATE TABLE t (LIKE s)
         let paren_like =
             self.peek().is_some_and(|t| t.is_punct('(')) && self.toks.get(self.i + 1).is_some_and(|t| t.is("LIKE"));
@@ -570,6 +583,7 @@ impl<'a> P<'a> {
         }
         self.eat_all(&["IF", "EXISTS"]);
         let table = self.table_name()?;
+        self.target_known = true;
         self.skip_wait();
         let clauses = &self.toks[self.i..];
         let mut ops = Vec::new();
@@ -745,6 +759,7 @@ impl<'a> P<'a> {
                     mariadb: self.mariadb,
                     tables: vec![],
                     selects: false,
+                    target_known: false,
                 };
                 let to = sub.table_name()?;
                 sub.expect_end()?;
@@ -790,6 +805,7 @@ impl<'a> P<'a> {
                     mariadb: self.mariadb,
                     tables: vec![],
                     selects: false,
+                    target_known: false,
                 };
                 sub.eat("DEFAULT");
                 match sub.charset_options(false)? {
