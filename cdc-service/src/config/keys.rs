@@ -2,9 +2,9 @@
 //! accepts (a range and unit, or the allowed words) and a line of help. This table is the one
 //! place a setting is described; it drives
 //!
-//! - parsing and checking: the section builders (`database.rs`, `datahub.rs`, `runtime.rs`)
-//!   read each key through its entry (`fields.rs`), which supplies the default, the range and
-//!   the wording of the problem;
+//! - parsing and checking: the sections (`database.rs`, `datahub.rs`, and `runtime.rs` for
+//!   the service-wide keys) read each key through its entry (`fields.rs`), which supplies the
+//!   default, the range and the wording of the problem;
 //! - [`KEYS`]: the order problems are reported in, and what `unknown_env_keys` and the file's
 //!   unknown-key check compare against;
 //! - the README's configuration table, [`markdown_table`] (a unit test fails when README.md
@@ -13,8 +13,10 @@
 //! Limits and defaults the library owns are quoted from cdc-core (batch bounds, DataHub request
 //! limits and name rules, retry, heartbeat and queue defaults), not copied.
 //!
-//! Adding a setting is one entry in `keys!` below plus one field where its section is built,
-//! read with the `Fields` method of its [`Kind`].
+//! Adding a setting is one entry in `keys!` below plus one field in its section's struct
+//! (`DatabaseSettings`, `DataHubSettings` or `ServiceConfig`), whose initialiser reads it with
+//! the `Fields` method of its [`Kind`]; the unit tests then check that the entry is read, that
+//! its bounds are enforced, and that the README lists it.
 
 use std::fmt::Write as _;
 use std::ops::RangeInclusive;

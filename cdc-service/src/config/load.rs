@@ -1,14 +1,9 @@
 //! Loading: layer the sources, read every section through the key table, collect every
-//! problem, and assemble [`ServiceConfig`] only when nothing is wrong ([`PartialConfig`] keeps
+//! problem, and return a [`ServiceConfig`] only when nothing is wrong ([`PartialConfig`] keeps
 //! the valid sections for `validate`).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use cdc_core::batch::BatchLimits;
-use cdc_core::position::StartPosition;
-use cdc_core::source::SourceConfig;
+use std::path::Path;
 
 use super::database::DatabaseSettings;
 use super::datahub::DataHubSettings;
@@ -16,7 +11,7 @@ use super::error::ConfigErrors;
 use super::fields::Fields;
 use super::keys::{self, KEYS};
 use super::layer::{config_file, layer};
-use super::runtime::{LogFormat, RetrySettings, Runtime};
+use super::runtime::ServiceConfig;
 
 /// What the configuration is loaded for: decides which keys are required.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,63 +21,6 @@ pub enum Purpose {
     /// `tail`: only the database settings are required (DataHub ones are still checked when
     /// given).
     SourceOnly,
-}
-
-/// The whole, validated service configuration.
-#[derive(Debug, Clone)]
-pub struct ServiceConfig {
-    /// Source settings.
-    pub database: DatabaseSettings,
-    /// Sink settings; `None` only when loaded for [`Purpose::SourceOnly`] without them.
-    pub datahub: Option<DataHubSettings>,
-    /// Sink retry settings.
-    pub retry: RetrySettings,
-    /// `MONITORING_PORT`: port of `/health*` and `/metrics`; default 8080.
-    pub monitoring_port: u16,
-    /// `LOG_LEVEL`: TRACE/DEBUG/INFO/WARN/ERROR (case-insensitive); default INFO.
-    pub log_level: tracing::Level,
-    /// `CDC_LOG_FORMAT`: `text` (default) or `json`.
-    pub log_format: LogFormat,
-    /// `CDC_OFFSET_PATH`: checkpoint file; default `./data/offsets.json`.
-    pub offset_path: PathBuf,
-    /// `CDC_START_POSITION`: where to start when no checkpoint is stored; default `latest`.
-    pub start_position: StartPosition,
-    /// `CDC_BATCH_MAX_RECORDS` (10000), `CDC_BATCH_MAX_BYTES` (1000000, estimated),
-    /// `CDC_BATCH_LINGER_MS` (100).
-    pub batch: BatchLimits,
-    /// `CDC_QUEUE_CAPACITY`: messages buffered between source and sink (rows of up to ≈ 8,192
-    /// column values or 256 KiB of binlog row data plus one rows event, a commit or a
-    /// heartbeat each); default 16.
-    pub queue_capacity: usize,
-    /// `CDC_SHUTDOWN_GRACE_MS`: longest drain on SIGTERM; default 30000 ms.
-    pub shutdown_grace: Duration,
-    /// `CDC_LIVENESS_TIMEOUT_MS`: `/health/live` fails when the pipeline loop has not reported
-    /// for this long; default 60000 ms.
-    pub liveness_timeout: Duration,
-}
-
-impl ServiceConfig {
-    /// The binlog source settings in `cdc-core`'s shape.
-    pub fn source_config(&self) -> SourceConfig {
-        self.database.source_config()
-    }
-
-    fn assemble(database: DatabaseSettings, datahub: Option<DataHubSettings>, rt: Runtime) -> Self {
-        Self {
-            database,
-            datahub,
-            retry: rt.retry,
-            monitoring_port: rt.monitoring_port,
-            log_level: rt.log_level,
-            log_format: rt.log_format,
-            offset_path: rt.offset_path,
-            start_position: rt.start_position,
-            batch: rt.batch,
-            queue_capacity: rt.queue_capacity,
-            shutdown_grace: rt.shutdown_grace,
-            liveness_timeout: rt.liveness_timeout,
-        }
-    }
 }
 
 /// Settings as far as they could be parsed: each section is `Some` when all its keys are
@@ -138,19 +76,15 @@ pub(super) fn load_recording(
     let database = DatabaseSettings::read(&mut f, env);
     let datahub =
         if purpose == Purpose::Run || DataHubSettings::any_set(&f) { DataHubSettings::read(&mut f) } else { None };
-    let runtime = Runtime::read(&mut f);
+    let whole = ServiceConfig::read(&mut f, database.clone(), datahub.clone());
     let read = f.read().to_vec();
 
     // Report in the order of KEYS, so the message is stable whatever order checks ran in.
     let order = |k: &str| KEYS.iter().position(|x| x.name == k).unwrap_or(usize::MAX);
     errors.0.sort_by_key(|e| order(&e.key));
 
-    let full = match (&database, errors.is_empty()) {
-        (Some(db), true) if purpose == Purpose::SourceOnly || datahub.is_some() => {
-            Some(ServiceConfig::assemble(db.clone(), datahub.clone(), runtime))
-        }
-        _ => None,
-    };
+    let complete = errors.is_empty() && (purpose == Purpose::SourceOnly || datahub.is_some());
+    let full = whole.filter(|_| complete);
     (PartialConfig { database, datahub, full, errors }, read)
 }
 

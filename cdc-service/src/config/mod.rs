@@ -2,7 +2,7 @@
 //! pass so that every wrong or missing setting is reported at once, by name.
 //!
 //! Precedence is **environment over file over defaults**. The layering is done by figment
-//! ([`layer`](self) module): the file (`CDC_CONFIG_FILE` or `--config`, keys are the variable
+//! (module `layer`): the file (`CDC_CONFIG_FILE` or `--config`, keys are the variable
 //! names in lower case, e.g. `database_host = "db"`) is merged under a provider holding the
 //! environment variables, taken verbatim as strings.
 //!
@@ -20,8 +20,8 @@
 //! | `fields` | reading one key through its table entry, recording problems |
 //! | `database` | [`DatabaseSettings`] (source) |
 //! | `datahub` | [`DataHubSettings`] (sink) |
-//! | `runtime` | [`RetrySettings`], [`LogFormat`] and the other service settings |
-//! | `load` | [`ServiceConfig`], [`PartialConfig`], [`load`], [`load_from`], [`load_partial_from`] |
+//! | `runtime` | [`ServiceConfig`]: the sections plus [`RetrySettings`], [`LogFormat`] and the other service-wide settings |
+//! | `load` | [`Purpose`], [`PartialConfig`], [`load`], [`load_from`], [`load_partial_from`] |
 
 mod database;
 mod datahub;
@@ -39,5 +39,5 @@ pub use datahub::DataHubSettings;
 pub use error::{ConfigError, ConfigErrors};
 pub use keys::{Key, DEFAULT_DATABASE_PORT, KEYS};
 pub use layer::{unknown_env_keys, CONFIG_FILE_ENV};
-pub use load::{load, load_from, load_partial_from, monitoring_port_from, PartialConfig, Purpose, ServiceConfig};
-pub use runtime::{LogFormat, RetrySettings};
+pub use load::{load, load_from, load_partial_from, monitoring_port_from, PartialConfig, Purpose};
+pub use runtime::{LogFormat, RetrySettings, ServiceConfig};

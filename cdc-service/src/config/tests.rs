@@ -331,3 +331,18 @@ fn readme_configuration_table_is_the_generated_one() {
          CDC_UPDATE_README=1 cargo test -p cdc-service --lib readme\nor paste:\n{want}"
     );
 }
+
+#[test]
+fn no_secret_value_is_shown_whatever_else_is_wrong() {
+    let mut e = minimal();
+    e.extend(env(&[("DATAHUB_TOPIC", "-"), ("CDC_LOG_FORMAT", "xml"), ("DATAHUB_PROJECT", "")]));
+    for k in KEYS.iter().filter(|k| k.is_secret()) {
+        e.insert(k.name.to_owned(), format!("  s3cret-{}  ", k.name));
+    }
+    let p = load_partial_from(&e, None, Purpose::Run);
+    let keys: Vec<&str> = p.errors.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["DATAHUB_PROJECT", "DATAHUB_TOPIC", "CDC_LOG_FORMAT"], "{}", p.errors);
+    let shown = format!("{} {:?}", p.errors, p);
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert_eq!(p.database.unwrap().password.expose(), "  s3cret-DATABASE_PASSWORD  ", "taken verbatim");
+}
