@@ -323,7 +323,14 @@ impl ChangeSource for SnapshotThenStream {
         loop {
             if let Some(progress) = from.snapshot.clone().filter(|p| !p.is_done()) {
                 match self.snapshot(progress, &tx, &cancel).await? {
-                    Some(next) => from = next,
+                    Some(next) => {
+                        // Every snapshot row is before this commit: once it is stored, a restart
+                        // streams from the point instead of snapshotting again.
+                        if tx.send(SourceMessage::Commit(next.clone())).await.is_err() {
+                            return Ok(());
+                        }
+                        from = next;
+                    }
                     None => return Ok(()),
                 }
             }

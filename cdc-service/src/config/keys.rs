@@ -245,6 +245,14 @@ keys! {
         default: DefaultValue::Text("latest"),
         kind: Kind::Position,
     }
+    CDC_SNAPSHOT_MODE: "when to snapshot the captured tables (`initial`: when no checkpoint is stored, then stream; `never`; `when_needed`: also when the checkpoint's position was purged; `initial_only`: snapshot, then exit 0). Unset, it is `initial`, or `never` when `CDC_START_POSITION` is set to other than `latest`" {
+        default: DefaultValue::Text("initial"),
+        kind: Kind::Choice { values: &["initial", "never", "when_needed", "initial_only"], aliases: &[] },
+    }
+    CDC_SNAPSHOT_CHUNK_ROWS: "rows per snapshot chunk (one keyset query, one checkpoint)" {
+        default: DefaultValue::Int(8192),
+        kind: Kind::Int { min: 1, max: 1_000_000, unit: Unit::Records, max_is: None },
+    }
     CDC_BATCH_MAX_RECORDS: "rows per batch" {
         default: DefaultValue::Int(BatchLimits::DEFAULT.max_records as u64),
         kind: Kind::Int {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use cdc_core::batch::BatchLimits;
 use cdc_core::position::StartPosition;
+use cdc_core::snapshot::SnapshotMode;
 use cdc_core::source::SourceConfig;
 
 use super::database::DatabaseSettings;
@@ -50,6 +51,12 @@ pub struct ServiceConfig {
     pub offset_path: PathBuf,
     /// `CDC_START_POSITION`: where to start when no checkpoint is stored; default `latest`.
     pub start_position: StartPosition,
+    /// `CDC_SNAPSHOT_MODE`: when to snapshot; unset, `initial`, or `never` when
+    /// `CDC_START_POSITION` is set to other than `latest` (a start position says where to
+    /// stream from, as Flink CDC's `scan.startup.mode` does).
+    pub snapshot_mode: SnapshotMode,
+    /// `CDC_SNAPSHOT_CHUNK_ROWS`: rows per snapshot chunk; default 8192.
+    pub snapshot_chunk_rows: usize,
     /// `CDC_BATCH_MAX_RECORDS` (10000), `CDC_BATCH_MAX_BYTES` (1000000, estimated),
     /// `CDC_BATCH_LINGER_MS` (100).
     pub batch: BatchLimits,
@@ -82,6 +89,7 @@ impl ServiceConfig {
         database: Option<DatabaseSettings>,
         datahub: Option<DataHubSettings>,
     ) -> Option<Self> {
+        let start_position = f.position(&keys::CDC_START_POSITION);
         Some(Self {
             retry: RetrySettings {
                 max_attempts: f.int(&keys::RETRY_MAX_ATTEMPTS),
@@ -100,7 +108,17 @@ impl ServiceConfig {
                 _ => LogFormat::Text,
             },
             offset_path: f.path(&keys::CDC_OFFSET_PATH),
-            start_position: f.position(&keys::CDC_START_POSITION),
+            snapshot_mode: {
+                let explicit = f.is_set(&keys::CDC_SNAPSHOT_MODE);
+                let mode: SnapshotMode = f.choice(&keys::CDC_SNAPSHOT_MODE).parse().expect("the key's values parse");
+                if explicit || matches!(start_position, StartPosition::Latest) {
+                    mode
+                } else {
+                    SnapshotMode::Never
+                }
+            },
+            start_position,
+            snapshot_chunk_rows: f.int(&keys::CDC_SNAPSHOT_CHUNK_ROWS),
             batch: BatchLimits {
                 max_records: f.int(&keys::CDC_BATCH_MAX_RECORDS),
                 max_bytes: f.int(&keys::CDC_BATCH_MAX_BYTES),
