@@ -50,6 +50,7 @@ mod point;
 mod progress;
 mod query;
 mod reader;
+mod tables;
 pub mod watermark;
 
 pub use chunk::{read_chunk, ChunkRows};
@@ -59,4 +60,5 @@ pub use layout::TableLayout;
 pub use point::{begin_consistent, prepare_session};
 pub use progress::{KeyValue, SnapshotProgress, TableId, TableProgress, TableState};
 pub use reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
+pub use tables::captured_tables;
 pub use watermark::{ChunkRequest, IncrementalSnapshot};
