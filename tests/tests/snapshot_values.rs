@@ -60,7 +60,9 @@ async fn snapshot(
     progress: SnapshotProgress,
     chunk_rows: usize,
 ) -> (Vec<SnapshotChunk>, SnapshotReaderOut) {
-    let conn = mysql_async::Conn::new(srv.opts(REPL_USER, REPL_PASSWORD)).await.expect("snapshot connection");
+    let mut conn = mysql_async::Conn::new(srv.opts(REPL_USER, REPL_PASSWORD)).await.expect("snapshot connection");
+    // Session settings the reader must override (values in UTC and in the columns' own bytes).
+    exec(&mut conn, &["SET NAMES latin1", "SET time_zone = '+05:00'"]).await;
     let mut cfg = SnapshotConfig::new("snap");
     cfg.chunk_rows = chunk_rows;
     let reader = SnapshotReader::open(conn, cfg, progress).await.expect("open snapshot");
