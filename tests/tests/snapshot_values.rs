@@ -214,7 +214,7 @@ async fn keyset_chunks_resume_marks_and_the_consistent_point() {
             .collect()
     };
     let tables = [TableId::new(&db, "ck"), TableId::new(&db, "nokey"), TableId::new(&db, "empty_last")];
-    let filter = cdc_core::source::TableFilter::new(&[db.clone()], &[]).unwrap();
+    let filter = cdc_core::source::TableFilter::new(std::slice::from_ref(&db), &[]).unwrap();
     let listed = cdc_core::snapshot::captured_tables(&mut c, &filter).await.unwrap();
     assert_eq!(listed, [TableId::new(&db, "ck"), TableId::new(&db, "empty_last"), TableId::new(&db, "nokey")]);
 
