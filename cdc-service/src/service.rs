@@ -18,6 +18,7 @@ use cdc_core::checkpoint::FileOffsetStore;
 use cdc_core::datahub::DataHubSink;
 use cdc_core::pipeline::{self, PipelineConfig};
 use cdc_core::retry::{until_ok, Backoff};
+use cdc_core::schema_history::HistoryProvider;
 use cdc_core::snapshot::{SnapshotConfig, SnapshotThenStream};
 use cdc_core::source::BinlogSource;
 use cdc_core::status::{StageState, Status};
@@ -183,7 +184,11 @@ pub async fn run_pipeline(cfg: ServiceConfig, status: Status, cancel: Cancellati
         status.set_sink(StageState::Stopped);
         return Ok(());
     };
-    let scfg = cfg.source_config();
+    let mut scfg = cfg.source_config();
+    if cfg.schema_history {
+        let provider = HistoryProvider::new(cfg.schema_history_path(), scfg.schemas.clone());
+        scfg.schema_provider = Some(std::sync::Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
+    }
     let mut snapshot = SnapshotConfig::new(scfg.name.clone());
     snapshot.chunk_rows = cfg.snapshot_chunk_rows;
     let binlog = BinlogSource::new(scfg, status.clone());
