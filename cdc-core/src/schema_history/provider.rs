@@ -67,8 +67,15 @@ impl HistoryProvider {
             warn!("A GTID start position has no file position to version the schema history by: this run reads table schemas from information_schema (the tables as they are now).");
             return Ok(());
         };
-        let lower: Option<u32> = conn.query_first("SELECT @@lower_case_table_names").await.map_err(conn_err("SELECT @@lower_case_table_names"))?;
-        let config = HistoryConfig { databases: self.databases.clone(), mariadb, lower_case_table_names: lower.unwrap_or(0) != 0 };
+        let lower: Option<u32> = conn
+            .query_first("SELECT @@lower_case_table_names")
+            .await
+            .map_err(conn_err("SELECT @@lower_case_table_names"))?;
+        let config = HistoryConfig {
+            databases: self.databases.clone(),
+            mariadb,
+            lower_case_table_names: lower.unwrap_or(0) != 0,
+        };
         match HistoryFile::resume(&self.path, &config, Some(position)).map_err(history_err)? {
             Some((history, file)) => {
                 info!(path = %self.path.display(), at = %history.position(), tables = history.state().tables.len(), "Schema history resumed at the checkpoint.");
@@ -86,7 +93,13 @@ impl HistoryProvider {
         Ok(())
     }
 
-    async fn schema(&mut self, conn: &mut Conn, db: &str, table: &str, position: &BinlogPosition) -> Result<TableSchema, SourceError> {
+    async fn schema(
+        &mut self,
+        conn: &mut Conn,
+        db: &str,
+        table: &str,
+        position: &BinlogPosition,
+    ) -> Result<TableSchema, SourceError> {
         let Some((history, file)) = self.state.as_mut() else {
             return schema::load_schema(conn, db, table).await.map_err(conn_err("reading information_schema"));
         };
@@ -97,7 +110,11 @@ impl HistoryProvider {
         let state = capture(conn, history.config()).await.map_err(conn_err("refreshing a table's schema"))?;
         let id = TableId::new(db, table);
         let def = state.tables.get(&id).cloned().or_else(|| {
-            state.tables.iter().find(|(k, _)| k.db.eq_ignore_ascii_case(db) && k.table.eq_ignore_ascii_case(table)).map(|(_, d)| d.clone())
+            state
+                .tables
+                .iter()
+                .find(|(k, _)| k.db.eq_ignore_ascii_case(db) && k.table.eq_ignore_ascii_case(table))
+                .map(|(_, d)| d.clone())
         });
         warn!(table = %id, at = %position, found = def.is_some(), "Schema history: table schema read from the server (refresh).");
         let record = history.refresh(position.clone(), id, def.clone());
@@ -110,7 +127,12 @@ impl HistoryProvider {
 }
 
 impl SchemaProvider for HistoryProvider {
-    fn start<'a>(&'a mut self, conn: &'a mut Conn, from: &'a Resume, mariadb: bool) -> BoxFuture<'a, Result<(), SourceError>> {
+    fn start<'a>(
+        &'a mut self,
+        conn: &'a mut Conn,
+        from: &'a Resume,
+        mariadb: bool,
+    ) -> BoxFuture<'a, Result<(), SourceError>> {
         Box::pin(self.open(conn, from, mariadb))
     }
 

@@ -25,7 +25,12 @@ pub trait SchemaProvider: Send + fmt::Debug {
     /// Prepares for streaming from `from`: opens or seeds what it keeps.
     ///
     /// Errors: [`SourceError::Connection`] (transient), [`SourceError::SchemaHistory`].
-    fn start<'a>(&'a mut self, conn: &'a mut Conn, from: &'a Resume, mariadb: bool) -> BoxFuture<'a, Result<(), SourceError>>;
+    fn start<'a>(
+        &'a mut self,
+        conn: &'a mut Conn,
+        from: &'a Resume,
+        mariadb: bool,
+    ) -> BoxFuture<'a, Result<(), SourceError>>;
 
     /// The schema of `db`.`table` for a TABLE_MAP at `position`.
     ///

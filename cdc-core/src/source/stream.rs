@@ -112,7 +112,16 @@ impl BinlogSource {
             }
             self.status.set_source(StageState::Connecting(last_reason.clone()));
             let provider = guard.as_deref_mut().map(|b| b.as_mut());
-            let once = self.stream_once(&mut decoder, &mut resume, &tx, &cancel, &mut meta_conn, &mut delays, provider, &mut started);
+            let once = self.stream_once(
+                &mut decoder,
+                &mut resume,
+                &tx,
+                &cancel,
+                &mut meta_conn,
+                &mut delays,
+                provider,
+                &mut started,
+            );
             match once.await {
                 Ok(Outcome::Cancelled) => {
                     self.status.set_source(StageState::Stopped);
