@@ -7,7 +7,7 @@
 //!
 //! Protocol facts: MySQL manual / MySQL source "Binary log event types"
 //! (`libbinlogevents/include/binlog_event.h`); MariaDB event layouts (GTID 162, GTID_LIST 163)
-//! from MariaDB's `sql/log_event.h` as reproduced in `shared/ref/binlog-probe.md` §4.1.
+//! from MariaDB's `sql/log_event.h` (<https://github.com/MariaDB/server/blob/11.4/sql/log_event.h>)
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
