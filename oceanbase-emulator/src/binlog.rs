@@ -141,7 +141,9 @@ impl Header {
 }
 
 /// Builds one event: header (with `event_size` computed and `log_pos` = `end_pos`), `body`,
-/// and a CRC32 footer over both when `crc` is true.
+/// and a CRC32 footer over both when `crc` is true. A FORMAT_DESCRIPTION's CRC is computed
+/// with `BINLOG_IN_USE` cleared, as MySQL (`Format_description_log_event::write`) and
+/// oblogproxy do, so the flag can be cleared at rotation without touching the CRC.
 pub fn event(timestamp: u32, event_type: u8, server_id: u32, end_pos: u32, flags: u16, body: &[u8], crc: bool) -> Vec<u8> {
     let size = HEADER_LEN + body.len() + if crc { CRC_LEN } else { 0 };
     let mut v = Vec::with_capacity(size);
@@ -153,10 +155,23 @@ pub fn event(timestamp: u32, event_type: u8, server_id: u32, end_pos: u32, flags
     v.extend_from_slice(&flags.to_le_bytes());
     v.extend_from_slice(body);
     if crc {
-        let c = crc32fast::hash(&v);
+        let c = event_crc(&v);
         v.extend_from_slice(&c.to_le_bytes());
     }
     v
+}
+
+/// CRC32 of an event's bytes before the footer (header + body), FDE in-use flag cleared.
+pub fn event_crc(ev: &[u8]) -> u32 {
+    if ev.len() > 18 && ev[4] == ty::FORMAT_DESCRIPTION && ev[17] & 1 != 0 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&ev[..17]);
+        h.update(&[ev[17] & !1, ev[18]]);
+        h.update(&ev[19..]);
+        h.finalize()
+    } else {
+        crc32fast::hash(ev)
+    }
 }
 
 /// Total size of an event with `body_len` body bytes and a CRC.
@@ -169,7 +184,7 @@ pub fn event_len(body_len: usize) -> usize {
 pub fn set_flags_recrc(ev: &mut [u8], flags: u16) {
     ev[17..19].copy_from_slice(&flags.to_le_bytes());
     let n = ev.len() - CRC_LEN;
-    let c = crc32fast::hash(&ev[..n]);
+    let c = event_crc(&ev[..n]);
     ev[n..].copy_from_slice(&c.to_le_bytes());
 }
 
