@@ -144,7 +144,15 @@ impl Header {
 /// and a CRC32 footer over both when `crc` is true. A FORMAT_DESCRIPTION's CRC is computed
 /// with `BINLOG_IN_USE` cleared, as MySQL (`Format_description_log_event::write`) and
 /// oblogproxy do, so the flag can be cleared at rotation without touching the CRC.
-pub fn event(timestamp: u32, event_type: u8, server_id: u32, end_pos: u32, flags: u16, body: &[u8], crc: bool) -> Vec<u8> {
+pub fn event(
+    timestamp: u32,
+    event_type: u8,
+    server_id: u32,
+    end_pos: u32,
+    flags: u16,
+    body: &[u8],
+    crc: bool,
+) -> Vec<u8> {
     let size = HEADER_LEN + body.len() + if crc { CRC_LEN } else { 0 };
     let mut v = Vec::with_capacity(size);
     v.extend_from_slice(&timestamp.to_le_bytes());
@@ -191,8 +199,8 @@ pub fn set_flags_recrc(ev: &mut [u8], flags: u16) {
 /// The MySQL 5.7 post-header lengths of event types 1..=38, as a 5.7.38 FDE lists them
 /// (MySQL 5.7 `libbinlogevents/src/control_events.cpp` `Format_description_event`).
 pub const POST_HEADER_LENGTHS_57: [u8; 38] = [
-    56, 13, 0, 8, 0, 18, 0, 4, 4, 4, 4, 18, 0, 0, 95, 0, 4, 26, 8, 0, 0, 0, 8, 8, 8, 2, 0, 0, 0, 10, 10, 10, 42, 42, 0, 18,
-    52, 0,
+    56, 13, 0, 8, 0, 18, 0, 4, 4, 4, 4, 18, 0, 0, 95, 0, 4, 26, 8, 0, 0, 0, 8, 8, 8, 2, 0, 0, 0, 10, 10, 10, 42, 42, 0,
+    18, 52, 0,
 ];
 
 /// FORMAT_DESCRIPTION body: binlog version 4, server version "5.7.38" NUL-padded to 50,
@@ -335,8 +343,17 @@ pub struct TableMap {
 /// Metadata bytes of a column type in TABLE_MAP (MySQL `Table_map_log_event` docs).
 pub fn meta_len(t: u8) -> usize {
     match t {
-        col::FLOAT | col::DOUBLE | col::BLOB | col::TINY_BLOB | col::MEDIUM_BLOB | col::LONG_BLOB | col::GEOMETRY
-        | col::JSON | col::TIMESTAMP2 | col::DATETIME2 | col::TIME2 => 1,
+        col::FLOAT
+        | col::DOUBLE
+        | col::BLOB
+        | col::TINY_BLOB
+        | col::MEDIUM_BLOB
+        | col::LONG_BLOB
+        | col::GEOMETRY
+        | col::JSON
+        | col::TIMESTAMP2
+        | col::DATETIME2
+        | col::TIME2 => 1,
         col::VARCHAR | col::VAR_STRING | col::BIT | col::NEWDECIMAL | col::STRING | col::ENUM | col::SET => 2,
         _ => 0,
     }

@@ -124,8 +124,9 @@ impl Service {
             restart_tx,
         });
         let persist = match std::fs::read(dir.join(STATE_FILE)) {
-            Ok(b) => serde_json::from_slice::<Persist>(&b)
-                .map_err(|e| Error::Protocol(format!("bad {STATE_FILE}: {e}")))?,
+            Ok(b) => {
+                serde_json::from_slice::<Persist>(&b).map_err(|e| Error::Protocol(format!("bad {STATE_FILE}: {e}")))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut conn = Conn::new(upstream_opts(&cfg, None)).await?;
                 let row: Option<mysql_async::Row> = conn.query_first("SHOW MASTER STATUS").await?;
@@ -196,7 +197,8 @@ impl Service {
     /// `Executed_Gtid_Set` (`uuid:1-N`, '' before the first transaction).
     pub fn master_status(&self) -> (String, u64, String) {
         let st = self.state.lock().unwrap();
-        let g = if st.last_gno == 0 { String::new() } else { format!("{}:1-{}", self.cfg.server_uuid_text(), st.last_gno) };
+        let g =
+            if st.last_gno == 0 { String::new() } else { format!("{}:1-{}", self.cfg.server_uuid_text(), st.last_gno) };
         (st.files.last().cloned().unwrap_or_default(), st.status_pos, g)
     }
 
@@ -279,7 +281,8 @@ impl Writer {
 
     fn open_new(svc: &Service, index: u32, last_gno: u64, ts: u32) -> Result<Writer, Error> {
         let name = file_name(index);
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(svc.dir.join(&name))?;
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(true).open(svc.dir.join(&name))?;
         let sid = svc.cfg.server_id_for(0);
         let mut buf = binlog::MAGIC.to_vec();
         let fde = binlog::fde_body(ts);
@@ -424,7 +427,11 @@ impl Converter {
         Ok(())
     }
 
-    async fn run(mut self, mut restart_rx: mpsc::Receiver<(RestartAt, oneshot::Sender<()>)>, cancel: CancellationToken) {
+    async fn run(
+        mut self,
+        mut restart_rx: mpsc::Receiver<(RestartAt, oneshot::Sender<()>)>,
+        cancel: CancellationToken,
+    ) {
         loop {
             let stop = self.convert_until_stop(&mut restart_rx, &cancel).await;
             match stop {

@@ -29,6 +29,9 @@ use crate::{Error, Quirk};
 /// ER_MASTER_FATAL_ERROR_READING_BINLOG, the code of every dump error oblogproxy sends.
 pub const ER_MASTER_FATAL: u16 = 1236;
 
+/// A GTID set as the client sent it: (source id, `[start, end)` gno intervals) per sid.
+pub type GtidSet = Vec<([u8; 16], Vec<(u64, u64)>)>;
+
 /// A parsed dump request.
 #[derive(Debug, Clone)]
 pub struct DumpRequest {
@@ -39,7 +42,7 @@ pub struct DumpRequest {
     /// Dump flags as sent.
     pub flags: u16,
     /// COM_BINLOG_DUMP_GTID: the client's executed set as (sid, `[start, end)` intervals).
-    pub gtids: Option<Vec<([u8; 16], Vec<(u64, u64)>)>>,
+    pub gtids: Option<GtidSet>,
 }
 
 fn read_range(path: &std::path::Path, from: u64, to: u64) -> Result<Vec<u8>, Error> {
@@ -52,8 +55,8 @@ fn read_range(path: &std::path::Path, from: u64, to: u64) -> Result<Vec<u8>, Err
 
 /// The last gno of a file's PREVIOUS_GTIDS (0 = empty set).
 fn previous_last_gno(path: &std::path::Path) -> Result<u64, Error> {
-    let b = read_range(path, 123, 123 + 19 + 8 + 16 + 8 + 16)
-        .or_else(|_| read_range(path, 123, 123 + 19 + 8 + 16 + 8))?;
+    let b =
+        read_range(path, 123, 123 + 19 + 8 + 16 + 8 + 16).or_else(|_| read_range(path, 123, 123 + 19 + 8 + 16 + 8))?;
     let n_int = u64::from_le_bytes(b[19 + 24..19 + 32].try_into().unwrap());
     if n_int == 0 || b.len() < 19 + 48 {
         return Ok(0);
@@ -143,7 +146,8 @@ pub async fn serve(
         }
     }
 
-    let period = match vars.get("master_heartbeat_period").and_then(|v| String::from_utf8_lossy(v).parse::<u64>().ok()) {
+    let period = match vars.get("master_heartbeat_period").and_then(|v| String::from_utf8_lossy(v).parse::<u64>().ok())
+    {
         Some(ns) if ns > 0 => Some(Duration::from_nanos(ns)),
         _ if cfg.has(Quirk::HeartbeatWithoutPeriod) => Some(cfg.heartbeat),
         _ => None,
@@ -267,8 +271,11 @@ async fn send_heartbeat(
     cursor: u64,
     sid: u32,
 ) -> Result<(), Error> {
-    let body =
-        if svc.config().has(Quirk::HeartbeatFullPath) { svc.path(name).display().to_string() } else { name.to_string() };
+    let body = if svc.config().has(Quirk::HeartbeatFullPath) {
+        svc.path(name).display().to_string()
+    } else {
+        name.to_string()
+    };
     let ev = binlog::event(ts, ty::HEARTBEAT, sid, cursor as u32, binlog::FLAG_IN_USE, body.as_bytes(), true);
     send_event(io, &ev).await
 }

@@ -23,9 +23,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Params, Statement};
 use mysql_common::constants::{CapabilityFlags, ColumnFlags, ColumnType, StatusFlags};
 use mysql_common::io::ParseBuf;
-use mysql_common::packets::{
-    AuthPlugin, Column, ComBinlogDump, ComBinlogDumpGtid, HandshakePacket, HandshakeResponse,
-};
+use mysql_common::packets::{AuthPlugin, Column, ComBinlogDump, ComBinlogDumpGtid, HandshakePacket, HandshakeResponse};
 use mysql_common::value::{BinValue, ValueDeserializer};
 use mysql_common::Value;
 use regex::Regex;
@@ -119,7 +117,8 @@ pub async fn serve(sock: TcpStream, conn_id: u32, svc: Arc<Service>, cancel: Can
 
 async fn handshake(io: &mut PacketIo, conn_id: u32, svc: &Service) -> Result<Option<Conn>, Error> {
     let cfg = svc.config();
-    let scramble: Vec<u8> = (0..20).map(|_| rand::random::<u8>() % 94 + 33).map(|b| if b == b'$' { b'%' } else { b }).collect();
+    let scramble: Vec<u8> =
+        (0..20).map(|_| rand::random::<u8>() % 94 + 33).map(|b| if b == b'$' { b'%' } else { b }).collect();
     let mut s2 = scramble[8..].to_vec();
     s2.push(0);
     let hs = HandshakePacket::new(
@@ -139,7 +138,8 @@ async fn handshake(io: &mut PacketIo, conn_id: u32, svc: &Service) -> Result<Opt
     io.write(&b).await?;
     io.flush().await?;
     let Some(pkt) = io.read().await? else { return Ok(None) };
-    let resp: HandshakeResponse<'_> = ParseBuf(&pkt).parse(()).map_err(|e| Error::Protocol(format!("handshake response: {e}")))?;
+    let resp: HandshakeResponse<'_> =
+        ParseBuf(&pkt).parse(()).map_err(|e| Error::Protocol(format!("handshake response: {e}")))?;
     let user_full = String::from_utf8_lossy(resp.user()).into_owned();
     let user = user_full.split('@').next().unwrap_or_default().to_string();
     let db = resp.db_name().map(|d| String::from_utf8_lossy(d).into_owned()).filter(|d| !d.is_empty());
@@ -190,7 +190,9 @@ impl Session {
     async fn run(&mut self) -> Result<(), Error> {
         loop {
             let Some(p) = self.io.read().await? else { return Ok(()) };
-            let Some(cmd) = p.get(0).copied() else { return Err(Error::Protocol("empty command packet".into())) };
+            let Some(cmd) = <[u8]>::first(&p).copied() else {
+                return Err(Error::Protocol("empty command packet".into()));
+            };
             match cmd {
                 0x01 => return Ok(()),
                 0x02 => {
@@ -264,7 +266,13 @@ impl Session {
             let (f, p, g) = self.svc.master_status();
             let cols = ["File", "Position", "Binlog_Do_DB", "Binlog_Ignore_DB", "Executed_Gtid_Set"]
                 .iter()
-                .map(|n| if *n == "Position" { protocol::longlong_column(n).with_character_set(33) } else { protocol::string_column(n) })
+                .map(|n| {
+                    if *n == "Position" {
+                        protocol::longlong_column(n).with_character_set(33)
+                    } else {
+                        protocol::string_column(n)
+                    }
+                })
                 .collect::<Vec<_>>();
             let rows = if f.is_empty() {
                 vec![]
@@ -300,7 +308,8 @@ impl Session {
                 }
             }
             if let Some(c) =
-                re(&SHOW_VAR, r"(?i)^SHOW\s+(?:GLOBAL\s+|SESSION\s+|LOCAL\s+)?VARIABLES\s+LIKE\s+'([A-Za-z_]+)'$").captures(t)
+                re(&SHOW_VAR, r"(?i)^SHOW\s+(?:GLOBAL\s+|SESSION\s+|LOCAL\s+)?VARIABLES\s+LIKE\s+'([A-Za-z_]+)'$")
+                    .captures(t)
             {
                 let name = c[1].to_ascii_lowercase();
                 if let Some(v) = service_variable(&name) {
@@ -321,7 +330,7 @@ impl Session {
                     let h = &raw[2..raw.len() - 1];
                     (0..h.len() / 2).filter_map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok()).collect()
                 } else if let Some(s) = raw.strip_prefix('\'') {
-                    s[..s.len() - 1].as_bytes().to_vec()
+                    s.as_bytes()[..s.len() - 1].to_vec()
                 } else {
                     raw.as_bytes().to_vec()
                 };
@@ -363,7 +372,8 @@ impl Session {
                 self.io.text_result(&cols, &rows).await
             }
             None => {
-                let (a, l, w, i) = (r.affected_rows(), r.last_insert_id().unwrap_or(0), r.warnings(), r.info().into_owned());
+                let (a, l, w, i) =
+                    (r.affected_rows(), r.last_insert_id().unwrap_or(0), r.warnings(), r.info().into_owned());
                 r.drop_result().await?;
                 self.io.ok(a, l, w, &i).await
             }
@@ -400,7 +410,10 @@ impl Session {
         let bad = || Error::Protocol("COM_STMT_EXECUTE truncated".into());
         let id = u32::from_le_bytes(p.get(1..5).ok_or_else(bad)?.try_into().unwrap());
         let Some((st, types)) = self.stmts.get_mut(&id) else {
-            return self.io.err(1243, "HY000", &format!("Unknown prepared statement handler ({id}) given to mysqld_stmt_execute")).await;
+            return self
+                .io
+                .err(1243, "HY000", &format!("Unknown prepared statement handler ({id}) given to mysqld_stmt_execute"))
+                .await;
         };
         let n = st.num_params() as usize;
         let mut values = Vec::with_capacity(n);
@@ -415,7 +428,8 @@ impl Session {
                 types.clear();
                 for i in 0..n {
                     let t = p.get(at + 2 * i..at + 2 * i + 2).ok_or_else(bad)?;
-                    let ct = ColumnType::try_from(t[0]).map_err(|_| Error::Protocol(format!("bad parameter type {}", t[0])))?;
+                    let ct = ColumnType::try_from(t[0])
+                        .map_err(|_| Error::Protocol(format!("bad parameter type {}", t[0])))?;
                     types.push((ct, t[1] & 0x80 != 0));
                 }
                 at += 2 * n;

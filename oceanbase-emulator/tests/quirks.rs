@@ -57,7 +57,12 @@ fn table_maps<'a>(got: &'a [Got], db: &'a str) -> impl Iterator<Item = &'a Got> 
 async fn single_row_events() {
     let _l = LOCK.lock().await;
     for on in [true, false] {
-        let emu = emulator(|c| if !on { off(Quirk::SingleRowEvents)(c) }).await;
+        let emu = emulator(|c| {
+            if !on {
+                off(Quirk::SingleRowEvents)(c)
+            }
+        })
+        .await;
         let (db, got) = run(&emu, "id INT PRIMARY KEY", &["INSERT INTO t VALUES (1),(2),(3)"], 3, &[]).await;
         let evs: Vec<_> = rows_events(&got, &db).map(|g| g.rows.clone().unwrap()).collect();
         if on {
@@ -76,8 +81,14 @@ async fn single_row_events() {
 async fn no_optional_metadata() {
     let _l = LOCK.lock().await;
     for on in [true, false] {
-        let emu = emulator(|c| if !on { off(Quirk::NoOptionalMetadata)(c) }).await;
-        let (db, got) = run(&emu, "id INT UNSIGNED PRIMARY KEY, v VARCHAR(3)", &["INSERT INTO t VALUES (1,'a')"], 1, &[]).await;
+        let emu = emulator(|c| {
+            if !on {
+                off(Quirk::NoOptionalMetadata)(c)
+            }
+        })
+        .await;
+        let (db, got) =
+            run(&emu, "id INT UNSIGNED PRIMARY KEY, v VARCHAR(3)", &["INSERT INTO t VALUES (1,'a')"], 1, &[]).await;
         let tm = table_maps(&got, &db).next().unwrap().table_map.clone().unwrap();
         assert_eq!(tm.5, !on, "optional metadata present = quirk off");
     }
@@ -87,10 +98,20 @@ async fn no_optional_metadata() {
 async fn enum_set_as_string() {
     let _l = LOCK.lock().await;
     for on in [true, false] {
-        let emu = emulator(|c| if !on { off(Quirk::EnumSetAsString)(c) }).await;
-        let (db, got) =
-            run(&emu, "id INT PRIMARY KEY, e ENUM('x','y'), s SET('p','q')", &["INSERT INTO t VALUES (1,'y','p,q')"], 1, &[])
-                .await;
+        let emu = emulator(|c| {
+            if !on {
+                off(Quirk::EnumSetAsString)(c)
+            }
+        })
+        .await;
+        let (db, got) = run(
+            &emu,
+            "id INT PRIMARY KEY, e ENUM('x','y'), s SET('p','q')",
+            &["INSERT INTO t VALUES (1,'y','p,q')"],
+            1,
+            &[],
+        )
+        .await;
         let tm = table_maps(&got, &db).next().unwrap().table_map.clone().unwrap();
         if on {
             assert_eq!(tm.3, vec![3, 254, 254]);
@@ -111,7 +132,12 @@ async fn constant_server_id() {
     let up_id: u32 = a.query_first("SELECT @@server_id").await.unwrap().unwrap();
     assert_ne!(up_id, 1_147_473_732);
     for on in [true, false] {
-        let emu = emulator(|c| if !on { off(Quirk::ConstantServerId)(c) }).await;
+        let emu = emulator(|c| {
+            if !on {
+                off(Quirk::ConstantServerId)(c)
+            }
+        })
+        .await;
         let (db, got) = run(&emu, "id INT PRIMARY KEY", &["INSERT INTO t VALUES (1)"], 1, &[]).await;
         let r = rows_events(&got, &db).next().unwrap();
         assert_eq!(r.server_id, if on { 1_147_473_732 } else { up_id });
@@ -122,7 +148,12 @@ async fn constant_server_id() {
 async fn gtid_clock_fields() {
     let _l = LOCK.lock().await;
     for on in [true, false] {
-        let emu = emulator(|c| if !on { off(Quirk::GtidClockFields)(c) }).await;
+        let emu = emulator(|c| {
+            if !on {
+                off(Quirk::GtidClockFields)(c)
+            }
+        })
+        .await;
         let (_, got) = run(&emu, "id INT PRIMARY KEY", &["INSERT INTO t VALUES (1)"], 1, &[]).await;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         let mut n = 0;
@@ -150,7 +181,12 @@ async fn first_heartbeat(emu: &Emulator, setup: &[&str], wait: Duration) -> Opti
 async fn heartbeat_full_path() {
     let _l = LOCK.lock().await;
     for on in [true, false] {
-        let emu = emulator(|c| if !on { off(Quirk::HeartbeatFullPath)(c) }).await;
+        let emu = emulator(|c| {
+            if !on {
+                off(Quirk::HeartbeatFullPath)(c)
+            }
+        })
+        .await;
         let hb = first_heartbeat(&emu, &[], Duration::from_secs(10)).await.expect("a heartbeat");
         let body = String::from_utf8(hb.data.clone()).unwrap();
         if on {
@@ -241,8 +277,14 @@ async fn fake_rotate_checksum_rule() {
     // mysql_async sends SET @master_binlog_checksum='ALL' and reads the fake ROTATE without a
     // checksum (it only learns the algorithm from the FDE after it).
     for on in [true, false] {
-        let emu = emulator(|c| if !on { off(Quirk::FakeRotateChecksumRule)(c) }).await;
-        let (got, _) = read_stream(emu_opts(&emu), &[], "mysql-bin.000001", 4, Duration::from_secs(5), |g| g.len() >= 1).await;
+        let emu = emulator(|c| {
+            if !on {
+                off(Quirk::FakeRotateChecksumRule)(c)
+            }
+        })
+        .await;
+        let (got, _) =
+            read_stream(emu_opts(&emu), &[], "mysql-bin.000001", 4, Duration::from_secs(5), |g| !g.is_empty()).await;
         assert_eq!(got[0].ty, 4);
         let name = &got[0].data[8..];
         if on {
@@ -257,9 +299,15 @@ async fn fake_rotate_checksum_rule() {
 async fn ones_padded_bitmaps() {
     let _l = LOCK.lock().await;
     for on in [true, false] {
-        let emu = emulator(|c| if !on { off(Quirk::OnesPaddedBitmaps)(c) }).await;
+        let emu = emulator(|c| {
+            if !on {
+                off(Quirk::OnesPaddedBitmaps)(c)
+            }
+        })
+        .await;
         let (db, got) =
-            run(&emu, "a INT PRIMARY KEY, b INT NULL, c INT, d INT", &["INSERT INTO t VALUES (1,NULL,3,4)"], 1, &[]).await;
+            run(&emu, "a INT PRIMARY KEY, b INT NULL, c INT, d INT", &["INSERT INTO t VALUES (1,NULL,3,4)"], 1, &[])
+                .await;
         let r = rows_events(&got, &db).next().unwrap();
         // V2 body: table_id(6) flags(2) extra_len(2) width(1) present bitmap(1) null bitmap(1).
         assert_eq!(r.data[10], 4);
@@ -280,7 +328,10 @@ async fn ob_variables() {
     let emu = emulator(|_| {}).await;
     let mut c = mysql_async::Conn::new(emu_opts(&emu)).await.unwrap();
     let row: (String, String, String, String, String, u64) = c.query_first(q).await.unwrap().unwrap();
-    assert_eq!(row, ("1".into(), "FULL".into(), "5.7.25-OceanBase_CE-v4.2.1.2".into(), "+08:00".into(), "+08:00".into(), 16777216));
+    assert_eq!(
+        row,
+        ("1".into(), "FULL".into(), "5.7.25-OceanBase_CE-v4.2.1.2".into(), "+08:00".into(), "+08:00".into(), 16777216)
+    );
     let v: (String, String) = c.query_first("SHOW GLOBAL VARIABLES LIKE 'binlog_row_image'").await.unwrap().unwrap();
     assert_eq!(v.1, "FULL");
     // The session time zone is real: NOW() is 8 hours ahead of UTC_TIMESTAMP().
@@ -324,7 +375,12 @@ fn xids(got: &[Got]) -> Vec<u64> {
 async fn restart_resets_counters() {
     let _l = LOCK.lock().await;
     for on in [true, false] {
-        let emu = emulator(|c| if !on { off(Quirk::RestartResetsCounters)(c) }).await;
+        let emu = emulator(|c| {
+            if !on {
+                off(Quirk::RestartResetsCounters)(c)
+            }
+        })
+        .await;
         let (db, got) = run(&emu, "id INT PRIMARY KEY", &["INSERT INTO t VALUES (1)"], 1, &[]).await;
         let id1 = table_maps(&got, &db).next().unwrap().table_map.as_ref().unwrap().0;
         let x1 = *xids(&got).last().unwrap();
@@ -335,7 +391,7 @@ async fn restart_resets_counters() {
         wait_converted(&emu, base, 1).await;
         let dbc = db.clone();
         let (got2, _) = read_stream(emu_opts(&emu), &[], "mysql-bin.000002", 4, Duration::from_secs(10), move |g| {
-            row_changes(g, &dbc).len() >= 1 && g.last().is_some_and(|e| e.ty == 16)
+            !row_changes(g, &dbc).is_empty() && g.last().is_some_and(|e| e.ty == 16)
         })
         .await;
         let id2 = table_maps(&got2, &db).next().unwrap().table_map.as_ref().unwrap().0;
@@ -359,9 +415,10 @@ async fn restart_inside_a_transaction_truncates_and_closes_dumps() {
     wait_converted(&emu, 0, 1).await;
     // A dump connection open across the restart.
     let opts = emu_opts(&emu);
-    let open = tokio::spawn(async move {
-        read_stream(opts, &[], "mysql-bin.000001", 4, Duration::from_secs(30), |_| false).await
-    });
+    let open =
+        tokio::spawn(
+            async move { read_stream(opts, &[], "mysql-bin.000001", 4, Duration::from_secs(30), |_| false).await },
+        );
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The restart lands right after the transaction's first ROWS event is written.
     let restart = {
@@ -395,7 +452,11 @@ async fn restart_inside_a_transaction_truncates_and_closes_dumps() {
     let rot = got.iter().position(|g| g.ty == 4 && g.log_pos != 0).expect("real ROTATE");
     assert_eq!(&got[rot].data[8..], b"mysql-bin.000002");
     let before = got[..rot].iter().rev().find(|g| g.ty != 27).unwrap();
-    assert!(before.ty == 16 || before.ty == 2 || before.ty == 35, "file 1 ends with a whole transaction, got {}", before.ty);
+    assert!(
+        before.ty == 16 || before.ty == 2 || before.ty == 35,
+        "file 1 ends with a whole transaction, got {}",
+        before.ty
+    );
     let tm = table_maps(&got[rot..], &db).next().unwrap().table_map.as_ref().unwrap().0;
     assert_eq!(tm, 1);
     let mut c = mysql_async::Conn::new(emu_opts(&emu)).await.unwrap();

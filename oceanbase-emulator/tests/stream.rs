@@ -48,9 +48,14 @@ async fn stream_decodes_to_the_upstream_rows_in_oceanbase_shapes() {
     workload(&mut admin, &db).await;
     let want_rows = 3 + 2 + 1 + 1;
 
-    let (up, _) = read_stream(opts(upstream().await, REPL_USER, REPL_PASSWORD), &[], &ufile, upos, Duration::from_secs(20), |g| {
-        row_changes(g, &db).len() >= want_rows
-    })
+    let (up, _) = read_stream(
+        opts(upstream().await, REPL_USER, REPL_PASSWORD),
+        &[],
+        &ufile,
+        upos,
+        Duration::from_secs(20),
+        |g| row_changes(g, &db).len() >= want_rows,
+    )
     .await;
     let (ob, _) = read_stream(emu_opts(&emu), &[], "mysql-bin.000001", 4, Duration::from_secs(20), |g| {
         row_changes(g, &db).len() >= want_rows && g.last().is_some_and(|e| e.ty == 16)
@@ -67,7 +72,9 @@ async fn stream_decodes_to_the_upstream_rows_in_oceanbase_shapes() {
     assert_eq!(ob[1].ty, 15);
     assert_eq!(ob[1].log_pos, 123);
     match ob[1].event.read_data().unwrap() {
-        Some(EventData::FormatDescriptionEvent(f)) => assert_eq!(f.server_version().trim_end_matches(char::from(0)), "5.7.38"),
+        Some(EventData::FormatDescriptionEvent(f)) => {
+            assert_eq!(f.server_version().trim_end_matches(char::from(0)), "5.7.38")
+        }
         other => panic!("expected FDE, got {other:?}"),
     }
     assert_eq!(ob[2].ty, 35, "PREVIOUS_GTIDS after the FDE at pos 4");

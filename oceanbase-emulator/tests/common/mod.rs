@@ -13,8 +13,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mysql_async::prelude::*;
 use mysql_async::{BinlogStreamRequest, Conn, Opts, OptsBuilder};
-use mysql_common::binlog::events::{Event, EventData};
 use mysql_common::binlog::consts::BinlogChecksumAlg;
+use mysql_common::binlog::events::{Event, EventData};
 use mysql_common::constants::ColumnType;
 use oceanbase_emulator::{Config, Emulator};
 
@@ -88,6 +88,13 @@ pub fn emu_opts(e: &Emulator) -> Opts {
     opts(e.local_addr().port(), REPL_USER, REPL_PASSWORD)
 }
 
+/// (table id, `db.table`, column count, raw types, per-column metadata, has optional metadata).
+pub type TableMapInfo = (u64, String, usize, Vec<u8>, Vec<Vec<u8>>, bool);
+/// A row's (before, after) images as text.
+pub type RowImages = (Option<Vec<String>>, Option<Vec<String>>);
+/// (kind, table, before, after).
+pub type RowChange = (&'static str, String, Option<Vec<String>>, Option<Vec<String>>);
+
 /// One event as received, with rows decoded by mysql_common when it is a rows event.
 #[derive(Debug, Clone)]
 pub struct Got {
@@ -100,7 +107,7 @@ pub struct Got {
     /// CRC matches (None: the event carries no checksum).
     pub crc_ok: Option<bool>,
     pub rows: Option<Rows>,
-    pub table_map: Option<(u64, String, usize, Vec<u8>, Vec<Vec<u8>>, bool)>,
+    pub table_map: Option<TableMapInfo>,
     pub event: Event,
 }
 
@@ -113,7 +120,7 @@ pub struct Rows {
     pub table_id: u64,
     pub stmt_end: bool,
     /// (before, after) values, normalized to text.
-    pub rows: Vec<(Option<Vec<String>>, Option<Vec<String>>)>,
+    pub rows: Vec<RowImages>,
 }
 
 fn width_mask(t: Option<ColumnType>) -> u64 {
@@ -130,13 +137,19 @@ fn width_mask(t: Option<ColumnType>) -> u64 {
 /// Values as text. Integers become their bit pattern at the column's width: the emulator's
 /// TABLE_MAPs carry no signedness (as OceanBase's), so mysql_common reads UNSIGNED columns as
 /// signed there; the bytes are what must be equal.
-fn norm_row(row: mysql_common::binlog::row::BinlogRow, tme: &mysql_common::binlog::events::TableMapEvent<'_>) -> Vec<String> {
+fn norm_row(
+    row: mysql_common::binlog::row::BinlogRow,
+    tme: &mysql_common::binlog::events::TableMapEvent<'_>,
+) -> Vec<String> {
     let n = row.len();
     let mut vals = row.unwrap();
     (0..n)
         .map(|i| {
             let t = tme.get_column_type(i).ok().flatten();
-            match std::mem::replace(&mut vals[i], mysql_common::binlog::value::BinlogValue::Value(mysql_common::Value::NULL)) {
+            match std::mem::replace(
+                &mut vals[i],
+                mysql_common::binlog::value::BinlogValue::Value(mysql_common::Value::NULL),
+            ) {
                 mysql_common::binlog::value::BinlogValue::Value(mysql_common::Value::Int(x)) => {
                     format!("int:{}", (x as u64) & width_mask(t))
                 }
@@ -226,10 +239,18 @@ pub async fn read_stream(
         match ev.read_data() {
             Ok(Some(EventData::TableMapEvent(tme))) => {
                 let n = tme.columns_count() as usize;
-                let types = (0..n).map(|i| tme.get_raw_column_type(i).ok().flatten().map(|t| t as u8).unwrap_or(0)).collect();
+                let types =
+                    (0..n).map(|i| tme.get_raw_column_type(i).ok().flatten().map(|t| t as u8).unwrap_or(0)).collect();
                 let meta = (0..n).map(|i| tme.get_column_metadata(i).unwrap_or_default().to_vec()).collect();
                 let has_opt = tme.iter_optional_meta().next().is_some();
-                got.table_map = Some((tme.table_id(), format!("{}.{}", tme.database_name(), tme.table_name()), n, types, meta, has_opt));
+                got.table_map = Some((
+                    tme.table_id(),
+                    format!("{}.{}", tme.database_name(), tme.table_name()),
+                    n,
+                    types,
+                    meta,
+                    has_opt,
+                ));
             }
             Ok(Some(EventData::RowsEvent(re))) => {
                 let tme = stream.get_tme(re.table_id()).expect("TABLE_MAP before rows").clone();
@@ -260,7 +281,7 @@ pub async fn read_stream(
 }
 
 /// Flattened row changes of `db`: (kind, table, before, after), one per row.
-pub fn row_changes(got: &[Got], db: &str) -> Vec<(&'static str, String, Option<Vec<String>>, Option<Vec<String>>)> {
+pub fn row_changes(got: &[Got], db: &str) -> Vec<RowChange> {
     got.iter()
         .filter_map(|g| g.rows.as_ref())
         .filter(|r| r.db == db)
