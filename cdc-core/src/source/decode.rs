@@ -291,7 +291,7 @@ impl Decoder {
                 let data = ev.read_data().map_err(|e| self.err(format!("ROTATE: {e}")))?;
                 if let Some(EventData::RotateEvent(r)) = data {
                     let mut name = r.name_raw().to_vec();
-                    if h.log_pos() == 0 && self.first_rotate_has_crc && name.len() > 4 {
+                    if h.log_pos() == 0 && self.first_rotate_has_crc && name.len() > 4 && rotate_has_trailing_crc(ev) {
                         name.truncate(name.len() - 4);
                     }
                     self.first_rotate_has_crc = false;
@@ -775,11 +775,56 @@ fn read_image(
 
 /// Verifies the event's CRC32 (binlog-probe §4.5: mysql_common strips but does not check it).
 /// None when the event carries no checksum.
+///
+/// MySQL clears `LOG_EVENT_BINLOG_IN_USE_F` before checksumming only for a
+/// FORMAT_DESCRIPTION (`Log_event_footer::event_checksum_test`, libbinlogevents
+/// `binlog_event.cpp`); mysql_common's `calc_checksum` clears it on every event. The OceanBase
+/// binlog service sets that flag on all its events (oblogproxy `ob_log_event.h`
+/// `OblogEventHeader` `_flags(1)`), so those are checksummed here as sent.
 pub fn checksum_ok(ev: &Event) -> Option<bool> {
     match (ev.checksum(), ev.footer().get_checksum_alg()) {
-        (Some(sum), Ok(Some(alg))) => Some(u32::from_le_bytes(sum) == ev.calc_checksum(alg)),
+        (Some(sum), Ok(Some(alg))) => {
+            let h = ev.header();
+            let want = if h.event_type_raw() != ty::FORMAT_DESCRIPTION && h.flags_raw() & 1 != 0 {
+                let mut c = crc32fast::Hasher::new();
+                c.update(&header_bytes(&h));
+                c.update(ev.data());
+                c.finalize()
+            } else {
+                ev.calc_checksum(alg)
+            };
+            Some(u32::from_le_bytes(sum) == want)
+        }
         _ => None,
     }
+}
+
+/// The 19 header bytes as they were sent (MySQL manual "Binlog Event Header").
+fn header_bytes(h: &mysql_common::binlog::events::BinlogEventHeader) -> [u8; 19] {
+    let mut b = [0u8; 19];
+    b[0..4].copy_from_slice(&h.timestamp().to_le_bytes());
+    b[4] = h.event_type_raw();
+    b[5..9].copy_from_slice(&h.server_id().to_le_bytes());
+    b[9..13].copy_from_slice(&h.event_size().to_le_bytes());
+    b[13..17].copy_from_slice(&h.log_pos().to_le_bytes());
+    b[17..19].copy_from_slice(&h.flags_raw().to_le_bytes());
+    b
+}
+
+/// True when the last 4 bytes of a ROTATE body are the CRC32 of the event before them: the
+/// fake ROTATE MariaDB checksums although the reader cannot know it yet (mysql_async#189).
+/// The OceanBase binlog service sends no CRC there for `@master_binlog_checksum='ALL'`
+/// (oblogproxy `binlog_dumper.cpp` `init_binlog_checksum`), so the name must not be cut blindly.
+fn rotate_has_trailing_crc(ev: &Event) -> bool {
+    let d = ev.data();
+    if d.len() < 8 + 4 {
+        return false;
+    }
+    let (body, crc) = d.split_at(d.len() - 4);
+    let mut c = crc32fast::Hasher::new();
+    c.update(&header_bytes(&ev.header()));
+    c.update(body);
+    c.finalize() == u32::from_le_bytes(crc.try_into().expect("4 bytes"))
 }
 
 /// First words of DML statements (MySQL manual 15.2, "Data Manipulation Statements").
