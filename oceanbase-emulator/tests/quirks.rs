@@ -487,3 +487,50 @@ async fn a_new_process_recovers_the_data_directory() {
     assert_eq!(ids, ["int:1", "int:2"], "the row written while the emulator was down arrives once");
     assert!(got.iter().any(|g| g.ty == 4 && g.log_pos != 0), "the restart rotated to a new file");
 }
+
+fn gnos(got: &[Got]) -> Vec<u64> {
+    got.iter()
+        .filter(|g| g.ty == 33)
+        .map(|g| match g.event.read_data().unwrap() {
+            Some(EventData::GtidEvent(e)) => e.gno(),
+            other => panic!("GTID expected: {other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn gtid_dump_skips_the_clients_transactions() {
+    let _l = LOCK.lock().await;
+    let emu = emulator(|_| {}).await;
+    let (db, all) = run(&emu, "id INT PRIMARY KEY", &["INSERT INTO t VALUES (1)"], 1, &[]).await;
+    let mut a = admin().await;
+    let base = emu.stats().transactions;
+    a.query_drop(format!("INSERT INTO `{db}`.t VALUES (2)")).await.unwrap();
+    wait_converted(&emu, base, 1).await;
+    let have = gnos(&all);
+    let k = *have.last().unwrap();
+    let uuid = emu_uuid();
+    // The client has 1..=k: the stream starts at file 1 (its PREVIOUS_GTIDS is empty) and
+    // skips those transactions.
+    let sid = mysql_common::packets::Sid::new(uuid).with_interval(mysql_common::packets::GnoInterval::new(1, k + 1));
+    let req = mysql_async::BinlogStreamRequest::new(4242).with_gtid().with_gtid_set(vec![sid]).with_pos(4);
+    let dbc = db.clone();
+    let (got, _) = read_request(emu_opts(&emu), &[], req, Duration::from_secs(10), move |g| {
+        !row_changes(g, &dbc).is_empty() && g.last().is_some_and(|e| e.ty == 16)
+    })
+    .await;
+    assert!(gnos(&got).iter().all(|&g| g > k), "only gnos after {k}: {:?}", gnos(&got));
+    let ids: Vec<String> = row_changes(&got, &db).iter().map(|c| c.3.as_ref().unwrap()[0].clone()).collect();
+    assert_eq!(ids, ["int:2"]);
+    // A set without the server's uuid is refused.
+    let other = mysql_common::packets::Sid::new([7; 16]).with_interval(mysql_common::packets::GnoInterval::new(1, 2));
+    let req = mysql_async::BinlogStreamRequest::new(4243).with_gtid().with_gtid_set(vec![other]).with_pos(4);
+    let (got, end) = read_request(emu_opts(&emu), &[], req, Duration::from_secs(5), |_| false).await;
+    assert!(got.is_empty());
+    let end = end.unwrap_or_default();
+    assert!(end.contains("1236") && end.contains("no longer exists"), "{end}");
+}
+
+fn emu_uuid() -> [u8; 16] {
+    Config::new("h", 1, "u", "p").server_uuid
+}

@@ -193,15 +193,26 @@ pub async fn read_stream(
     file: &str,
     pos: u64,
     timeout: Duration,
+    done: impl FnMut(&[Got]) -> bool,
+) -> (Vec<Got>, Option<String>) {
+    let req = BinlogStreamRequest::new(rand::random::<u32>() % 1_000_000 + 10_000)
+        .with_filename(file.as_bytes())
+        .with_pos(pos);
+    read_request(o, setup, req, timeout, done).await
+}
+
+/// [`read_stream`] with a prepared request (e.g. COM_BINLOG_DUMP_GTID).
+pub async fn read_request(
+    o: Opts,
+    setup: &[&str],
+    req: BinlogStreamRequest<'_>,
+    timeout: Duration,
     mut done: impl FnMut(&[Got]) -> bool,
 ) -> (Vec<Got>, Option<String>) {
     let mut conn = Conn::new(o).await.expect("connect for the binlog stream");
     for s in setup {
         conn.query_drop(*s).await.unwrap();
     }
-    let req = BinlogStreamRequest::new(rand::random::<u32>() % 1_000_000 + 10_000)
-        .with_filename(file.as_bytes())
-        .with_pos(pos);
     let mut stream = match conn.get_binlog_stream(req).await {
         Ok(s) => s,
         Err(e) => return (Vec::new(), Some(e.to_string())),
