@@ -8,7 +8,8 @@
 //!   (real log_pos 123, `BINLOG_IN_USE` while active), then the events from the position
 //!   (PREVIOUS_GTIDS included when it is 4); every event from the file is sent as stored, CRC
 //!   included, whatever checksum the client asked for;
-//! - at a real ROTATE the next file follows on the same connection (again a fake ROTATE + FDE);
+//! - at a real ROTATE the next file follows on the same connection (again a fake ROTATE,
+//!   [`Quirk::NextFileFakeRotate`], then its FDE);
 //! - idle at the end of the active file: a HEARTBEAT per period; with
 //!   [`Quirk::HeartbeatPerBatch`] also one after every batch of `dump_batch_events` events.
 //!   Heartbeat header: timestamp of the last event sent, log_pos = the current offset; body: the
@@ -167,17 +168,19 @@ pub async fn serve(
     let mut last_ts: u32;
     // Start of a file: fake ROTATE, raw FDE.
     macro_rules! start_file {
-        ($pos:expr) => {{
-            let fake = binlog::event(
-                0,
-                ty::ROTATE,
-                sid,
-                0,
-                binlog::FLAG_ARTIFICIAL,
-                &binlog::rotate_body($pos, &name),
-                rotate_crc,
-            );
-            send_event(io, &fake).await?;
+        ($pos:expr, $fake:expr) => {{
+            if $fake {
+                let fake = binlog::event(
+                    0,
+                    ty::ROTATE,
+                    sid,
+                    0,
+                    binlog::FLAG_ARTIFICIAL,
+                    &binlog::rotate_body($pos, &name),
+                    rotate_crc,
+                );
+                send_event(io, &fake).await?;
+            }
             let fde = read_range(&svc.path(&name), 4, 123)?;
             last_ts = Header::parse(&fde)?.timestamp;
             send_event(io, &fde).await?;
@@ -185,7 +188,7 @@ pub async fn serve(
             cursor = if $pos == 4 { 123 } else { $pos };
         }};
     }
-    start_file!(pos);
+    start_file!(pos, true);
     let mut skipping = false;
     loop {
         if *gen_rx.borrow() != gen0 {
@@ -227,7 +230,7 @@ pub async fn serve(
             }
             if let Some(next) = rotated_to {
                 name = next;
-                start_file!(4);
+                start_file!(4, cfg.has(Quirk::NextFileFakeRotate));
             }
             continue;
         }

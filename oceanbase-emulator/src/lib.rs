@@ -92,6 +92,12 @@ pub enum Quirk {
     /// `init_binlog_checksum`). Off: a CRC whenever the client announced any checksum value
     /// other than NONE (MySQL's rule).
     FakeRotateChecksumRule,
+    /// At each following file of a dump, a fake ROTATE (with the same checksum rule as the
+    /// first, so none for `'ALL'`) precedes the new file's FDE ("A fake ROTATE is sent again at
+    /// the start of each following file", `binlog_dumper.cpp`). A reader that keeps the CRC32
+    /// setting of the previous FDE takes that event's last 4 name bytes for a checksum. Off: the
+    /// new file's FDE follows the real ROTATE directly, as MySQL does.
+    NextFileFakeRotate,
     /// A converter restart restarts table ids and XIDs at 1 (`table_cache.cpp`,
     /// `binlog_convert.h` `_xid=0`), so one table id can name different tables in two files.
     /// Off: the counters continue.

@@ -534,3 +534,29 @@ async fn gtid_dump_skips_the_clients_transactions() {
 fn emu_uuid() -> [u8; 16] {
     Config::new("h", 1, "u", "p").server_uuid
 }
+
+#[tokio::test]
+async fn next_file_fake_rotate() {
+    let _l = LOCK.lock().await;
+    for on in [true, false] {
+        // Files rotate after every transaction.
+        let emu = emulator(|c| {
+            c.max_binlog_size = 1;
+            if !on {
+                off(Quirk::NextFileFakeRotate)(c)
+            }
+        })
+        .await;
+        let (_, got) = run(&emu, "id INT PRIMARY KEY", &["INSERT INTO t VALUES (1)"], 1, &[]).await;
+        let rot = got.iter().position(|g| g.ty == 4 && g.log_pos != 0).expect("a real ROTATE");
+        let next: Vec<_> = got[rot + 1..].iter().filter(|g| g.ty != 27).take(2).collect();
+        if on {
+            assert_eq!((next[0].ty, next[0].log_pos, next[0].flags), (4, 0, 0x20), "a fake ROTATE first");
+            // Read with the previous FDE's CRC32 setting, it lost 4 name bytes to the "checksum".
+            assert_eq!(&next[0].data[8..], b"mysql-bin.00");
+            assert_eq!(next[1].ty, 15);
+        } else {
+            assert_eq!(next[0].ty, 15, "the FDE follows the real ROTATE");
+        }
+    }
+}
