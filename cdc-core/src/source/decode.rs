@@ -294,6 +294,17 @@ impl Decoder {
                     if h.log_pos() == 0 && self.first_rotate_has_crc && name.len() > 4 && rotate_has_trailing_crc(ev) {
                         name.truncate(name.len() - 4);
                     }
+                    // The OceanBase binlog service sends a fake ROTATE without a CRC at the start
+                    // of each following file (oblogproxy `binlog_dumper.cpp`); read with the CRC32
+                    // setting of the previous FDE, its name lost its last 4 bytes to the
+                    // "checksum". The real ROTATE before it already named the file.
+                    if h.log_pos() == 0
+                        && self.file.len() == name.len() + 4
+                        && self.file.as_bytes().starts_with(&name)
+                        && r.position() == 4
+                    {
+                        name = self.file.as_bytes().to_vec();
+                    }
                     self.first_rotate_has_crc = false;
                     self.file = String::from_utf8_lossy(&name).as_ref().into();
                     self.pos = r.position();
@@ -308,7 +319,13 @@ impl Decoder {
             }
             ty::HEARTBEAT | ty::HEARTBEAT_V2 => {
                 if !self.txn.open {
-                    let pos = if h.log_pos() != 0 { h.log_pos() as u64 } else { self.pos };
+                    // The body names the file the heartbeat's log_pos is in (MySQL: the file
+                    // name; OceanBase: its full path). A heartbeat about the previous file,
+                    // sent after its ROTATE (OceanBase's per-batch heartbeats), keeps our position.
+                    let body = ev.data();
+                    let base = body.rsplit(|&b| b == b'/').next().unwrap_or(body);
+                    let same_file = et != ty::HEARTBEAT || base.is_empty() || base == self.file.as_bytes();
+                    let pos = if h.log_pos() != 0 && same_file { h.log_pos() as u64 } else { self.pos };
                     out.push(SourceMessage::Heartbeat {
                         position: BinlogPosition::new(self.file.to_string(), pos),
                         ts_ms,
