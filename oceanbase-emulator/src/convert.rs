@@ -147,6 +147,7 @@ impl Service {
             persist,
             ctx: Ctx::default(),
             since_status: 0,
+            status_candidate: None,
         };
         conv.save()?;
         conv.publish();
@@ -385,6 +386,10 @@ struct Converter {
     persist: Persist,
     ctx: Ctx,
     since_status: usize,
+    /// With [`Quirk::MasterStatusLag`]: the end of the last `status_batch_events`-th event
+    /// written, which SHOW MASTER STATUS shows from the next publish on (it can fall between
+    /// any two events, a TABLE_MAP and its ROWS included).
+    status_candidate: Option<u64>,
     /// The upstream position after the last event read.
     up_file: String,
     up_pos: u64,
@@ -410,10 +415,10 @@ impl Converter {
             let mut st = self.svc.state.lock().unwrap();
             st.active_len = self.writer.len;
             st.last_gno = self.persist.last_gno;
-            if !self.svc.cfg.has(Quirk::MasterStatusLag) || self.since_status >= self.svc.cfg.status_batch_events.max(1)
-            {
+            if !self.svc.cfg.has(Quirk::MasterStatusLag) {
                 st.status_pos = self.writer.len;
-                self.since_status = 0;
+            } else if let Some(p) = self.status_candidate.take() {
+                st.status_pos = p;
             }
         }
         self.svc.grew.send_modify(|g| *g += 1);
@@ -424,6 +429,10 @@ impl Converter {
         let ev = binlog::event(ts, t, server_id, end as u32, binlog::FLAG_IN_USE, body, true);
         self.writer.append(&ev)?;
         self.since_status += 1;
+        if self.since_status >= self.svc.cfg.status_batch_events.max(1) {
+            self.status_candidate = Some(self.writer.len);
+            self.since_status = 0;
+        }
         Ok(())
     }
 
@@ -473,6 +482,7 @@ impl Converter {
             self.ctx.ids = old.ids;
         }
         self.since_status = 0;
+        self.status_candidate = None;
         self.save()?;
         {
             let mut st = self.svc.state.lock().unwrap();
@@ -713,6 +723,8 @@ impl Converter {
             let sid = self.cfg().server_id_for(0);
             let (ts, _) = now();
             self.writer.rotate(&self.svc, sid, ts, self.persist.last_gno)?;
+            self.since_status = 0;
+            self.status_candidate = None;
         }
         self.save()
     }
