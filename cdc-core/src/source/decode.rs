@@ -88,6 +88,8 @@ struct Txn {
     id: Option<Arc<str>>,
     total: u64,
     per_table: HashMap<(Arc<str>, Arc<str>), u64>,
+    /// Opened by a rows event, not by GTID/BEGIN: the stream started inside this transaction.
+    started_inside: bool,
 }
 
 /// Decodes binlog events into [`SourceMessage`]s. Usable on a live stream and on files
@@ -506,11 +508,26 @@ impl Decoder {
                 if !self.txn.open {
                     // MySQL without BEGIN (should not happen) or a file read from mid-txn.
                     self.open_txn(start);
+                    self.txn.started_inside = true;
                 }
                 let plan = match self.tables.get(&re.table_id()) {
                     Some(Mapped::Captured(p, ..)) => p.clone(),
                     Some(Mapped::Filtered) => {
                         skipped("filtered", et);
+                        if !artificial {
+                            self.pos = end;
+                        }
+                        return Ok(());
+                    }
+                    // A start inside a transaction can land between a TABLE_MAP and its ROWS
+                    // event: OceanBase's SHOW MASTER STATUS lags and can stop anywhere
+                    // (goInception PR #619). The rest of that transaction is before the start.
+                    None if self.txn.started_inside => {
+                        tracing::warn!(
+                            table_id = re.table_id(),
+                            "rows event without its TABLE_MAP at the start of the stream (the start position is inside a transaction): skipped"
+                        );
+                        skipped("started inside a transaction", et);
                         if !artificial {
                             self.pos = end;
                         }
