@@ -9,6 +9,7 @@ use std::time::Duration;
 use cdc_core::position::StartPosition;
 use cdc_core::source::SourceMessage;
 use cdc_tests::mariadb::{collect_until_commit, exec, server, start_source, REPL_PASSWORD, REPL_USER};
+use mysql_async::prelude::*;
 use oceanbase_emulator::{Config, Emulator};
 
 fn json(e: &cdc_core::event::ChangeEvent) -> serde_json::Value {
@@ -110,4 +111,65 @@ async fn a_converter_restart_inside_a_transaction_loses_nothing() {
     sorted.dedup();
     assert_eq!(sorted, (1..=6).collect::<Vec<_>>(), "events: {ids:?}");
     let _ = src.stop().await;
+}
+
+/// The type of the event starting at `pos` in the emulator's file `name`.
+fn event_type_at(emu: &Emulator, name: &str, pos: u64) -> Option<u8> {
+    let data = std::fs::read(emu.data_dir().join(name)).ok()?;
+    let mut p = 4usize;
+    while p + 19 <= data.len() {
+        if p as u64 == pos {
+            return Some(data[p + 4]);
+        }
+        p += u32::from_le_bytes(data[p + 9..p + 13].try_into().unwrap()) as usize;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latest_start_from_a_lagging_master_status_between_table_map_and_rows() {
+    let srv = server().await;
+    let mut cfg = Config::new(srv.host.clone(), srv.port, REPL_USER, REPL_PASSWORD);
+    cfg.heartbeat = Duration::from_millis(300);
+    cfg.status_batch_events = 3;
+    let emu = Emulator::start(cfg).await.expect("emulator");
+    let db = srv.fresh_schema("oblag").await;
+    let mut c = srv.admin_conn().await;
+    exec(&mut c, &[&format!("USE `{db}`"), "CREATE TABLE t (id INT PRIMARY KEY)"]).await;
+    let ob = cdc_tests::mariadb::TestServer { host: "127.0.0.1".into(), port: emu.local_addr().port() };
+    let mut meta = mysql_async::Conn::new(ob.opts(REPL_USER, REPL_PASSWORD)).await.unwrap();
+    // SHOW MASTER STATUS moves every 3 events (GTID, BEGIN, TABLE_MAP, ROWS, XID per insert):
+    // insert until it stops right before a ROWS event, then start there.
+    for i in 0..30 {
+        let base = emu.stats().transactions;
+        exec(&mut c, &[&format!("INSERT INTO t VALUES ({})", 100 + i)]).await;
+        while emu.stats().transactions < base + 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let row: mysql_async::Row = meta.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
+        let (file, pos): (String, u64) = (row.get(0).unwrap(), row.get(1).unwrap());
+        if event_type_at(&emu, &file, pos) != Some(30) {
+            continue;
+        }
+        let mut scfg = ob.source_config("oblag");
+        scfg.schemas = vec![db.clone()];
+        let mut src = start_source(scfg, StartPosition::Latest).await;
+        if src.start.position.pos != pos {
+            let _ = src.stop().await;
+            continue; // another test's transaction moved the status meanwhile
+        }
+        exec(&mut c, &["INSERT INTO t VALUES (1)"]).await;
+        let msgs = collect_until_commit(&mut src.rx, 1, Duration::from_secs(20)).await;
+        let ids: Vec<i64> =
+            msgs.iter().flat_map(SourceMessage::events).map(|e| json(e)["after"]["id"].as_i64().unwrap()).collect();
+        if ids != [1] {
+            panic!(
+                "start at {file}:{pos} (a ROWS event): got {ids:?} ({msgs:?}); the source returned {:?}",
+                src.stop().await
+            );
+        }
+        let _ = src.stop().await;
+        return;
+    }
+    panic!("SHOW MASTER STATUS never stopped before a ROWS event in 30 inserts");
 }
