@@ -455,8 +455,8 @@ impl Converter {
                 }
                 Err(e) => {
                     tracing::warn!("converter: {e}; reconnecting to the upstream in 1 s");
-                    if let Err(e) = self.restart() {
-                        tracing::error!("converter restart failed: {e}");
+                    if let Err(e) = self.abandon_transaction() {
+                        tracing::error!("converter could not drop a half-converted transaction: {e}");
                     }
                     tokio::select! {
                         _ = cancel.cancelled() => return,
@@ -465,6 +465,25 @@ impl Converter {
                 }
             }
         }
+    }
+
+    /// After an upstream failure: drops what was written of an unfinished transaction (closing
+    /// dump connections when bytes are cut, as they may have read them) so the upstream can be
+    /// re-read from the last whole transaction. Not a restart: no new file, counters kept.
+    fn abandon_transaction(&mut self) -> Result<(), Error> {
+        if self.writer.len > self.writer.whole_end {
+            self.svc.generation.send_modify(|g| *g += 1);
+            let cut = self.writer.truncate_to_whole()?;
+            let mut st = self.svc.state.lock().unwrap();
+            st.stats.truncated_bytes += cut;
+            st.status_pos = st.status_pos.min(self.writer.len);
+        }
+        self.ctx.in_txn = false;
+        self.ctx.standalone = false;
+        self.since_status = 0;
+        self.status_candidate = None;
+        self.publish();
+        Ok(())
     }
 
     /// Truncate, rotate, reset counters, close dump connections.
