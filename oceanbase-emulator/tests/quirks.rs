@@ -415,11 +415,20 @@ async fn restart_inside_a_transaction_truncates_and_closes_dumps() {
     wait_converted(&emu, 0, 1).await;
     // A dump connection open across the restart.
     let opts = emu_opts(&emu);
-    let open =
-        tokio::spawn(
-            async move { read_stream(opts, &[], "mysql-bin.000001", 4, Duration::from_secs(30), |_| false).await },
-        );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let streaming = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = streaming.clone();
+    let open = tokio::spawn(async move {
+        read_stream(opts, &[], "mysql-bin.000001", 4, Duration::from_secs(30), move |g| {
+            if g.len() >= 2 {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            false
+        })
+        .await
+    });
+    while !streaming.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // The restart lands right after the transaction's first ROWS event is written.
     let restart = {
         let svc_emu = &emu;
