@@ -485,8 +485,8 @@ async fn sigkills_inside_the_initial_snapshot_resume_it_after_the_last_acknowled
     let db = mariadb::server().await;
     let schema = db.fresh_schema("rel_snap").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
-    // Tables filled before the collector ever ran: 40,000 rows in w_bulk plus a seeded mix.
-    let bulk = 40_000usize;
+    // Tables filled before the collector ever ran: 120,000 rows in w_bulk plus a seeded mix.
+    let bulk = 120_000usize;
     let mut fill = WorkloadConfig::new(seed, schema.clone());
     fill.txn_per_sec = 0.0;
     fill.max_txns = Some(150);
@@ -500,8 +500,9 @@ async fn sigkills_inside_the_initial_snapshot_resume_it_after_the_last_acknowled
     let mut at = Vec::new();
     for k in 0..3u64 {
         col.spawn();
-        // SIGKILL once the stored checkpoint is inside w_bulk, further each round.
-        let want = (k + 1) * bulk as u64 / 4;
+        // SIGKILL at the first stored checkpoint inside w_bulk that is further than the last
+        // kill's (checkpoints are stored once a second, so each run advances by a few chunks).
+        let want = at.last().map_or(1, |r| r + 1);
         let deadline = Instant::now() + Duration::from_secs(120);
         let rows = loop {
             let inside = col.checkpoint().and_then(|cp| cp.snapshot).and_then(|p| {
@@ -514,7 +515,7 @@ async fn sigkills_inside_the_initial_snapshot_resume_it_after_the_last_acknowled
                 break rows;
             }
             assert!(Instant::now() < deadline, "round {k}: never inside w_bulk:\n{}", col.log_text());
-            tokio::time::sleep(Duration::from_millis(3 + 7 * k)).await;
+            tokio::time::sleep(Duration::from_millis(3 + 11 * k)).await;
         };
         col.sigkill();
         eprintln!("SIGKILL {k}: checkpoint inside w_bulk after {rows} rows");

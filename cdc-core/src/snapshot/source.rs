@@ -42,7 +42,9 @@ use crate::event::Origin;
 use crate::metrics as m;
 use crate::position::StartPosition;
 use crate::retry::{wait_or_cancel, Backoff};
-use crate::source::{BinlogSource, ChangeSource, SourceError, SourceMessage, TableFilter};
+use crate::source::{
+    BinlogSource, ChangeSource, PrecheckProblem, PrecheckProblems, SourceError, SourceMessage, TableFilter,
+};
 use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, StageState, Status};
 
 /// How often the snapshot logs a progress line per table.
@@ -311,8 +313,36 @@ impl Tracker {
 }
 
 impl ChangeSource for SnapshotThenStream {
+    /// The binlog source's precheck, plus: a snapshotting mode on the OceanBase binlog service
+    /// (no consistent snapshot point in its positions) is a problem with its fix.
     async fn precheck(&self) -> Result<(), SourceError> {
-        self.binlog.precheck().await
+        let binlog = self.binlog.precheck().await;
+        if !self.mode.snapshots() {
+            return binlog;
+        }
+        let cfg = self.binlog.config();
+        let mut conn =
+            mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
+        let version: Option<String> =
+            conn.query_first("SELECT VERSION()").await.map_err(|e| SourceError::connection("SELECT VERSION()", e))?;
+        let _ = conn.disconnect().await;
+        if !version.as_deref().is_some_and(|v| v.to_ascii_lowercase().contains("oceanbase")) {
+            return binlog;
+        }
+        let problem = PrecheckProblem::new(
+            format!("snapshot mode {}", self.mode),
+            format!("requested on the OceanBase binlog service ({})", version.unwrap_or_default()),
+            "never",
+            "use snapshot mode never (the binlog service has no consistent snapshot point in its positions)",
+        );
+        match binlog {
+            Err(SourceError::Precheck(mut list)) => {
+                list.0.push(problem);
+                Err(SourceError::Precheck(list))
+            }
+            Err(other) => Err(other),
+            Ok(()) => Err(SourceError::Precheck(PrecheckProblems(vec![problem]))),
+        }
     }
 
     /// With a snapshotting mode: every captured table pending, streaming from the snapshot's
