@@ -1,5 +1,5 @@
 //! Shared helpers of the emulator's tests: the upstream MariaDB (`scripts/test-mariadb` instance
-//! `obup`, port 33071 shifted by `CDC_TEST_PORT_BASE − 33061`), emulators started in-process,
+//! `obup`, port 33079 shifted by `CDC_TEST_PORT_BASE − 33061`), emulators started in-process,
 //! and a binlog reader built on `mysql_async`'s stream + `mysql_common`'s event parser (not the
 //! emulator's own code, not cdc-core).
 
@@ -27,10 +27,10 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The upstream's port: 33071 shifted as tests/src/mariadb.rs `dedicated_port` does.
+/// The upstream's port: 33079 shifted as tests/src/mariadb.rs `dedicated_port` does.
 pub fn upstream_port() -> u16 {
     let base: i32 = std::env::var("CDC_TEST_PORT_BASE").ok().and_then(|v| v.parse().ok()).unwrap_or(33061);
-    u16::try_from(33071 + base - 33061).expect("port in range")
+    u16::try_from(33079 + base - 33061).expect("port in range")
 }
 
 /// Starts (idempotently, once per process) the upstream MariaDB; returns its port.
