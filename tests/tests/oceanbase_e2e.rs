@@ -153,3 +153,77 @@ async fn the_all_types_workload_through_the_oceanbase_emulator_survives_kills_an
     ob_emu.shutdown();
     dh.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_binlog_service_keeps_the_collector_ready_with_heartbeats_then_delivers() {
+    let db = server().await;
+    let mut cfg = Config::new(db.host.clone(), db.port, REPL_USER, REPL_PASSWORD);
+    cfg.heartbeat = Duration::from_millis(100);
+    let ob_emu = Emulator::start(cfg).await.expect("OceanBase emulator starts");
+    let ob = TestServer { host: "127.0.0.1".into(), port: ob_emu.local_addr().port() };
+    let schema = db.fresh_schema("ob_idle").await;
+    workload::create_tables(&mut db.admin_conn().await, &schema).await;
+    let dh = DataHub::start(EmulatorConfig::single(PROJECT, TOPIC, 2, ID, KEY), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("DataHub emulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
+    let history = dir.path().join("h.jsonl");
+    let mut scfg = ob.source_config("ob");
+    scfg.schemas = vec![schema.clone()];
+    scfg.heartbeat_ms = 100;
+    let provider = HistoryProvider::new(&history, vec![schema.clone()]);
+    scfg.schema_provider = Some(Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
+    let status = Status::new();
+    let source = SnapshotThenStream::new(
+        BinlogSource::new(scfg, status.clone()),
+        SnapshotMode::Never,
+        SnapshotConfig::new("ob"),
+        status.clone(),
+    );
+    let mut dcfg = DataHubConfig::new(dh.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
+    dcfg.retry = RetryPolicy { max_attempts: 2, backoff_ms: 10, max_backoff_ms: 100 };
+    let sink = DataHubSink::connect(dcfg).await.unwrap();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(pipeline::run(
+        source,
+        sink,
+        offsets.clone(),
+        PipelineConfig::default(),
+        status.clone(),
+        cancel.clone(),
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while status.snapshot().readiness().is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "never ready: {:?}", status.snapshot());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Idle (a short stand-in for the idle hour): heartbeats every 100 ms, nothing else. The
+    // collector stays ready and caught up, and the position it reports stays a real one.
+    let before = status.snapshot().current_position;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let s = status.snapshot();
+        assert!(s.readiness().is_ok(), "not ready while idle: {s:?}");
+        assert!(s.lag_ms.is_some_and(|l| l < 5_000), "lag while idle with heartbeats: {:?}", s.lag_ms);
+    }
+    let after = status.snapshot().current_position;
+    if let (Some(b), Some(a)) = (&before, &after) {
+        assert_eq!(a.file, b.file, "heartbeats do not move the position to another file");
+    }
+    // Then a row arrives.
+    let mut c = db.admin_conn().await;
+    c.query_drop(format!("INSERT INTO `{schema}`.w_bulk VALUES (1, 1, 'after the idle time')")).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if events_of(&dh, &schema).iter().any(|e| e.event["after"]["s"] == "after the idle time") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the row after the idle time never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    ob_emu.shutdown();
+    dh.shutdown().await;
+}
