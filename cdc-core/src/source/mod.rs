@@ -17,7 +17,8 @@
 //! | `message` | [`SourceMessage`]: events, commits, schema changes, heartbeats |
 //! | `config`, `error` | [`SourceConfig`]; [`SourceError`] (transient vs definite), [`PrecheckProblem`] |
 //! | `server`, `precheck`, `start` | server queries, the CDC precheck, start-position resolution |
-//! | `stream` | [`BinlogSource`]: the replication connection, reconnects, message coalescing |
+//! | `stream` | [`BinlogSource`]: the replication connection, reconnects |
+//! | `coalesce` | the rule that gathers rows of consecutive rows events into one message |
 //! | [`decode`] | the event state machine (TABLE_MAP + ROWS → change events) |
 //! | `table`, `value` | column plans; bytes → typed values |
 //! | [`filter`], [`schema`], [`gtid`] | table selection; `information_schema` facts; GTID sets |
@@ -39,6 +40,7 @@
 //! [`schema`].
 
 mod change_source;
+mod coalesce;
 mod config;
 pub mod decode;
 mod error;
