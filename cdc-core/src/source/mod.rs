@@ -20,7 +20,7 @@
 //! | `stream` | [`BinlogSource`]: the replication connection, reconnects |
 //! | `coalesce` | the rule that gathers rows of consecutive rows events into one message |
 //! | [`decode`] | the event state machine (TABLE_MAP + ROWS → change events) |
-//! | `table`, `value` | column plans; bytes → typed values |
+//! | `column`, `table`, `value` | column facts and reading rules (a leaf); TABLE_MAP → plans; bytes → typed values |
 //! | [`filter`], [`schema`], [`gtid`] | table selection; `information_schema` facts; GTID sets |
 //! | `schema_provider` | [`SchemaProvider`]: column facts by binlog position (the schema history) |
 //! | [`file`] | offline decoding of binlog files |
@@ -41,6 +41,7 @@
 
 mod change_source;
 mod coalesce;
+pub(crate) mod column;
 mod config;
 pub mod decode;
 mod error;
