@@ -35,9 +35,11 @@
 //! are null; a transaction that changes a non-transactional table (MyISAM, Aria) and then runs
 //! `ROLLBACK` or `ROLLBACK TO SAVEPOINT` is logged by the server with the undone rows of its
 //! transactional tables followed by the rollback statement — those rows are emitted (logged
-//! as a warning), since the binlog does not say which tables are transactional. Column names
-//! read from `information_schema` (MINIMAL row metadata) are those of the table now, see
-//! [`schema`].
+//! as a warning), since the binlog does not say which tables are transactional. Without a
+//! [`SchemaProvider`], the facts a TABLE_MAP lacks (names, binary-ness, labels, key — always
+//! without FULL row metadata) are read from `information_schema` and are those of the table
+//! now (see [`schema`]); with the schema history as provider they are the table's at the
+//! event's position.
 
 mod change_source;
 mod coalesce;
