@@ -234,6 +234,9 @@ pub enum Layout {
     Dts,
     /// DataWorks real-time sync: [`DATAWORKS_FIELDS`], then the columns.
     DataWorks,
+    /// The table's columns only, no metadata fields. Never detected (any schema could be one):
+    /// chosen by configuration ([`TupleEncoder::with_layout`]).
+    Plain,
 }
 
 impl Layout {
@@ -275,6 +278,7 @@ impl Layout {
                 &[T::String],
                 &[T::String],
             ],
+            Layout::Plain => &[],
         };
         for (f, ok) in schema.fields.iter().zip(allowed) {
             if !ok.contains(&f.field_type) {
@@ -295,6 +299,39 @@ impl Layout {
         match self {
             Layout::Dts => DTS_FIELDS.len(),
             Layout::DataWorks => DATAWORKS_FIELDS.len(),
+            Layout::Plain => 0,
+        }
+    }
+
+    /// The metadata fields a created topic of this layout gets, with the types DTS and
+    /// DataWorks give them: every DTS field STRING; DataWorks `_sequence_id_` and
+    /// `_execute_time_` BIGINT, the rest STRING; none for [`Layout::Plain`].
+    pub fn meta_schema(self) -> Vec<TupleField> {
+        let field = |name: &str, field_type| TupleField { name: name.to_owned(), field_type, not_null: false };
+        match self {
+            Layout::Dts => DTS_FIELDS.iter().map(|n| field(n, FieldType::String)).collect(),
+            Layout::DataWorks => DATAWORKS_FIELDS
+                .iter()
+                .map(|n| {
+                    let t = if matches!(*n, "_sequence_id_" | "_execute_time_") { FieldType::Bigint } else { FieldType::String };
+                    field(n, t)
+                })
+                .collect(),
+            Layout::Plain => Vec::new(),
+        }
+    }
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+
+    /// `dts`, `dataworks` or `plain`, case-insensitively.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "dts" => Ok(Layout::Dts),
+            "dataworks" => Ok(Layout::DataWorks),
+            "plain" => Ok(Layout::Plain),
+            _ => Err(format!("`{s}` is not a TUPLE layout (dts, dataworks or plain)")),
         }
     }
 }
@@ -304,6 +341,7 @@ impl fmt::Display for Layout {
         f.write_str(match self {
             Layout::Dts => "DTS",
             Layout::DataWorks => "DataWorks",
+            Layout::Plain => "plain",
         })
     }
 }
@@ -405,6 +443,20 @@ impl TupleEncoder {
     pub fn new(schema: TupleSchema) -> Result<Self, TupleError> {
         let layout = Layout::detect(&schema)?;
         Ok(Self { schema, layout })
+    }
+
+    /// An encoder for `schema` written in `layout`: for DTS and DataWorks the schema must be in
+    /// that layout ([`Layout::detect`]); for [`Layout::Plain`] every field is a column and the
+    /// schema must not be in another known layout (that would write metadata as columns).
+    ///
+    /// Errors: [`TupleError::Schema`] naming the layout found and the one asked for.
+    pub fn with_layout(schema: TupleSchema, layout: Layout) -> Result<Self, TupleError> {
+        match (Layout::detect(&schema), layout) {
+            (Ok(found), want) if found == want => Ok(Self { schema, layout }),
+            (Ok(found), want) => Err(TupleError::Schema(format!("the topic is in the {found} layout, not {want}"))),
+            (Err(_), Layout::Plain) => Ok(Self { schema, layout }),
+            (Err(e), _) => Err(e),
+        }
     }
 
     /// An encoder for GetTopic's `RecordSchema` JSON string.
@@ -524,6 +576,7 @@ impl TupleEncoder {
                 Some(before.to_owned()),
                 Some(after.to_owned()),
             ],
+            Layout::Plain => Vec::new(),
         })
     }
 }
@@ -583,7 +636,7 @@ fn column_value(event: &ChangeEvent, row: &Row, f: &TupleField) -> Result<Option
     }
 }
 
-/// A short description of `v` for error messages: its kind and, for numbers, the value (never
+/// A short description of `v` for error messages: its kind and, for numbers, dates and times, the value (never
 /// the content of strings or bytes).
 fn describe(v: &Value) -> String {
     match v {
@@ -594,10 +647,10 @@ fn describe(v: &Value) -> String {
         Value::Float(x) => format!("FLOAT value {x}"),
         Value::Double(x) => format!("DOUBLE value {x}"),
         Value::Decimal(d) => format!("DECIMAL value {d}"),
-        Value::Date(_) => "DATE value".into(),
-        Value::DateTime { .. } => "DATETIME value".into(),
-        Value::Timestamp { .. } => "TIMESTAMP value".into(),
-        Value::Time { .. } => "TIME value".into(),
+        Value::Date(_) => format!("DATE value {}", contract_text(v)),
+        Value::DateTime { .. } => format!("DATETIME value {}", contract_text(v)),
+        Value::Timestamp { .. } => format!("TIMESTAMP value {}", contract_text(v)),
+        Value::Time { .. } => format!("TIME value {}", contract_text(v)),
         Value::String(s) => format!("string value ({} bytes)", s.len()),
         Value::Bytes(b) => format!("binary value ({} bytes)", b.len()),
         Value::Json(_) => "JSON value".into(),
