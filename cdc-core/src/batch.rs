@@ -22,9 +22,15 @@ pub struct BatchLimits {
     pub linger: Duration,
 }
 
+impl BatchLimits {
+    /// The defaults (10,000 records, 1,000,000 estimated bytes, 100 ms linger), as a constant
+    /// so that configuration tables can quote them.
+    pub const DEFAULT: Self = Self { max_records: 10_000, max_bytes: 1_000_000, linger: Duration::from_millis(100) };
+}
+
 impl Default for BatchLimits {
     fn default() -> Self {
-        Self { max_records: 10_000, max_bytes: 1_000_000, linger: Duration::from_millis(100) }
+        Self::DEFAULT
     }
 }
 

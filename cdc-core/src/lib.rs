@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod position;
 pub mod retry;
+pub mod schema_history;
 pub mod secret;
 pub mod sink;
 pub mod snapshot;

@@ -75,9 +75,15 @@ pub struct RetryPolicy {
     pub max_backoff_ms: u64,
 }
 
+impl RetryPolicy {
+    /// The defaults (3 attempts, 2000 ms base, 30,000 ms cap), as a constant so that
+    /// configuration tables can quote them.
+    pub const DEFAULT: Self = Self { max_attempts: 3, backoff_ms: 2000, max_backoff_ms: 30_000 };
+}
+
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 3, backoff_ms: 2000, max_backoff_ms: 30_000 }
+        Self::DEFAULT
     }
 }
 

@@ -1,9 +1,9 @@
 //! The command line and the four subcommands:
 //!
 //! - `run` (the default): the collector, until SIGTERM/SIGINT;
-//! - `validate`: checks the configuration, then the database (reachability, binlog settings,
-//!   grants, stored position still on the server) and DataHub (credentials, topic), prints every
-//!   problem found one per line;
+//! - `validate` (also `--validate-only`, the seed's flag): checks the configuration, then the
+//!   database (reachability, binlog settings, grants, stored position still on the server) and
+//!   DataHub (credentials, topic), prints every problem found one per line;
 //! - `healthcheck`: `GET http://127.0.0.1:$MONITORING_PORT/health/live`, for Docker's
 //!   `HEALTHCHECK` on images without curl;
 //! - `tail`: change events as JSON lines on stdout, straight from the binlog (no DataHub, no
@@ -44,10 +44,46 @@ pub struct Cli {
     /// (`database_host = "db"`). Environment variables override it.
     #[arg(long, global = true, env = "CDC_CONFIG_FILE", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Same as the `validate` subcommand (with its default timeout): check and exit.
+    #[arg(long)]
+    pub validate_only: bool,
     /// What to do; `run` when omitted.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
+
+impl Cli {
+    /// Parses `args` (program name first) as [`Parser::try_parse_from`] does, and refuses
+    /// `--validate-only` together with a subcommand other than `validate`.
+    ///
+    /// Errors: clap's usage error (exit code 2 through [`clap::Error::exit`]).
+    pub fn try_parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = Self::try_parse_from(args)?;
+        if cli.validate_only && !matches!(cli.command, None | Some(Command::Validate { .. })) {
+            let message = "`--validate-only` is the `validate` subcommand; it cannot go with another subcommand";
+            return Err(
+                <Self as clap::CommandFactory>::command().error(clap::error::ErrorKind::ArgumentConflict, message)
+            );
+        }
+        Ok(cli)
+    }
+
+    /// The subcommand to run: the one given, `validate` for `--validate-only`, else `run`.
+    pub fn chosen(&self) -> Command {
+        match (&self.command, self.validate_only) {
+            (Some(c), _) => c.clone(),
+            (None, true) => Command::Validate { timeout_ms: DEFAULT_VALIDATE_TIMEOUT_MS },
+            (None, false) => Command::Run,
+        }
+    }
+}
+
+/// `validate --timeout-ms` default: longest wait for each remote check, ms.
+pub const DEFAULT_VALIDATE_TIMEOUT_MS: u64 = 15_000;
 
 /// The subcommands.
 #[derive(Debug, Clone, Subcommand)]
@@ -57,7 +93,7 @@ pub enum Command {
     /// Check the configuration, the database and DataHub; print every problem found.
     Validate {
         /// Longest wait for each remote check, ms.
-        #[arg(long, default_value_t = 15_000)]
+        #[arg(long, default_value_t = DEFAULT_VALIDATE_TIMEOUT_MS)]
         timeout_ms: u64,
     },
     /// Exit 0 when /health/live of the local collector answers 200, else 1.
@@ -72,7 +108,7 @@ pub enum Command {
 
 /// Parses the process arguments and runs the chosen subcommand.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -87,7 +123,7 @@ pub fn main() -> ExitCode {
 pub async fn dispatch(cli: Cli) -> ExitCode {
     let env: HashMap<String, String> = std::env::vars().collect();
     let file = cli.config.as_deref();
-    match cli.command.unwrap_or(Command::Run) {
+    match cli.chosen() {
         Command::Run => match load_or_report(&env, file, Purpose::Run) {
             Ok(cfg) => {
                 init_logging(&cfg);
@@ -217,11 +253,10 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
 
     match &partial.datahub {
         Some(dh) => {
-            let retry = partial
-                .full
-                .as_ref()
-                .map(|c| c.retry)
-                .unwrap_or(config::RetrySettings { max_attempts: 1, backoff: Duration::from_millis(2000) });
+            let retry = partial.full.as_ref().map(|c| c.retry).unwrap_or(config::RetrySettings {
+                max_attempts: 1,
+                backoff: Duration::from_millis(cdc_core::retry::RetryPolicy::DEFAULT.backoff_ms),
+            });
             let batch = partial.full.as_ref().map(|c| c.batch).unwrap_or_default();
             let mut dcfg = dh.datahub_config(&retry, &batch);
             // One attempt: validate reports, it does not wait out outages.
@@ -320,5 +355,27 @@ async fn tail(cfg: ServiceConfig) -> anyhow::Result<()> {
         // `tail | head`: the reader went away; nothing is lost (nothing is checkpointed).
         Err(PipelineError::Sink(e)) if is_closed_pipe(&e) => Ok(()),
         Err(e) => Err(e).context("tail (with CDC_START_POSITION and DATABASE_* as configured)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cli, Command, DEFAULT_VALIDATE_TIMEOUT_MS};
+
+    fn command(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_args(args).map(|c| c.chosen())
+    }
+
+    #[test]
+    fn validate_only_is_the_validate_subcommand() {
+        let want = Command::Validate { timeout_ms: DEFAULT_VALIDATE_TIMEOUT_MS };
+        assert_eq!(format!("{:?}", command(&["cdc-collector", "--validate-only"]).unwrap()), format!("{want:?}"));
+        assert_eq!(format!("{:?}", command(&["cdc-collector", "validate"]).unwrap()), format!("{want:?}"));
+        assert!(matches!(command(&["cdc-collector"]).unwrap(), Command::Run));
+        // With a subcommand it is a usage error, not silently one or the other.
+        assert!(command(&["cdc-collector", "--validate-only", "run"]).is_err());
+        assert!(command(&["cdc-collector", "--validate-only", "tail"]).is_err());
+        // Global options still go before a subcommand.
+        assert!(matches!(command(&["cdc-collector", "--config", "c.toml", "tail"]).unwrap(), Command::Tail));
     }
 }

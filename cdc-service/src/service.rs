@@ -18,6 +18,7 @@ use cdc_core::checkpoint::FileOffsetStore;
 use cdc_core::datahub::DataHubSink;
 use cdc_core::pipeline::{self, PipelineConfig};
 use cdc_core::retry::{until_ok, Backoff};
+use cdc_core::snapshot::{SnapshotConfig, SnapshotThenStream};
 use cdc_core::source::BinlogSource;
 use cdc_core::status::{StageState, Status};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -182,7 +183,11 @@ pub async fn run_pipeline(cfg: ServiceConfig, status: Status, cancel: Cancellati
         status.set_sink(StageState::Stopped);
         return Ok(());
     };
-    let source = BinlogSource::new(cfg.source_config(), status.clone());
+    let scfg = cfg.source_config();
+    let mut snapshot = SnapshotConfig::new(scfg.name.clone());
+    snapshot.chunk_rows = cfg.snapshot_chunk_rows;
+    let binlog = BinlogSource::new(scfg, status.clone());
+    let source = SnapshotThenStream::new(binlog, cfg.snapshot_mode, snapshot, status.clone());
     let offsets = FileOffsetStore::new(&cfg.offset_path);
     let pcfg = PipelineConfig {
         start: cfg.start_position.clone(),

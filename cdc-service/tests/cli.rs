@@ -38,17 +38,15 @@ fn free_port() -> u16 {
 
 #[test]
 fn validate_lists_every_config_problem_one_per_line() {
-    let o = output(
-        &["validate"],
-        &[
-            ("DATABASE_PORT", "abc"),
-            ("DATABASE_PASSWORD", DB_PASSWORD),
-            ("DATAHUB_ACCESS_KEY", DH_KEY),
-            ("DATAHUB_ENDPOINT", "ftp://x"),
-            ("LOG_LEVEL", "chatty"),
-            ("CDC_BATCH_MAX_BYTES", "9000000"),
-        ],
-    );
+    let env = &[
+        ("DATABASE_PORT", "abc"),
+        ("DATABASE_PASSWORD", DB_PASSWORD),
+        ("DATAHUB_ACCESS_KEY", DH_KEY),
+        ("DATAHUB_ENDPOINT", "ftp://x"),
+        ("LOG_LEVEL", "chatty"),
+        ("CDC_BATCH_MAX_BYTES", "9000000"),
+    ];
+    let o = output(&["validate"], env);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     for needle in [
@@ -69,6 +67,9 @@ fn validate_lists_every_config_problem_one_per_line() {
     assert!(out.contains("11 problem(s) found"), "{out}");
     let all = text(&o);
     assert!(!all.contains(DB_PASSWORD) && !all.contains(DH_KEY), "secret printed:\n{all}");
+    // The seed's flag is the same command.
+    let flag = output(&["--validate-only"], env);
+    assert_eq!((flag.status.code(), text(&flag)), (o.status.code(), all), "--validate-only differs from validate");
 }
 
 #[test]

@@ -60,7 +60,9 @@ async fn snapshot(
     progress: SnapshotProgress,
     chunk_rows: usize,
 ) -> (Vec<SnapshotChunk>, SnapshotReaderOut) {
-    let conn = mysql_async::Conn::new(srv.opts(REPL_USER, REPL_PASSWORD)).await.expect("snapshot connection");
+    let mut conn = mysql_async::Conn::new(srv.opts(REPL_USER, REPL_PASSWORD)).await.expect("snapshot connection");
+    // Session settings the reader must override (values in UTC and in the columns' own bytes).
+    exec(&mut conn, &["SET NAMES latin1", "SET time_zone = '+05:00'"]).await;
     let mut cfg = SnapshotConfig::new("snap");
     cfg.chunk_rows = chunk_rows;
     let reader = SnapshotReader::open(conn, cfg, progress).await.expect("open snapshot");
@@ -212,6 +214,9 @@ async fn keyset_chunks_resume_marks_and_the_consistent_point() {
             .collect()
     };
     let tables = [TableId::new(&db, "ck"), TableId::new(&db, "nokey"), TableId::new(&db, "empty_last")];
+    let filter = cdc_core::source::TableFilter::new(std::slice::from_ref(&db), &[]).unwrap();
+    let listed = cdc_core::snapshot::captured_tables(&mut c, &filter).await.unwrap();
+    assert_eq!(listed, [TableId::new(&db, "ck"), TableId::new(&db, "empty_last"), TableId::new(&db, "nokey")]);
 
     // Open a snapshot, then write: the rows written after it began are not in it.
     let conn = mysql_async::Conn::new(srv.opts(REPL_USER, REPL_PASSWORD)).await.unwrap();
@@ -257,6 +262,25 @@ async fn keyset_chunks_resume_marks_and_the_consistent_point() {
     src.stop().await.unwrap();
     let ops: Vec<(Op, String)> = after.iter().map(|e| (e.op, e.source.table.to_string())).collect();
     assert_eq!(ops, vec![(Op::Create, "ck".into()), (Op::Delete, "nokey".into())]);
+
+    // Single chunks outside a consistent snapshot (the watermark snapshot's reads): a table
+    // without a key comes whole, a keyed one after the given key.
+    let mut conn = mysql_async::Conn::new(srv.opts(REPL_USER, REPL_PASSWORD)).await.unwrap();
+    cdc_core::snapshot::prepare_session(&mut conn).await.unwrap();
+    let nk = cdc_core::snapshot::TableLayout::load(&mut conn, &TableId::new(&db, "nokey")).await.unwrap();
+    let ev = cdc_core::snapshot::ReadEvents::new("w", &point, &nk);
+    let whole = cdc_core::snapshot::read_chunk(&mut conn, &nk, None, 2, &ev, 0).await.unwrap();
+    assert_eq!((whole.events.len(), whole.exhausted, whole.last_key.is_none()), (4, true, true));
+    let ckl = cdc_core::snapshot::TableLayout::load(&mut conn, &TableId::new(&db, "ck")).await.unwrap();
+    let ev = cdc_core::snapshot::ReadEvents::new("w", &point, &ckl);
+    let TableState::InProgress { after: Some(after), .. } = &chunks[0].state else { panic!("{:?}", chunks[0].state) };
+    let next = cdc_core::snapshot::read_chunk(&mut conn, &ckl, Some(after), 3, &ev, 0).await.unwrap();
+    let values = |evs: &[ChangeEvent]| evs.iter().map(|e| e.after.as_ref().unwrap().values.clone()).collect::<Vec<_>>();
+    // The first chunk ended after 2 rows; then ck's 3rd and 4th rows and (5, 'late'), written
+    // after the snapshot began (this read is outside it), which sorts after (1, '😀').
+    assert_eq!(values(&next.events[..2]), values(&ck[2..4]));
+    assert_eq!(next.events[2].after.as_ref().unwrap().values[3], Value::Int(10));
+    assert!(!next.exhausted);
 
     // Resume after the second chunk of ck: the rest, nothing twice (rows read at the new point).
     let mut resume = SnapshotProgress::new(tables.clone());

@@ -29,6 +29,9 @@ pub struct PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// Default `channel_capacity`: 16 messages.
+    pub const DEFAULT_CHANNEL_CAPACITY: usize = 16;
+
     /// Backoff between re-sends of a batch the sink failed transiently.
     pub fn sink_backoff(&self) -> Backoff {
         Backoff::from_millis(self.sink_retry_initial_ms, self.sink_retry_max_ms)
@@ -40,7 +43,7 @@ impl Default for PipelineConfig {
         Self {
             start: StartPosition::Latest,
             batch: BatchLimits::default(),
-            channel_capacity: 16,
+            channel_capacity: Self::DEFAULT_CHANNEL_CAPACITY,
             checkpoint_interval_ms: 1000,
             sink_retry_initial_ms: 500,
             sink_retry_max_ms: 30_000,

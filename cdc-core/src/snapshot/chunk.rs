@@ -132,9 +132,12 @@ fn date_key(t: &chrono::NaiveDateTime) -> KeyValue {
 /// `layout`'s table, in primary-key order, on `conn` (a session prepared with
 /// [`super::prepare_session`]). Row indexes of the events start at `first_row`.
 ///
+/// A table without a primary key cannot be chunked: it is read whole (`limit` and `after`
+/// ignored, every row in memory, `exhausted` true) — for the watermark snapshot, which reads
+/// such a table in one window. [`super::SnapshotReader`] streams such tables instead.
+///
 /// Errors: [`SnapshotError::Sql`]; [`SnapshotError::Value`] for a value that does not fit its
-/// column (or a resume key that cannot be bound); [`SnapshotError::Protocol`] when the table has
-/// no primary key (such tables are read whole, [`super::SnapshotReader`]).
+/// column (or a resume key that cannot be bound).
 pub async fn read_chunk(
     conn: &mut mysql_async::Conn,
     layout: &TableLayout,
@@ -143,15 +146,16 @@ pub async fn read_chunk(
     events: &ReadEvents,
     first_row: u32,
 ) -> Result<ChunkRows, SnapshotError> {
-    if !layout.has_key() {
-        return Err(SnapshotError::Protocol(format!("table {} has no primary key: it cannot be chunked", layout.id)));
-    }
-    let limit = limit.max(1);
-    let (sql, params) = query::chunk(layout, after, limit)
-        .map_err(|message| SnapshotError::Value { table: layout.id.clone(), message })?;
+    let limit = if layout.has_key() { limit.max(1) } else { usize::MAX };
+    let (sql, params) = if layout.has_key() {
+        query::chunk(layout, after, limit)
+            .map_err(|message| SnapshotError::Value { table: layout.id.clone(), message })?
+    } else {
+        (query::whole_table(layout), Vec::new())
+    };
     let conv = RowConverter::new(layout);
     let now = crate::status::now_ms();
-    let mut out = Vec::with_capacity(limit.min(65_536));
+    let mut out = Vec::with_capacity(limit.min(8192));
     let mut result = conn.exec_iter(sql, params).await?;
     while let Some(row) = result.next().await? {
         let values = conv.values(row)?;
@@ -159,8 +163,10 @@ pub async fn read_chunk(
     }
     drop(result);
     let last_key = match out.last() {
-        Some(ev) => Some(conv.key(&ev.after.as_ref().expect("read events have an after image").values)?),
-        None => None,
+        Some(ev) if layout.has_key() => {
+            Some(conv.key(&ev.after.as_ref().expect("read events have an after image").values)?)
+        }
+        _ => None,
     };
     Ok(ChunkRows { exhausted: out.len() < limit, events: out, last_key })
 }

@@ -22,7 +22,7 @@
 //!
 //! **Values** are byte-identical to what the binlog decoder gives for the same row: the binary
 //! protocol (prepared statements), the same column rules ([`TableLayout`], from
-//! `information_schema`), the same conversion ([`convert`](self::convert)); checked by the
+//! `information_schema`), the same conversion (`source::value::convert`); checked by the
 //! differential test `tests/tests/snapshot_values.rs` over every type family. Not supported
 //! (an error naming the column): MariaDB's INET4/INET6/UUID plugin types.
 //!
@@ -52,6 +52,7 @@ mod progress;
 mod query;
 mod reader;
 mod source;
+mod tables;
 pub mod watermark;
 
 pub use chunk::{read_chunk, ChunkRows};
@@ -63,4 +64,5 @@ pub use point::{begin_consistent, prepare_session, SnapshotPoint};
 pub use progress::{KeyValue, SnapshotProgress, TableId, TableProgress, TableState};
 pub use reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
 pub use source::SnapshotThenStream;
+pub use tables::captured_tables;
 pub use watermark::{ChunkRequest, IncrementalSnapshot};

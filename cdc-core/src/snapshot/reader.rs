@@ -128,7 +128,10 @@ impl SnapshotReader {
         let mut out = Outbox { tx, held: Vec::new(), progress: self.progress.clone(), cancel };
         let tables: Vec<(TableId, TableState)> =
             self.progress.tables.iter().map(|t| (t.table.clone(), t.state.clone())).collect();
-        let mut row_index: u32 = 0;
+        // Rows are numbered across runs: a resumed run continues after the rows already
+        // acknowledged, so `(file, pos, row, op)` never names two rows (a resume without writes
+        // in between reads at the same point as the first run).
+        let mut row_index: u32 = u32::try_from(self.progress.rows()).unwrap_or(u32::MAX);
         for (table, state) in tables {
             let (mut after, mut rows) = match state {
                 TableState::Done { .. } => continue,

@@ -36,6 +36,7 @@ use super::mode::SnapshotMode;
 use super::point::SnapshotPoint;
 use super::progress::{SnapshotProgress, TableId, TableState};
 use super::reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
+use super::tables;
 use crate::checkpoint::Checkpoint;
 use crate::event::Origin;
 use crate::metrics as m;
@@ -72,19 +73,30 @@ impl SnapshotThenStream {
         let filter = TableFilter::new(&cfg.schemas, &cfg.tables).map_err(SourceError::Config)?;
         let mut conn =
             mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
-        let rows: Vec<(String, String, Option<u64>)> = conn
-            .query(
-                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
-                 WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN \
-                 ('mysql','information_schema','performance_schema','sys') ORDER BY TABLE_SCHEMA, TABLE_NAME",
-            )
+        let version: Option<String> =
+            conn.query_first("SELECT VERSION()").await.map_err(|e| SourceError::connection("SELECT VERSION()", e))?;
+        if version.as_deref().is_some_and(|v| v.to_ascii_lowercase().contains("oceanbase")) {
+            // The binlog service's positions are its own: no consistent snapshot point exists
+            // in them (and a proxy may answer `binlog_snapshot_%` from elsewhere).
+            return Err(SourceError::Snapshot(Box::new(SnapshotError::NoConsistentPoint)));
+        }
+        let tables = tables::captured_tables(&mut conn, &filter).await.map_err(|e| match e {
+            SnapshotError::Sql(e) => SourceError::connection("listing the captured tables", e),
+            other => SourceError::Snapshot(Box::new(other)),
+        })?;
+        let estimates: Vec<(String, String, Option<u64>)> = conn
+            .query("SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")
             .await
-            .map_err(|e| SourceError::connection("listing the captured tables", e))?;
+            .map_err(|e| SourceError::connection("reading table row estimates", e))?;
         let _ = conn.disconnect().await;
-        Ok(rows
+        let estimates: HashMap<TableId, u64> =
+            estimates.into_iter().map(|(db, t, n)| (TableId::new(db, t), n.unwrap_or(0))).collect();
+        Ok(tables
             .into_iter()
-            .filter(|(db, t, _)| filter.matches(db, t))
-            .map(|(db, t, n)| (TableId::new(db, t), n.unwrap_or(0)))
+            .map(|t| {
+                let n = estimates.get(&t).copied().unwrap_or(0);
+                (t, n)
+            })
             .collect())
     }
 
@@ -323,7 +335,14 @@ impl ChangeSource for SnapshotThenStream {
         loop {
             if let Some(progress) = from.snapshot.clone().filter(|p| !p.is_done()) {
                 match self.snapshot(progress, &tx, &cancel).await? {
-                    Some(next) => from = next,
+                    Some(next) => {
+                        // Every snapshot row is before this commit: once it is stored, a restart
+                        // streams from the point instead of snapshotting again.
+                        if tx.send(SourceMessage::Commit(next.clone())).await.is_err() {
+                            return Ok(());
+                        }
+                        from = next;
+                    }
                     None => return Ok(()),
                 }
             }

@@ -26,16 +26,18 @@
 //! Keys are compared as the text of [`crate::event::Value::write_key`] of the key columns of an
 //! event's before and after images (so the chunk SELECT and the binlog must give identical
 //! values: the differential test of the snapshot reader checks that). A table without a primary
-//! key is read in one window (`next_chunk` asks for it whole when the caller says so, see
-//! [`ChunkRequest`]) with the whole row image as its key: exact unless the table holds identical
-//! rows (then a change of one drops all the identical chunk rows). Two key values equal under a
+//! key is read whole in one window ([`super::read_chunk`] ignores the limit for it) with the
+//! whole row image as its key: exact unless the table holds identical rows (then a change of one
+//! drops all the identical chunk rows). Two key values equal under a
 //! case- or accent-insensitive collation but with different bytes (`'a'`/`'A'`) are different
 //! keys here: harmless for a primary key, where only one of them can exist at a time, except
 //! when a change in the window swaps one for the other.
 //!
-//! Safety of the watermarks (see the reference notes in the issue): a write-based watermark with
-//! `binlog_order_commits=ON` is safe; a read-only watermark (`SHOW MASTER STATUS`) can miss a
-//! transaction that is in the binlog but not yet visible to the SELECT.
+//! Safety of the watermarks: a write-based watermark (a committed INSERT, Debezium's default
+//! `incremental.snapshot.watermarking.strategy`) with `binlog_order_commits=ON` is safe; a
+//! read-only watermark (`SHOW MASTER STATUS`) can miss a transaction that is in the binlog but not
+//! yet visible to the SELECT (binlog subscribers see a transaction at the binlog sync stage,
+//! before the engine commit makes its rows visible: github.com/block/spirit PR #1080).
 
 use std::collections::HashSet;
 
@@ -54,8 +56,7 @@ pub struct ChunkRequest {
     /// Read the rows after this key (None: from the first row).
     pub after: Option<Vec<KeyValue>>,
     /// At most this many rows, in primary-key order. A table without a primary key is read
-    /// whole in this window instead (the caller knows the table's layout): pass
-    /// `exhausted: true` to [`IncrementalSnapshot::on_chunk_read`].
+    /// whole in this window instead ([`super::read_chunk`] does so, and says `exhausted`).
     pub limit: usize,
 }
 

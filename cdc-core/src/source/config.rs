@@ -35,6 +35,9 @@ pub struct SourceConfig {
 }
 
 impl SourceConfig {
+    /// Default `heartbeat_ms`: 1000 ms.
+    pub const DEFAULT_HEARTBEAT_MS: u64 = 1000;
+
     /// A configuration with defaults: server_id 5701 (set a unique one per replica), name
     /// `"mysql"`, all schemas and tables, heartbeat 1000 ms, reconnect 200 ms → 10 s,
     /// checksums verified.
@@ -48,7 +51,7 @@ impl SourceConfig {
             name: "mysql".into(),
             schemas: Vec::new(),
             tables: Vec::new(),
-            heartbeat_ms: 1000,
+            heartbeat_ms: Self::DEFAULT_HEARTBEAT_MS,
             reconnect_min_ms: 200,
             reconnect_max_ms: 10_000,
             verify_checksums: true,

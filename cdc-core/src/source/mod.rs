@@ -61,4 +61,4 @@ pub use filter::TableFilter;
 pub use message::{SchemaChange, SourceMessage};
 pub use server::Flavor;
 pub use stream::BinlogSource;
-pub use table::TableSchema;
+pub use table::{SchemaColumn, TableSchema};

@@ -17,6 +17,18 @@ pub const MAX_RECORDS_PER_REQUEST: usize = 10_000;
 /// 4 MiB = 4,194,304 bytes).
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
+/// Default `max_request_bytes`: 4,000,000 bytes, as pydatahub's producer (a little under
+/// [`MAX_REQUEST_BYTES`]).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4_000_000;
+
+/// Length of a project name, characters; the name matches `^[a-zA-Z][a-zA-Z0-9_]*$`
+/// ([`valid_name`]; DataHub "Limits",
+/// <https://www.alibabacloud.com/help/en/datahub/product-overview/limits>).
+pub const PROJECT_NAME_LEN: std::ops::RangeInclusive<usize> = 3..=32;
+
+/// Length of a topic name, characters; same pattern as a project name ([`valid_name`]).
+pub const TOPIC_NAME_LEN: std::ops::RangeInclusive<usize> = 1..=128;
+
 /// HTTP request body compression (datahub-protocol §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
@@ -96,7 +108,7 @@ impl DataHubConfig {
             protocol: WriteProtocol::default(),
             shard_refresh_interval_ms: 60_000,
             max_records_per_request: MAX_RECORDS_PER_REQUEST,
-            max_request_bytes: 4_000_000,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 
@@ -112,10 +124,10 @@ impl DataHubConfig {
         if !(ep.starts_with("http://") || ep.starts_with("https://")) || ep.len() <= "https://".len() {
             p.push(format!("endpoint `{}` must be an http:// or https:// URL", self.endpoint));
         }
-        if !valid_name(&self.project, 3, 32) {
+        if !valid_name(&self.project, PROJECT_NAME_LEN) {
             p.push(format!("project `{}` must match ^[a-zA-Z][a-zA-Z0-9_]*$ and be 3-32 characters", self.project));
         }
-        if !valid_name(&self.topic, 1, 128) {
+        if !valid_name(&self.topic, TOPIC_NAME_LEN) {
             p.push(format!("topic `{}` must match ^[a-zA-Z][a-zA-Z0-9_]*$ and be 1-128 characters", self.topic));
         }
         if self.credentials.access_id.is_empty() {
@@ -159,9 +171,11 @@ impl DataHubConfig {
     }
 }
 
-fn valid_name(s: &str, min: usize, max: usize) -> bool {
+/// True when `s` is a valid project or topic name: `^[a-zA-Z][a-zA-Z0-9_]*$` with a length
+/// in `len` ([`PROJECT_NAME_LEN`] or [`TOPIC_NAME_LEN`]).
+pub fn valid_name(s: &str, len: std::ops::RangeInclusive<usize>) -> bool {
     let mut chars = s.chars();
-    (min..=max).contains(&s.len())
+    len.contains(&s.len())
         && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
@@ -235,10 +249,10 @@ mod tests {
 
     #[test]
     fn name_rules() {
-        assert!(valid_name("abc", 3, 32));
-        assert!(!valid_name("ab", 3, 32));
-        assert!(!valid_name("_ab", 3, 32));
-        assert!(valid_name("t", 1, 128));
-        assert!(!valid_name(&"a".repeat(129), 1, 128));
+        assert!(valid_name("abc", PROJECT_NAME_LEN));
+        assert!(!valid_name("ab", PROJECT_NAME_LEN));
+        assert!(!valid_name("_ab", PROJECT_NAME_LEN));
+        assert!(valid_name("t", TOPIC_NAME_LEN));
+        assert!(!valid_name(&"a".repeat(129), TOPIC_NAME_LEN));
     }
 }
