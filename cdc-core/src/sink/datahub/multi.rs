@@ -177,6 +177,118 @@ pub async fn captured_tables(
     Ok(rows.into_iter().filter(|(d, t)| filter.matches(d, t)).collect())
 }
 
+/// A pool for `information_schema` reads on the source server (an ordinary connection, never
+/// the replication one), for [`MultiTopicSink::connect`].
+pub fn schema_pool(source: &crate::source::SourceConfig) -> mysql_async::Pool {
+    mysql_async::Pool::new(source.opts())
+}
+
+/// What [`inspect`] found: problems (each a sentence naming the topic) and what is fine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inspection {
+    /// Problems: two tables on one TUPLE topic, a missing topic (creation off), a schema
+    /// mismatch, a failed call.
+    pub problems: Vec<String>,
+    /// Topics found fine, or to be created.
+    pub ok: Vec<String>,
+}
+
+/// Checks, without creating or writing anything, what [`MultiTopicSink::connect`] would do for
+/// `tables`: each table's topic exists (or will be created), fits its table (TUPLE), and no
+/// TUPLE topic (existing, or to be created TUPLE) takes two tables. For `validate`.
+pub async fn inspect(
+    base: &DataHubConfig,
+    cfg: &TopicsConfig,
+    schemas: Option<&mysql_async::Pool>,
+    tables: &[(String, String)],
+) -> Inspection {
+    let mut out = Inspection::default();
+    let client = match DataHubClient::new(base) {
+        Ok(c) => c,
+        Err(e) => {
+            out.problems.push(e.to_string());
+            return out;
+        }
+    };
+    let mut by_topic: BTreeMap<String, (String, Vec<&(String, String)>)> = BTreeMap::new();
+    for t in tables {
+        let name = cfg.routing.topic_for(&t.0, &t.1);
+        by_topic.entry(name.to_ascii_lowercase()).or_insert_with(|| (name, Vec::new())).1.push(t);
+    }
+    for (name, ts) in by_topic.values() {
+        let qualified: Vec<String> = ts.iter().map(|(d, t)| format!("{d}.{t}")).collect();
+        let info = match client.get_topic(&base.project, name).await {
+            Ok(info) => Some(info),
+            Err(DataHubError::Service { code: ErrorCode::NoSuchTopic, .. }) => None,
+            Err(e) => {
+                out.problems.push(format!("topic {name}: {e}"));
+                continue;
+            }
+        };
+        let tuple = match &info {
+            Some(i) => !i.is_blob(),
+            None => cfg.create.is_some_and(|c| c.record_type == RecordKind::Tuple),
+        };
+        if tuple && ts.len() > 1 {
+            out.problems.push(format!(
+                "topic {name}: TUPLE topic for {} tables ({}); a TUPLE topic holds one table",
+                ts.len(),
+                qualified.join(", ")
+            ));
+            continue;
+        }
+        let Some(info) = info else {
+            if cfg.create.is_some() {
+                out.ok.push(format!("topic {name} ({}) will be created", qualified.join(", ")));
+            } else {
+                out.problems.push(format!(
+                    "topic {name} ({}) does not exist (create it, or turn topic creation on)",
+                    qualified.join(", ")
+                ));
+            }
+            continue;
+        };
+        let (Some(schema), Some(pool)) = (info.record_schema.as_deref().filter(|_| tuple), schemas) else {
+            out.ok.push(format!("topic {name} ({}): {}", qualified.join(", "), info.record_type));
+            continue;
+        };
+        let parsed = match super::tuple::TupleSchema::parse(schema) {
+            Ok(p) => p,
+            Err(e) => {
+                out.problems.push(format!("topic {name}: {e}"));
+                continue;
+            }
+        };
+        let layout = match cfg.layout {
+            Some(l) => l,
+            None => match Layout::detect(&parsed) {
+                Ok(l) => l,
+                Err(e) => {
+                    out.problems.push(format!("topic {name}: {e}"));
+                    continue;
+                }
+            },
+        };
+        let (db, table) = ts[0];
+        let ts = match pool.get_conn().await {
+            Ok(mut conn) => crate::source::schema::load_schema(&mut conn, db, table).await,
+            Err(e) => Err(e),
+        };
+        match ts {
+            Err(e) => out.problems.push(format!("topic {name}: reading {db}.{table} from information_schema: {e}")),
+            Ok(ts) => {
+                let m = topics::schema_mismatches(&parsed, layout, &ts, cfg.create.is_some());
+                if m.is_empty() {
+                    out.ok.push(format!("topic {name} ({db}.{table}): TUPLE, {layout} layout, schema fits the table"));
+                } else {
+                    out.problems.extend(m.into_iter().map(|p| format!("topic {name} ({db}.{table}): {p}")));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The dead-letter record data: a JSON object `{"reason", "topic", "db", "table", "file",
 /// "pos", "row", "event"}` where `event` is the whole contract event
 /// ([`ChangeEvent::to_json_bytes`]) and `reason` the error text.
@@ -227,8 +339,11 @@ impl MultiTopicSink {
         cfg: TopicsConfig,
         schemas: Option<mysql_async::Pool>,
         tables: &[(String, String)],
+        registry: TopicRegistry,
     ) -> Result<Self, DataHubError> {
-        base.validate()?;
+        let mut checked = base.clone();
+        checked.topic = "t".into(); // the topics are the routing's, checked there
+        checked.validate()?;
         let client = DataHubClient::new(&base)?;
         let mut sink = Self {
             base,
@@ -239,8 +354,9 @@ impl MultiTopicSink {
             routes: HashMap::new(),
             tables: HashMap::new(),
             dead_letter: None,
-            registry: TopicRegistry::default(),
+            registry,
         };
+        sink.registry.write().expect("registry lock").clear();
         if sink.cfg.failure_mode == FailureMode::Skip {
             let name = sink.cfg.dead_letter_topic.clone();
             if let Some(c) = sink.cfg.create {

@@ -893,7 +893,7 @@ mod tests {
         assert!(err(far, Timestamp).contains("years 0001..=9999"));
         let time = Value::Time { negative: true, hours: 838, minutes: 59, seconds: 59, micros: 0, precision: 0 };
         assert_eq!(ok(time.clone(), String).unwrap(), "-838:59:59");
-        assert!(err(time, Timestamp).contains("TIME value cannot be written as TIMESTAMP"));
+        assert!(err(time, Timestamp).contains("TIME value -838:59:59 cannot be written as TIMESTAMP"));
         assert_eq!(ok(Value::Bytes(vec![0, 255, 1]), String).unwrap(), "AP8B");
         assert_eq!(ok(Value::String("".into()), String).unwrap(), "", "empty string stays empty, not NULL");
         assert_eq!(ok(Value::Int(-3), String).unwrap(), "-3");
