@@ -272,7 +272,8 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
                 };
                 let scfg = db.source_config();
                 let pool = cdc_core::datahub::multi::schema_pool(&scfg);
-                let tables = crate::service::list_tables(&pool, &scfg).await.map_err(|e| format!("listing tables: {e}"))?;
+                let tables =
+                    crate::service::list_tables(&pool, &scfg).await.map_err(|e| format!("listing tables: {e}"))?;
                 let found = cdc_core::datahub::multi::inspect(&dcfg, &topics, Some(&pool), &tables).await;
                 let _ = pool.disconnect().await;
                 Ok::<_, String>(found)

@@ -81,7 +81,13 @@ pub struct AppState {
 impl AppState {
     /// State over `status` with a liveness timeout of `liveness_timeout`.
     pub fn new(status: Status, metrics: Option<PrometheusHandle>, liveness_timeout: Duration) -> Self {
-        Self { status, metrics, rate: Arc::new(EventRate::default()), liveness_timeout, topics: TopicRegistry::default() }
+        Self {
+            status,
+            metrics,
+            rate: Arc::new(EventRate::default()),
+            liveness_timeout,
+            topics: TopicRegistry::default(),
+        }
     }
 
     fn is_live(&self) -> (bool, i64) {

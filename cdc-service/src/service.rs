@@ -17,11 +17,11 @@ use anyhow::{bail, Context};
 use cdc_core::checkpoint::FileOffsetStore;
 use cdc_core::datahub::multi::{self, TopicRegistry};
 use cdc_core::datahub::{DataHubError, MultiTopicSink, TopicsConfig};
-use cdc_core::source::{SourceConfig, TableFilter};
 use cdc_core::pipeline::{self, PipelineConfig};
 use cdc_core::retry::{until_ok, Backoff};
 use cdc_core::snapshot::{SnapshotConfig, SnapshotThenStream};
 use cdc_core::source::BinlogSource;
+use cdc_core::source::{SourceConfig, TableFilter};
 use cdc_core::status::{StageState, Status};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
@@ -234,10 +234,12 @@ impl ConnectError {
 /// the source filters).
 ///
 /// Errors: the server's.
-pub async fn list_tables(pool: &mysql_async::Pool, source: &SourceConfig) -> Result<Vec<(String, String)>, mysql_async::Error> {
-    let filter = TableFilter::new(&source.schemas, &source.tables).unwrap_or_else(|_| {
-        TableFilter::new(&[], &["*".to_owned()]).expect("the catch-all filter is valid")
-    });
+pub async fn list_tables(
+    pool: &mysql_async::Pool,
+    source: &SourceConfig,
+) -> Result<Vec<(String, String)>, mysql_async::Error> {
+    let filter = TableFilter::new(&source.schemas, &source.tables)
+        .unwrap_or_else(|_| TableFilter::new(&[], &["*".to_owned()]).expect("the catch-all filter is valid"));
     let mut conn = pool.get_conn().await?;
     multi::captured_tables(&mut conn, &filter).await
 }

@@ -103,7 +103,8 @@ impl DataHubSettings {
             }
         });
         let create = f.choice(&keys::DATAHUB_CREATE_TOPICS) == "true";
-        let record_type = if f.choice(&keys::DATAHUB_RECORD_TYPE) == "TUPLE" { RecordKind::Tuple } else { RecordKind::Blob };
+        let record_type =
+            if f.choice(&keys::DATAHUB_RECORD_TYPE) == "TUPLE" { RecordKind::Tuple } else { RecordKind::Blob };
         let layout = match f.choice(&keys::DATAHUB_TUPLE_LAYOUT) {
             "dts" => Some(Layout::Dts),
             "dataworks" => Some(Layout::DataWorks),
@@ -112,8 +113,11 @@ impl DataHubSettings {
         };
         let shard_count: u32 = f.int(&keys::DATAHUB_SHARD_COUNT);
         let lifecycle_days: u32 = f.int(&keys::DATAHUB_LIFECYCLE_DAYS);
-        let failure_mode =
-            if f.choice(&keys::DATAHUB_FAILURE_HANDLING_MODE) == "skip" { FailureMode::Skip } else { FailureMode::Fail };
+        let failure_mode = if f.choice(&keys::DATAHUB_FAILURE_HANDLING_MODE) == "skip" {
+            FailureMode::Skip
+        } else {
+            FailureMode::Fail
+        };
         let dead_letter_topic = f.name(&keys::DATAHUB_DEAD_LETTER_TOPIC);
         if f.problem_count() > before {
             return None;

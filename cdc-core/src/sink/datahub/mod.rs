@@ -38,6 +38,6 @@ pub use error::{DataHubError, ErrorClass, ErrorCode};
 pub use model::{BlobRecord, CursorType, ShardInfo, ShardState};
 pub use multi::{FailureMode, MultiTopicSink, RecordKind, TopicCreation, TopicsConfig};
 pub use producer::DataHubSink;
-pub use topics::TopicRouting;
 pub use routing::ShardRouter;
 pub use sign::Credentials;
+pub use topics::TopicRouting;

@@ -436,7 +436,12 @@ impl MultiTopicSink {
         }
     }
 
-    async fn table_schema(&self, topic: &str, db: &str, table: &str) -> Result<Option<crate::source::TableSchema>, DataHubError> {
+    async fn table_schema(
+        &self,
+        topic: &str,
+        db: &str,
+        table: &str,
+    ) -> Result<Option<crate::source::TableSchema>, DataHubError> {
         let Some(pool) = &self.schemas else { return Ok(None) };
         let err = |e: mysql_async::Error| DataHubError::Topic {
             topic: topic.to_owned(),
@@ -492,8 +497,9 @@ impl MultiTopicSink {
                         topic: name.to_owned(),
                         message: "creating a TUPLE topic needs the table's columns from information_schema".into(),
                     })?;
-                    let s = topics::created_schema(layout.unwrap_or(Layout::Dts), ts)
-                        .map_err(|m| DataHubError::Topic { topic: name.to_owned(), message: format!("{db}.{table}: {m}") })?;
+                    let s = topics::created_schema(layout.unwrap_or(Layout::Dts), ts).map_err(|m| {
+                        DataHubError::Topic { topic: name.to_owned(), message: format!("{db}.{table}: {m}") }
+                    })?;
                     NewRecordType::Tuple(
                         s.fields.iter().map(|f| NewField::new(&f.name, f.field_type.as_str())).collect(),
                     )
@@ -675,10 +681,8 @@ impl MultiTopicSink {
                         continue;
                     }
                     let Some(enc) = self.sinks[key].tuple_encoder() else { break };
-                    let lacks = row
-                        .columns
-                        .iter()
-                        .any(|c| !enc.schema().fields.iter().any(|f| f.name.eq_ignore_ascii_case(c)));
+                    let lacks =
+                        row.columns.iter().any(|c| !enc.schema().fields.iter().any(|f| f.name.eq_ignore_ascii_case(c)));
                     if lacks {
                         let names: Vec<&str> = row.columns.iter().map(|c| &**c).collect();
                         let mut sink = self.sinks.remove(key).expect("prepared");

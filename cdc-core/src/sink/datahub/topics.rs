@@ -106,7 +106,8 @@ impl TopicRouting {
             match close.map(|c| &rest[open + 1..c]) {
                 Some("db" | "table") => rest = &rest[close.unwrap_or(open) + 1..],
                 Some(other) => {
-                    problems.push(format!("`{{{other}}}` in `{template}` is not a placeholder (`{{db}}`, `{{table}}`)"));
+                    problems
+                        .push(format!("`{{{other}}}` in `{template}` is not a placeholder (`{{db}}`, `{{table}}`)"));
                     rest = &rest[close.unwrap_or(open) + 1..];
                 }
                 None => {
@@ -198,10 +199,16 @@ impl TopicRouting {
                 e.1.push(name);
             }
         }
-        by_topic.into_values().filter(|(_, t)| t.len() > 1).map(|(topic, mut t)| (topic, {
-            t.sort();
-            t
-        })).collect()
+        by_topic
+            .into_values()
+            .filter(|(_, t)| t.len() > 1)
+            .map(|(topic, mut t)| {
+                (topic, {
+                    t.sort();
+                    t
+                })
+            })
+            .collect()
     }
 }
 
@@ -271,7 +278,8 @@ pub fn created_schema(layout: Layout, table: &TableSchema) -> Result<TupleSchema
 /// everything; the rest as [`super::tuple::convert`] accepts the column's values.
 pub fn field_holds(ty: FieldType, data_type: &str) -> bool {
     let dt = data_type.to_ascii_lowercase();
-    let integer = matches!(dt.as_str(), "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "bit" | "year");
+    let integer =
+        matches!(dt.as_str(), "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "bit" | "year");
     match ty {
         FieldType::String | FieldType::Json => true,
         FieldType::Bigint | FieldType::Integer | FieldType::Smallint | FieldType::Tinyint | FieldType::Boolean => {

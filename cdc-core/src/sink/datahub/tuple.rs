@@ -313,7 +313,11 @@ impl Layout {
             Layout::DataWorks => DATAWORKS_FIELDS
                 .iter()
                 .map(|n| {
-                    let t = if matches!(*n, "_sequence_id_" | "_execute_time_") { FieldType::Bigint } else { FieldType::String };
+                    let t = if matches!(*n, "_sequence_id_" | "_execute_time_") {
+                        FieldType::Bigint
+                    } else {
+                        FieldType::String
+                    };
                     field(n, t)
                 })
                 .collect(),
