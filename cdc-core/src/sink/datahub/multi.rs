@@ -210,6 +210,17 @@ pub async fn inspect(
             return out;
         }
     };
+    if tables.is_empty() && !cfg.routing.per_table() {
+        let name = cfg.routing.topic_for("", "");
+        match client.get_topic(&base.project, &name).await {
+            Ok(info) => out.ok.push(format!("topic {name}: {} (no captured table yet)", info.record_type)),
+            Err(DataHubError::Service { code: ErrorCode::NoSuchTopic, .. }) if cfg.create.is_some() => {
+                out.ok.push(format!("topic {name} will be created"))
+            }
+            Err(e) => out.problems.push(format!("topic {name}: {e}")),
+        }
+        return out;
+    }
     let mut by_topic: BTreeMap<String, (String, Vec<&(String, String)>)> = BTreeMap::new();
     for t in tables {
         let name = cfg.routing.topic_for(&t.0, &t.1);
@@ -378,6 +389,23 @@ impl MultiTopicSink {
         for (db, table) in tables {
             sink.prepare(&Arc::from(db.as_str()), &Arc::from(table.as_str())).await?;
         }
+        // One topic for every table: it must be there from the start, even before any table
+        // exists (a missing topic stops the collector at once, not at the first row).
+        if !sink.cfg.routing.per_table() && sink.sinks.is_empty() {
+            let name = sink.cfg.routing.topic_for("", "");
+            if let Some(c) = sink.cfg.create.filter(|c| c.record_type == RecordKind::Blob) {
+                let spec = NewTopic {
+                    shard_count: c.shard_count,
+                    lifecycle_days: c.lifecycle_days,
+                    record_type: NewRecordType::Blob,
+                    comment: "cdc-collector".into(),
+                };
+                sink.create_if_missing(&name, &spec).await?;
+            }
+            let s = sink.connect_topic(&name, sink.cfg.layout).await?;
+            sink.register(&name, &s, false);
+            sink.sinks.insert(name.to_ascii_lowercase(), s);
+        }
         Ok(sink)
     }
 
@@ -460,8 +488,8 @@ impl MultiTopicSink {
         let key = name.to_ascii_lowercase();
         let qualified = format!("{db}.{table}");
         if let Some(s) = self.sinks.get(&key) {
-            if s.tuple_encoder().is_some() {
-                let other = self.tables.get(&key).and_then(|t| t.first()).cloned().unwrap_or_default();
+            let other = self.tables.get(&key).and_then(|t| t.first()).cloned();
+            if let (Some(other), Some(_)) = (other, s.tuple_encoder()) {
                 return Err(DataHubError::Topic {
                     topic: name,
                     message: format!(

@@ -119,8 +119,8 @@ impl TopicRouting {
         let filled = template.replace("{db}", "a").replace("{table}", "a");
         if problems.is_empty() && !valid_topic_name(&filled) {
             problems.push(format!(
-                "`{template}` must start with a letter, hold only letters, digits, `_` and the placeholders \
-                 `{{db}}`/`{{table}}`, and be 1-{MAX_TOPIC_NAME} characters"
+                "`{template}` must start with a letter, hold only letters, digits and `_` (and the \
+                 placeholders `{{db}}`, `{{table}}`), and be 1-{MAX_TOPIC_NAME} characters"
             ));
         }
         let mut m = BTreeMap::new();
