@@ -268,6 +268,10 @@ pub async fn connect_sink(
             let (cfg, topics, pool, registry) = (cfg.clone(), topics.clone(), pool.clone(), registry.clone());
             let source = source.clone();
             Box::pin(async move {
+                // DataHub first (GetProject): with both unreachable, DataHub's error is the one
+                // reported, as before tables were listed.
+                let client = cdc_core::datahub::DataHubClient::new(&cfg)?;
+                client.get_project(&cfg.project).await?;
                 let tables = list_tables(&pool, &source).await?;
                 Ok::<_, ConnectError>(MultiTopicSink::connect(cfg, topics, Some(pool), &tables, registry).await?)
             })

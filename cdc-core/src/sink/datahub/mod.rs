@@ -1,6 +1,7 @@
 //! The DataHub side: request signing ([`sign`]) and, built on it, the signed HTTP producer
 //! ([`DataHubSink`]) that writes change events to a BLOB topic (or a TUPLE topic in the DTS or
-//! DataWorks layout) with per-key shard routing,
+//! DataWorks layout) with per-key shard routing, and [`MultiTopicSink`], which routes each table
+//! to its own topic (creating topics, appending fields, dead-lettering values that do not fit),
 //! bounded requests, retries with backoff and shard split/merge handling.
 //!
 //! | module | job |
