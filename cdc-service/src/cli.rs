@@ -231,6 +231,8 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
     let mut checked: Vec<String> = Vec::new();
     let unknown = config::unknown_env_keys(env);
 
+    // The captured tables' topics are checked only against a database that answered.
+    let mut database_ok = false;
     match &partial.database {
         Some(db) => {
             let where_ = format!("{}:{}", db.host, db.port);
@@ -242,6 +244,7 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
                 }
                 Ok(Err(e)) => problems.push(format!("database: {where_}: {e}")),
                 Ok(Ok(())) => {
+                    database_ok = true;
                     checked.push(format!("database {where_}: reachable, binlog settings and grants OK"));
                     check_positions(&source, partial.full.as_ref(), timeout, &mut problems, &mut checked).await;
                 }
@@ -267,8 +270,8 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
                 client.get_project(&dcfg.project).await.map_err(|e| e.to_string())?;
                 // The captured tables, when the database settings are usable: each one's topic
                 // is checked (exists or will be created, fits its table, no TUPLE topic shared).
-                let Some(db) = &partial.database else {
-                    return Ok(cdc_core::datahub::multi::Inspection::default());
+                let Some(db) = partial.database.as_ref().filter(|_| database_ok) else {
+                    return Ok(cdc_core::datahub::multi::inspect(&dcfg, &topics, None, &[]).await);
                 };
                 let scfg = db.source_config();
                 let pool = cdc_core::datahub::multi::schema_pool(&scfg);
