@@ -235,6 +235,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn health_lists_the_topics_and_their_shards() {
+        let state = AppState::new(streaming(), None, Duration::from_secs(60));
+        state.topics.write().unwrap().insert(
+            "ods_shop_orders".into(),
+            TopicState {
+                record_type: "TUPLE".into(),
+                layout: Some("DTS".into()),
+                shards: 3,
+                tables: vec!["shop.orders".into()],
+                dead_letter: false,
+            },
+        );
+        let (code, body) = get_json(&router(state), "/health").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(
+            body["topics"],
+            serde_json::json!({"ods_shop_orders": {"record_type": "TUPLE", "layout": "DTS", "shards": 3,
+                                                   "tables": ["shop.orders"], "dead_letter": false}})
+        );
+    }
+
+    #[tokio::test]
     async fn starting() {
         let st = Status::new();
         let app = app(&st);

@@ -343,7 +343,7 @@ async fn tables_into_created_topics(record_type: RecordKind, layout: Option<Layo
     let mut c = create_tables(&db, &schema).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
-    let cfg = topics(&format!("ods_{{db}}_{{table}}"), Some(record_type), layout, FailureMode::Fail);
+    let cfg = topics("ods_{db}_{table}", Some(record_type), layout, FailureMode::Fail);
     let run = start(&db, &schema, &emu, cfg, &offsets).await.expect("sink connects, topics created");
     {
         let reg = run.registry.read().unwrap();

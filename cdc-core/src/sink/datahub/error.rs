@@ -224,8 +224,8 @@ pub enum DataHubError {
         pos: u64,
         /// Row index in the rows event.
         row: u32,
-        /// What does not fit.
-        error: super::tuple::TupleError,
+        /// What does not fit (boxed: keeps every `DataHubError` small).
+        error: Box<super::tuple::TupleError>,
     },
     /// Two captured tables route to one TUPLE topic, or a topic could not be prepared (created,
     /// checked against its table, extended with AppendField): fatal.

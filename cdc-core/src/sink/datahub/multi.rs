@@ -221,7 +221,9 @@ pub async fn inspect(
         }
         return out;
     }
-    let mut by_topic: BTreeMap<String, (String, Vec<&(String, String)>)> = BTreeMap::new();
+    // Topic key (lower case) → (the topic's name, its tables).
+    type ByTopic<'a> = BTreeMap<String, (String, Vec<&'a (String, String)>)>;
+    let mut by_topic: ByTopic<'_> = BTreeMap::new();
     for t in tables {
         let name = cfg.routing.topic_for(&t.0, &t.1);
         by_topic.entry(name.to_ascii_lowercase()).or_insert_with(|| (name, Vec::new())).1.push(t);
@@ -630,7 +632,7 @@ impl MultiTopicSink {
                     file: ev.source.file.to_string(),
                     pos: ev.source.pos,
                     row: ev.source.row,
-                    error: error.clone(),
+                    error: Box::new(error.clone()),
                 });
             }
             for (i, error) in unfit {
