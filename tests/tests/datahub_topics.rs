@@ -336,18 +336,22 @@ async fn verify_topic(
     events.len()
 }
 
-async fn tables_into_created_topics(record_type: RecordKind, layout: Option<Layout>, prefix: &str) {
+/// `mode` `skip` on top: every value of the created topics' mapping fits, so the dead-letter
+/// topic stays empty.
+async fn tables_into_created_topics(record_type: RecordKind, layout: Option<Layout>, mode: FailureMode, prefix: &str) {
     let db = server().await;
     let emu = emulator().await;
     let schema = db.fresh_schema(prefix).await;
     let mut c = create_tables(&db, &schema).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
-    let cfg = topics("ods_{db}_{table}", Some(record_type), layout, FailureMode::Fail);
+    let mut cfg = topics("ods_{db}_{table}", Some(record_type), layout, mode);
+    cfg.dead_letter_topic = format!("dl_{schema}");
     let run = start(&db, &schema, &emu, cfg, &offsets).await.expect("sink connects, topics created");
     {
         let reg = run.registry.read().unwrap();
-        assert_eq!(reg.len(), TABLES.len(), "one topic per table at start: {reg:?}");
+        let dead_letter = usize::from(mode == FailureMode::Skip);
+        assert_eq!(reg.len(), TABLES.len() + dead_letter, "one topic per table at start: {reg:?}");
         for (t, _) in TABLES {
             let state = &reg[&format!("ods_{schema}_{t}")];
             assert_eq!(state.shards, 3, "{t}: {state:?}");
@@ -380,6 +384,9 @@ async fn tables_into_created_topics(record_type: RecordKind, layout: Option<Layo
     }
     total += verify_topic(&mut c, &emu, &late_topic, &schema, "late", &["id"]).await;
     assert!(total > 20, "{total} events");
+    if mode == FailureMode::Skip {
+        assert!(emu.all_records(PROJECT, &format!("dl_{schema}")).is_empty(), "every limit fits: no dead letter");
+    }
     if record_type == RecordKind::Tuple {
         let info = DataHubClient::new(&base(&emu)).unwrap().get_topic(PROJECT, &late_topic).await.unwrap();
         let s = TupleSchema::parse(info.record_schema.as_deref().unwrap()).unwrap();
@@ -416,17 +423,17 @@ async fn tables_into_created_topics(record_type: RecordKind, layout: Option<Layo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tables_into_created_dts_tuple_topics() {
-    tables_into_created_topics(RecordKind::Tuple, Some(Layout::Dts), "topics_dts").await;
+    tables_into_created_topics(RecordKind::Tuple, Some(Layout::Dts), FailureMode::Fail, "topics_dts").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tables_into_created_dataworks_tuple_topics() {
-    tables_into_created_topics(RecordKind::Tuple, Some(Layout::DataWorks), "topics_dw").await;
+    tables_into_created_topics(RecordKind::Tuple, Some(Layout::DataWorks), FailureMode::Skip, "topics_dw").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tables_into_created_blob_topics() {
-    tables_into_created_topics(RecordKind::Blob, None, "topics_blob").await;
+    tables_into_created_topics(RecordKind::Blob, None, FailureMode::Fail, "topics_blob").await;
 }
 
 /// True when a BLOB record of `topic` holds `text`.
