@@ -82,7 +82,8 @@ use super::pb;
 pub const MAX_STRING_BYTES: usize = 2 * 1024 * 1024;
 /// Smallest TIMESTAMP, µs (0001-01-01T00:00:00Z, pydatahub's range, §8).
 pub const TIMESTAMP_MIN_US: i64 = -62_135_798_400_000_000;
-/// Largest TIMESTAMP, µs (9999-12-31T23:59:59Z, pydatahub's range, §8).
+/// Largest TIMESTAMP, µs: pydatahub's bound (§8), which is 9999-12-31 23:59:59 in UTC+8, i.e.
+/// the instant 9999-12-31T15:59:59Z (a DATETIME read as UTC after that instant is refused).
 pub const TIMESTAMP_MAX_US: i64 = 253_402_271_999_000_000;
 /// Multiplier of the binlog file index in [`record_id`]: offsets + row indexes stay below it.
 pub const RECORD_ID_FILE_FACTOR: u64 = 1_000_000_000_000;
@@ -975,6 +976,35 @@ mod tests {
             transaction: None,
             key_columns: vec![0usize].into(),
         }
+    }
+
+    #[test]
+    fn plain_layout_writes_the_columns_only_and_layouts_can_be_required() {
+        let plain = TupleSchema::parse(&schema(&[("id", "BIGINT", true), ("name", "STRING", false)])).unwrap();
+        let enc = TupleEncoder::with_layout(plain.clone(), Layout::Plain).unwrap();
+        let recs = enc
+            .records(&event(
+                Op::Update,
+                Some(vec![Value::Int(1), Value::String("a".into()), Value::Null]),
+                Some(vec![Value::Int(1), Value::String("b".into()), Value::Null]),
+            ))
+            .unwrap();
+        let values: Vec<_> = recs.iter().map(|r| r.values.clone()).collect();
+        assert_eq!(
+            values,
+            [vec![Some("1".to_owned()), Some("a".to_owned())], vec![Some("1".to_owned()), Some("b".to_owned())]]
+        );
+        assert!(TupleEncoder::with_layout(plain, Layout::Dts).is_err(), "no DTS metadata fields");
+        let dts = TupleSchema::parse(&dts_schema(&[("id", "BIGINT", true)])).unwrap();
+        let e = TupleEncoder::with_layout(dts.clone(), Layout::Plain).unwrap_err().to_string();
+        assert!(e.contains("the topic is in the DTS layout, not plain"), "{e}");
+        assert_eq!(TupleEncoder::with_layout(dts, Layout::Dts).unwrap().layout(), Layout::Dts);
+        assert_eq!("DataWorks".parse::<Layout>(), Ok(Layout::DataWorks));
+        assert!("csv".parse::<Layout>().is_err());
+        let created = TupleSchema { fields: Layout::DataWorks.meta_schema() };
+        assert_eq!(Layout::detect(&created), Ok(Layout::DataWorks), "created metadata is detected back");
+        let created = TupleSchema { fields: Layout::Dts.meta_schema() };
+        assert_eq!(Layout::detect(&created), Ok(Layout::Dts));
     }
 
     #[test]
