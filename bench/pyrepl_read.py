@@ -3,7 +3,7 @@
 Usage: pyrepl_read.py PORT FILE TABLE ROWS
 Reads from FILE:4 (non-blocking), decodes every rows event of bench.TABLE, touches every value of
 every row (they are converted to Python objects: int, Decimal, datetime, str...) and stops after
-ROWS rows. Prints the row count. Settings as in shared/ref/binlog-probe.md §5 (is_mariadb=False:
+ROWS rows. Prints the row count. Settings as in MariaDB's sql/log_event.h (https://github.com/MariaDB/server/blob/11.4/sql/log_event.h) (is_mariadb=False:
 with True and no auto_position, 1.0.17 ignores log_file/log_pos).
 """
 

@@ -1,7 +1,7 @@
 //! Batching: collects change events into batches bounded by rows, bytes and a linger time.
 //!
 //! [`BatchLimits`] are checked by the pipeline's sink stage; the defaults follow DataHub's
-//! published limits (≤ 10,000 records and ≤ 4 MB per request, `shared/ref/datahub-protocol.md`
+//! published limits (≤ 10,000 records and ≤ 4 MB per request, the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>)
 //! §11) and the SDK producers' linger times (pydatahub ≤ 1 s, C++ 100 ms).
 
 use std::time::Duration;

@@ -3,9 +3,9 @@
 //! stored checkpoint built on them is [`crate::checkpoint::Checkpoint`].
 //!
 //! Protocol facts: a binlog event header's `log_pos` is the *end* offset of the event, i.e. the
-//! position to resume from (MySQL manual, "Binary Log Event Structure"; reproduced in
-//! `shared/ref/binlog-probe.md` §4.8). The first event of every binlog file is at offset 4 (after
-//! the magic `\xfebin`).
+//! position to resume from (MySQL manual, "Binary Log Event Structure"; MariaDB's
+//! `sql/log_event.h`, <https://github.com/MariaDB/server/blob/11.4/sql/log_event.h>). The first
+//! event of every binlog file is at offset 4 (after the magic `\xfebin`).
 
 use std::fmt;
 use std::str::FromStr;

@@ -23,7 +23,8 @@ use cdc_core::checkpoint::{FileOffsetStore, MemoryOffsetStore, OffsetStore};
 use cdc_core::pipeline::{self, PipelineConfig, PipelineError};
 use cdc_core::position::{Resume, StartPosition};
 use cdc_core::sink::{is_closed_pipe, JsonLinesSink};
-use cdc_core::source::{BinlogSource, SourceError};
+use cdc_core::snapshot::{SnapshotConfig, SnapshotThenStream};
+use cdc_core::source::{BinlogSource, ChangeSource, SourceError};
 use cdc_core::status::Status;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -237,7 +238,11 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
         Some(db) => {
             let where_ = format!("{}:{}", db.host, db.port);
             let source = BinlogSource::new(db.source_config(), Status::new());
-            match tokio::time::timeout(timeout, source.precheck()).await {
+            // The precheck of the source `run` would use (the snapshot's checks included).
+            let mode = partial.full.as_ref().map(|c| c.snapshot_mode).unwrap_or_default();
+            let checked_source =
+                SnapshotThenStream::new(source.clone(), mode, SnapshotConfig::new("validate"), Status::new());
+            match tokio::time::timeout(timeout, ChangeSource::precheck(&checked_source)).await {
                 Err(_) => problems.push(format!("database: no answer from {where_} within {} ms", timeout.as_millis())),
                 Ok(Err(SourceError::Precheck(list))) => {
                     problems.extend(list.0.iter().map(|p| format!("database: {p}")));

@@ -19,6 +19,7 @@ use cdc_core::datahub::multi::{self, TopicRegistry};
 use cdc_core::datahub::{DataHubError, MultiTopicSink, TopicsConfig};
 use cdc_core::pipeline::{self, PipelineConfig};
 use cdc_core::retry::{until_ok, Backoff};
+use cdc_core::schema_history::HistoryProvider;
 use cdc_core::snapshot::{SnapshotConfig, SnapshotThenStream};
 use cdc_core::source::BinlogSource;
 use cdc_core::source::{SourceConfig, TableFilter};
@@ -189,11 +190,15 @@ pub async fn run_pipeline(
 ) -> anyhow::Result<()> {
     let Some(dh) = &cfg.datahub else { bail!("DataHub settings missing") };
     let dcfg = dh.datahub_config(&cfg.retry, &cfg.batch);
-    let scfg = cfg.source_config();
+    let mut scfg = cfg.source_config();
     let Some(sink) = connect_sink(dcfg, dh.topics_config(), &scfg, topics, &status, &cancel).await? else {
         status.set_sink(StageState::Stopped);
         return Ok(());
     };
+    if cfg.schema_history {
+        let provider = HistoryProvider::new(cfg.schema_history_path(), scfg.schemas.clone());
+        scfg.schema_provider = Some(std::sync::Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
+    }
     let mut snapshot = SnapshotConfig::new(scfg.name.clone());
     snapshot.chunk_rows = cfg.snapshot_chunk_rows;
     let binlog = BinlogSource::new(scfg, status.clone());

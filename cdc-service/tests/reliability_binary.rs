@@ -461,6 +461,81 @@ async fn flush_keeps_everything_and_purge_of_the_resume_file_is_a_clear_fatal_er
     assert!(log.contains("re-snapshot the tables"), "{log}");
     assert_eq!(events_of(&emu, &schema).len(), before, "no silent skip: nothing after the purged position was sent");
     assert_eq!(col.checkpoint().unwrap().position().cloned().unwrap(), resume, "the checkpoint is left as it was");
+
+    // With CDC_SNAPSHOT_MODE=when_needed the same restart snapshots the captured tables again
+    // instead of stopping: rows 6 and 7, whose binlog is gone, arrive as snapshot reads.
+    col.set("CDC_SNAPSHOT_MODE", "when_needed");
+    std::fs::write(&col.log, b"").unwrap();
+    col.spawn();
+    col.wait_ready().await;
+    exec(&mut admin, &[&ins(8)]).await;
+    col.wait_caught_up(&db, 60).await;
+    assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
+    assert!(col.log_text().contains("snapshotting the captured tables again"), "{}", col.log_text());
+    let events = events_of(&emu, &schema);
+    assert!(events.iter().any(|e| e.event["op"] == "r" && e.event["after"]["id"] == 7), "row 7 re-snapshotted");
+    verify_clean(&db, &emu, &schema).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkills_inside_the_initial_snapshot_resume_it_after_the_last_acknowledged_chunk() {
+    let seed = workload::seed_from_env();
+    let _guard = SeedGuard(seed);
+    let db = mariadb::server().await;
+    let schema = db.fresh_schema("rel_snap").await;
+    workload::create_tables(&mut db.admin_conn().await, &schema).await;
+    // Tables filled before the collector ever ran: 120,000 rows in w_bulk plus a seeded mix.
+    let bulk = 120_000usize;
+    let mut fill = WorkloadConfig::new(seed, schema.clone());
+    fill.txn_per_sec = 0.0;
+    fill.max_txns = Some(150);
+    fill.big_txn_rows = Some(bulk);
+    fill.big_row_fraction = 0.0;
+    workload::start(&db, &fill).join().await;
+    let emu = emulator(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
+    col.set("CDC_SNAPSHOT_CHUNK_ROWS", "300");
+    let mut at = Vec::new();
+    for k in 0..3u64 {
+        col.spawn();
+        // SIGKILL at the first stored checkpoint inside w_bulk that is further than the last
+        // kill's (checkpoints are stored once a second, so each run advances by a few chunks).
+        let want = at.last().map_or(1, |r| r + 1);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let rows = loop {
+            let inside = col.checkpoint().and_then(|cp| cp.snapshot).and_then(|p| {
+                p.tables.iter().find(|t| t.table.table == "w_bulk").and_then(|t| match &t.state {
+                    cdc_core::snapshot::TableState::InProgress { rows, .. } if *rows >= want => Some(*rows),
+                    _ => None,
+                })
+            });
+            if let Some(rows) = inside {
+                break rows;
+            }
+            assert!(Instant::now() < deadline, "round {k}: never inside w_bulk:\n{}", col.log_text());
+            tokio::time::sleep(Duration::from_millis(3 + 11 * k)).await;
+        };
+        col.sigkill();
+        eprintln!("SIGKILL {k}: checkpoint inside w_bulk after {rows} rows");
+        at.push(rows);
+    }
+    col.spawn();
+    col.wait_ready().await;
+    // Then streaming: a workload on the snapshotted rows, everything acknowledged.
+    let mut wcfg = WorkloadConfig::new(seed ^ 0x5a, schema.clone());
+    wcfg.max_txns = Some(80);
+    wcfg.txn_per_sec = 0.0;
+    wcfg.big_row_fraction = 0.0;
+    workload::start(&db, &wcfg).join().await;
+    col.wait_caught_up(&db, 120).await;
+    assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
+    let events = events_of(&emu, &schema);
+    let bulk_reads = events.iter().filter(|e| e.event["op"] == "r" && e.table().ends_with(".w_bulk")).count();
+    assert!(bulk_reads < bulk + bulk / 2, "w_bulk read {bulk_reads} times for {bulk} rows: a restart began again");
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}");
+    verify_clean(&db, &emu, &schema).await;
     emu.shutdown().await;
 }
 

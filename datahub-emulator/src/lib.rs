@@ -1,6 +1,6 @@
 //! A local Alibaba Cloud DataHub emulator for tests and for developing downstream (Flink) jobs
 //! without a cloud DataHub. It serves the data-plane protocol the official SDKs speak
-//! (`shared/ref/datahub-protocol.md`): signed requests (checked with
+//! (the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>)): signed requests (checked with
 //! `cdc_core::datahub::sign`), lz4/zlib request bodies, GetProject/ListProject/CreateProject,
 //! GetTopic/ListTopic/CreateTopic/DeleteTopic, AppendField, ListShard (+ split), JSON and protobuf PutRecords, protobuf
 //! PutRecordsByShard, GetCursor, JSON and protobuf GetRecords, with the real error codes, plus

@@ -254,6 +254,11 @@ async fn compare(
         key.iter()
             .map(|k| {
                 let i = cols.iter().position(|(n, ..)| n == k).expect("key column");
+                // Flink's rows carry BYTES as base64 (flink_rebuild.py): key binary columns so.
+                if cols[i].2 == "BYTES" {
+                    use base64::Engine as _;
+                    return raw(row, i).map(|b| base64::engine::general_purpose::STANDARD.encode(b));
+                }
                 raw(row, i).map(|b| String::from_utf8_lossy(&b).into_owned())
             })
             .collect()

@@ -18,6 +18,7 @@
 //! | the history: apply a DDL at a position → changes, ignorable, refresh needed, or an error | [`history`] |
 //! | durable JSON-lines store, cut back to the checkpoint on resume | [`store`] |
 //! | TABLE_MAP vs history check (column count, wire types, lengths) | [`check`] |
+//! | the binlog source's [`SchemaProvider`](crate::source::SchemaProvider): seed, resume, apply, refresh | `provider` |
 //!
 //! # Ways on when a DDL cannot be understood
 //!
@@ -47,6 +48,7 @@ pub mod ddl;
 pub mod history;
 pub(crate) mod lexer;
 pub mod model;
+mod provider;
 pub mod store;
 
 pub use check::{check_columns, check_table_map, TableMapMismatch};
@@ -55,6 +57,7 @@ pub use history::{
     DdlOutcome, HistoryConfig, HistoryError, HistoryRecord, RecordKind, SchemaChange, SchemaHistory, SchemaState,
 };
 pub use model::{ColumnDef, TableDef, TableId};
+pub use provider::HistoryProvider;
 pub use store::{HistoryFile, StoreError};
 
 #[cfg(test)]

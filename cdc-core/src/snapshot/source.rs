@@ -42,7 +42,9 @@ use crate::event::Origin;
 use crate::metrics as m;
 use crate::position::StartPosition;
 use crate::retry::{wait_or_cancel, Backoff};
-use crate::source::{BinlogSource, ChangeSource, SourceError, SourceMessage, TableFilter};
+use crate::source::{
+    BinlogSource, ChangeSource, PrecheckProblem, PrecheckProblems, SourceError, SourceMessage, TableFilter,
+};
 use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, StageState, Status};
 
 /// How often the snapshot logs a progress line per table.
@@ -55,13 +57,16 @@ pub struct SnapshotThenStream {
     mode: SnapshotMode,
     config: SnapshotConfig,
     status: Status,
+    /// The reader [`ChangeSource::resolve_start`] opened: its consistent point is the one in
+    /// the checkpoint stored before the first read, so the first run reads exactly there.
+    opened: Arc<tokio::sync::Mutex<Option<SnapshotReader>>>,
 }
 
 impl SnapshotThenStream {
     /// A source that snapshots per `mode` with `config` (rows per chunk; `config.name` should
     /// be the binlog source's logical name), then streams with `binlog`.
     pub fn new(binlog: BinlogSource, mode: SnapshotMode, config: SnapshotConfig, status: Status) -> Self {
-        Self { binlog, mode, config, status }
+        Self { binlog, mode, config, status, opened: Arc::default() }
     }
 
     /// The captured tables (base tables the source's schema and table selectors match), in
@@ -102,12 +107,28 @@ impl SnapshotThenStream {
 
     /// A checkpoint that snapshots every captured table, streaming from `resume`'s point once
     /// the snapshot is done (the snapshot's own point replaces it when the reader opens).
+    ///
+    /// The reader is opened here, so the checkpoint the pipeline stores before the first read
+    /// already holds the point the rows are read at. Streaming must start no later than the
+    /// point of any snapshot row already delivered: were the point only known once rows flow,
+    /// a crash before the first checkpoint with it would restart at a later point and lose the
+    /// changes (deletes) between the two to rows the first run had delivered.
     async fn fresh(&self) -> Result<Checkpoint, SourceError> {
         let tables = self.captured_tables().await?;
         info!(tables = tables.len(), "No checkpoint stored: the captured tables will be snapshotted first.");
-        let mut cp = self.binlog.resolve_start(&StartPosition::Latest).await?;
-        cp.snapshot = Some(SnapshotProgress::new(tables.into_iter().map(|(t, _)| t)));
-        Ok(cp)
+        let progress = SnapshotProgress::new(tables.into_iter().map(|(t, _)| t));
+        let conn = mysql_async::Conn::new(self.binlog.config().opts())
+            .await
+            .map_err(|e| SourceError::connection("connecting", e))?;
+        let reader = match SnapshotReader::open(conn, self.config.clone(), progress).await {
+            Ok(r) => r,
+            Err(SnapshotError::Sql(e)) => return Err(SourceError::connection("opening the snapshot", e)),
+            Err(e) => return Err(SourceError::Snapshot(Box::new(e))),
+        };
+        let progress = reader.progress().clone();
+        let point = progress.point.clone().expect("the reader records the point");
+        *self.opened.lock().await = Some(reader);
+        Ok(point_checkpoint(&point, Some(progress)))
     }
 
     /// Runs the snapshot described by `progress` to its end. Returns the checkpoint to stream
@@ -124,6 +145,18 @@ impl SnapshotThenStream {
         let backoff = Backoff::from_millis(200, 10_000);
         let mut delays = backoff.jittered();
         loop {
+            if let Some(reader) = self.opened.lock().await.take() {
+                match self.read(reader, &mut progress, &mut tracker, tx, cancel).await? {
+                    Pass::Done(cp) => return Ok(Some(cp)),
+                    Pass::Stopped => return Ok(None),
+                    Pass::Retry => {
+                        if wait_or_cancel(delays.next().unwrap_or(backoff.max), cancel).await {
+                            return Ok(None);
+                        }
+                        continue;
+                    }
+                }
+            }
             let conn = match mysql_async::Conn::new(self.binlog.config().opts()).await {
                 Ok(c) => c,
                 Err(e) => {
@@ -147,73 +180,101 @@ impl SnapshotThenStream {
                 }
                 Err(e) => return Err(SourceError::Snapshot(Box::new(e))),
             };
-            let first_point = reader.progress().point.clone().expect("the reader records the point");
-            progress.point = Some(first_point.clone());
-            info!(point = %first_point.position, run_point = %reader.point().position, tables = progress.tables.len(), done = progress.tables.len() - progress.remaining(), "Snapshot started.");
-            self.status.set_source(StageState::Running);
-            let (ctx, mut crx) = mpsc::channel::<SnapshotChunk>(2);
-            let reader_cancel = cancel.child_token();
-            let task = tokio::spawn(reader.run(ctx, reader_cancel.clone()));
-            let mut forwarded_all = true;
-            while let Some(chunk) = crx.recv().await {
-                let n = chunk.events.len() as u64;
-                let table = chunk.table.clone();
-                let state = chunk.state.clone();
-                let mut events = chunk.events;
-                if chunk.last {
-                    if let Some(ev) = events.last_mut() {
-                        let mut info = (*ev.source.event).clone();
-                        info.origin = Origin::Snapshot { last: true };
-                        ev.source.event = Arc::new(info);
-                    }
-                }
-                progress.set(&table, state.clone());
-                let cp = point_checkpoint(&first_point, Some(progress.clone()));
-                let mut msgs = Vec::with_capacity(2);
-                if !events.is_empty() {
-                    msgs.push(SourceMessage::Events(events));
-                }
-                msgs.push(SourceMessage::Commit(cp));
-                for msg in msgs {
-                    let sent = tokio::select! {
-                        _ = cancel.cancelled() => false,
-                        r = tx.send(msg) => r.is_ok(),
-                    };
-                    if !sent {
-                        forwarded_all = false;
-                        break;
-                    }
-                }
-                if !forwarded_all {
-                    break;
-                }
-                tracker.on_chunk(&table, n, &state, &progress, &self.status);
-            }
-            reader_cancel.cancel();
-            drop(crx);
-            let outcome = task.await;
-            if !forwarded_all || cancel.is_cancelled() {
-                return Ok(None);
-            }
-            match outcome {
-                Ok(Ok(_)) if progress.is_done() => {
-                    tracker.finish(&progress, &self.status);
-                    info!(rows = tracker.rows, seconds = started.elapsed().as_secs(), point = %first_point.position, "Snapshot done; streaming from its point.");
-                    return Ok(Some(point_checkpoint(&first_point, None)));
-                }
-                Ok(Ok(_)) => return Ok(None),
-                Ok(Err(e)) if is_transient(&e) => {
-                    warn!(error = %e, "Snapshot connection lost; resuming after the last chunk sent.");
-                    self.status.set_source(StageState::Connecting(Some(format!("snapshot: {e}"))));
+            match self.read(reader, &mut progress, &mut tracker, tx, cancel).await? {
+                Pass::Done(cp) => return Ok(Some(cp)),
+                Pass::Stopped => return Ok(None),
+                Pass::Retry => {
                     if wait_or_cancel(delays.next().unwrap_or(backoff.max), cancel).await {
                         return Ok(None);
                     }
                 }
-                Ok(Err(e)) => return Err(SourceError::Snapshot(Box::new(e))),
-                Err(join) => return Err(SourceError::Snapshot(Box::new(join))),
             }
         }
     }
+
+    /// One reader's run: forwards its chunks, each with a checkpoint holding the progress.
+    async fn read(
+        &self,
+        reader: SnapshotReader,
+        progress: &mut SnapshotProgress,
+        tracker: &mut Tracker,
+        tx: &mpsc::Sender<SourceMessage>,
+        cancel: &CancellationToken,
+    ) -> Result<Pass, SourceError> {
+        let first_point = reader.progress().point.clone().expect("the reader records the point");
+        progress.point = Some(first_point.clone());
+        info!(point = %first_point.position, run_point = %reader.point().position, tables = progress.tables.len(), done = progress.tables.len() - progress.remaining(), "Snapshot started.");
+        self.status.set_source(StageState::Running);
+        let (ctx, mut crx) = mpsc::channel::<SnapshotChunk>(2);
+        let reader_cancel = cancel.child_token();
+        let task = tokio::spawn(reader.run(ctx, reader_cancel.clone()));
+        let mut forwarded_all = true;
+        while let Some(chunk) = crx.recv().await {
+            let n = chunk.events.len() as u64;
+            let table = chunk.table.clone();
+            let state = chunk.state.clone();
+            let mut events = chunk.events;
+            if chunk.last {
+                if let Some(ev) = events.last_mut() {
+                    let mut info = (*ev.source.event).clone();
+                    info.origin = Origin::Snapshot { last: true };
+                    ev.source.event = Arc::new(info);
+                }
+            }
+            progress.set(&table, state.clone());
+            let cp = point_checkpoint(&first_point, Some(progress.clone()));
+            let mut msgs = Vec::with_capacity(2);
+            if !events.is_empty() {
+                msgs.push(SourceMessage::Events(events));
+            }
+            msgs.push(SourceMessage::Commit(cp));
+            for msg in msgs {
+                let sent = tokio::select! {
+                _ = cancel.cancelled() => false,
+                r = tx.send(msg) => r.is_ok(),
+                };
+                if !sent {
+                    forwarded_all = false;
+                    break;
+                }
+            }
+            if !forwarded_all {
+                break;
+            }
+            tracker.on_chunk(&table, n, &state, progress, &self.status);
+        }
+        reader_cancel.cancel();
+        drop(crx);
+        let outcome = task.await;
+        if !forwarded_all || cancel.is_cancelled() {
+            return Ok(Pass::Stopped);
+        }
+        match outcome {
+            Ok(Ok(_)) if progress.is_done() => {
+                tracker.finish(progress, &self.status);
+                info!(rows = tracker.rows, seconds = tracker.started.elapsed().as_secs(), point = %first_point.position, "Snapshot done; streaming from its point.");
+                Ok(Pass::Done(point_checkpoint(&first_point, None)))
+            }
+            Ok(Ok(_)) => Ok(Pass::Stopped),
+            Ok(Err(e)) if is_transient(&e) => {
+                warn!(error = %e, "Snapshot connection lost; resuming after the last chunk sent.");
+                self.status.set_source(StageState::Connecting(Some(format!("snapshot: {e}"))));
+                Ok(Pass::Retry)
+            }
+            Ok(Err(e)) => Err(SourceError::Snapshot(Box::new(e))),
+            Err(join) => Err(SourceError::Snapshot(Box::new(join))),
+        }
+    }
+}
+
+/// How one reader's run ended.
+enum Pass {
+    /// Every table read: stream from this checkpoint.
+    Done(Checkpoint),
+    /// Cancelled, or the receiver is gone.
+    Stopped,
+    /// A lost connection: open a new reader after a pause.
+    Retry,
 }
 
 /// The checkpoint at the snapshot's point: streaming resumes there; `snapshot` is the progress
@@ -311,8 +372,36 @@ impl Tracker {
 }
 
 impl ChangeSource for SnapshotThenStream {
+    /// The binlog source's precheck, plus: a snapshotting mode on the OceanBase binlog service
+    /// (no consistent snapshot point in its positions) is a problem with its fix.
     async fn precheck(&self) -> Result<(), SourceError> {
-        self.binlog.precheck().await
+        let binlog = self.binlog.precheck().await;
+        if !self.mode.snapshots() {
+            return binlog;
+        }
+        let cfg = self.binlog.config();
+        let mut conn =
+            mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
+        let version: Option<String> =
+            conn.query_first("SELECT VERSION()").await.map_err(|e| SourceError::connection("SELECT VERSION()", e))?;
+        let _ = conn.disconnect().await;
+        if !version.as_deref().is_some_and(|v| v.to_ascii_lowercase().contains("oceanbase")) {
+            return binlog;
+        }
+        let problem = PrecheckProblem::new(
+            format!("snapshot mode {}", self.mode),
+            format!("requested on the OceanBase binlog service ({})", version.unwrap_or_default()),
+            "never",
+            "use snapshot mode never (the binlog service has no consistent snapshot point in its positions)",
+        );
+        match binlog {
+            Err(SourceError::Precheck(mut list)) => {
+                list.0.push(problem);
+                Err(SourceError::Precheck(list))
+            }
+            Err(other) => Err(other),
+            Ok(()) => Err(SourceError::Precheck(PrecheckProblems(vec![problem]))),
+        }
     }
 
     /// With a snapshotting mode: every captured table pending, streaming from the snapshot's

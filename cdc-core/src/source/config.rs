@@ -2,6 +2,7 @@
 
 use mysql_async::OptsBuilder;
 
+use super::schema_provider::SchemaProvider;
 use crate::secret::Secret;
 
 /// Connection and behaviour settings of the binlog source.
@@ -32,7 +33,13 @@ pub struct SourceConfig {
     /// Verify each event's CRC32 (when the server writes checksums); a mismatch is a
     /// [`super::SourceError::Decode`].
     pub verify_checksums: bool,
+    /// Where column facts come from when a TABLE_MAP needs them; None: `information_schema`
+    /// (the table as it is now). Shared by the clones of a source; one run uses it at a time.
+    pub schema_provider: Option<SharedSchemaProvider>,
 }
+
+/// A [`SchemaProvider`] shared by clones of a source configuration.
+pub type SharedSchemaProvider = std::sync::Arc<tokio::sync::Mutex<Box<dyn SchemaProvider>>>;
 
 impl SourceConfig {
     /// Default `heartbeat_ms`: 1000 ms.
@@ -55,6 +62,7 @@ impl SourceConfig {
             reconnect_min_ms: 200,
             reconnect_max_ms: 10_000,
             verify_checksums: true,
+            schema_provider: None,
         }
     }
 
@@ -65,6 +73,10 @@ impl SourceConfig {
             .user(Some(self.user.clone()))
             .pass(Some(self.password.expose().to_string()))
             .prefer_socket(false)
+            // The client's packet limit, not the server's: ODP reports 16 MiB while the
+            // OceanBase binlog service sends rows of up to 48 MB; 1 GiB is the protocol's largest
+            // (MySQL manual, "max_allowed_packet").
+            .max_allowed_packet(Some(1 << 30))
             .into()
     }
 }

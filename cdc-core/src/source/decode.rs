@@ -7,7 +7,7 @@
 //!
 //! Protocol facts: MySQL manual / MySQL source "Binary log event types"
 //! (`libbinlogevents/include/binlog_event.h`); MariaDB event layouts (GTID 162, GTID_LIST 163)
-//! from MariaDB's `sql/log_event.h` as reproduced in `shared/ref/binlog-probe.md` §4.1.
+//! from MariaDB's `sql/log_event.h` (<https://github.com/MariaDB/server/blob/11.4/sql/log_event.h>)
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -100,6 +100,8 @@ struct Txn {
     id: Option<Arc<str>>,
     total: u64,
     per_table: HashMap<(Arc<str>, Arc<str>), u64>,
+    /// Opened by a rows event, not by GTID/BEGIN: the stream started inside this transaction.
+    started_inside: bool,
 }
 
 /// Decodes binlog events into [`SourceMessage`]s. Usable on a live stream and on files
@@ -318,8 +320,19 @@ impl Decoder {
                 let data = ev.read_data().map_err(|e| self.err(format!("ROTATE: {e}")))?;
                 if let Some(EventData::RotateEvent(r)) = data {
                     let mut name = r.name_raw().to_vec();
-                    if h.log_pos() == 0 && self.first_rotate_has_crc && name.len() > 4 {
+                    if h.log_pos() == 0 && self.first_rotate_has_crc && name.len() > 4 && rotate_has_trailing_crc(ev) {
                         name.truncate(name.len() - 4);
+                    }
+                    // The OceanBase binlog service sends a fake ROTATE without a CRC at the start
+                    // of each following file (oblogproxy `binlog_dumper.cpp`); read with the CRC32
+                    // setting of the previous FDE, its name lost its last 4 bytes to the
+                    // "checksum". The real ROTATE before it already named the file.
+                    if h.log_pos() == 0
+                        && self.file.len() == name.len() + 4
+                        && self.file.as_bytes().starts_with(&name)
+                        && r.position() == 4
+                    {
+                        name = self.file.as_bytes().to_vec();
                     }
                     self.first_rotate_has_crc = false;
                     self.file = String::from_utf8_lossy(&name).as_ref().into();
@@ -335,7 +348,13 @@ impl Decoder {
             }
             ty::HEARTBEAT | ty::HEARTBEAT_V2 => {
                 if !self.txn.open {
-                    let pos = if h.log_pos() != 0 { h.log_pos() as u64 } else { self.pos };
+                    // The body names the file the heartbeat's log_pos is in (MySQL: the file
+                    // name; OceanBase: its full path). A heartbeat about the previous file,
+                    // sent after its ROTATE (OceanBase's per-batch heartbeats), keeps our position.
+                    let body = ev.data();
+                    let base = body.rsplit(|&b| b == b'/').next().unwrap_or(body);
+                    let same_file = et != ty::HEARTBEAT || base.is_empty() || base == self.file.as_bytes();
+                    let pos = if h.log_pos() != 0 && same_file { h.log_pos() as u64 } else { self.pos };
                     out.push(SourceMessage::Heartbeat {
                         position: BinlogPosition::new(self.file.to_string(), pos),
                         ts_ms,
@@ -516,11 +535,26 @@ impl Decoder {
                 if !self.txn.open {
                     // MySQL without BEGIN (should not happen) or a file read from mid-txn.
                     self.open_txn(start);
+                    self.txn.started_inside = true;
                 }
                 let plan = match self.tables.get(&re.table_id()) {
                     Some(Mapped::Captured(p, ..)) => p.clone(),
                     Some(Mapped::Filtered) => {
                         skipped("filtered", et);
+                        if !artificial {
+                            self.pos = end;
+                        }
+                        return Ok(());
+                    }
+                    // A start inside a transaction can land between a TABLE_MAP and its ROWS
+                    // event: OceanBase's SHOW MASTER STATUS lags and can stop anywhere
+                    // (goInception PR #619). The rest of that transaction is before the start.
+                    None if self.txn.started_inside => {
+                        tracing::warn!(
+                            table_id = re.table_id(),
+                            "rows event without its TABLE_MAP at the start of the stream (the start position is inside a transaction): skipped"
+                        );
+                        skipped("started inside a transaction", et);
                         if !artificial {
                             self.pos = end;
                         }
@@ -810,11 +844,56 @@ fn read_image(
 
 /// Verifies the event's CRC32 (binlog-probe §4.5: mysql_common strips but does not check it).
 /// None when the event carries no checksum.
+///
+/// MySQL clears `LOG_EVENT_BINLOG_IN_USE_F` before checksumming only for a
+/// FORMAT_DESCRIPTION (`Log_event_footer::event_checksum_test`, libbinlogevents
+/// `binlog_event.cpp`); mysql_common's `calc_checksum` clears it on every event. The OceanBase
+/// binlog service sets that flag on all its events (oblogproxy `ob_log_event.h`
+/// `OblogEventHeader` `_flags(1)`), so those are checksummed here as sent.
 pub fn checksum_ok(ev: &Event) -> Option<bool> {
     match (ev.checksum(), ev.footer().get_checksum_alg()) {
-        (Some(sum), Ok(Some(alg))) => Some(u32::from_le_bytes(sum) == ev.calc_checksum(alg)),
+        (Some(sum), Ok(Some(alg))) => {
+            let h = ev.header();
+            let want = if h.event_type_raw() != ty::FORMAT_DESCRIPTION && h.flags_raw() & 1 != 0 {
+                let mut c = crc32fast::Hasher::new();
+                c.update(&header_bytes(&h));
+                c.update(ev.data());
+                c.finalize()
+            } else {
+                ev.calc_checksum(alg)
+            };
+            Some(u32::from_le_bytes(sum) == want)
+        }
         _ => None,
     }
+}
+
+/// The 19 header bytes as they were sent (MySQL manual "Binlog Event Header").
+fn header_bytes(h: &mysql_common::binlog::events::BinlogEventHeader) -> [u8; 19] {
+    let mut b = [0u8; 19];
+    b[0..4].copy_from_slice(&h.timestamp().to_le_bytes());
+    b[4] = h.event_type_raw();
+    b[5..9].copy_from_slice(&h.server_id().to_le_bytes());
+    b[9..13].copy_from_slice(&h.event_size().to_le_bytes());
+    b[13..17].copy_from_slice(&h.log_pos().to_le_bytes());
+    b[17..19].copy_from_slice(&h.flags_raw().to_le_bytes());
+    b
+}
+
+/// True when the last 4 bytes of a ROTATE body are the CRC32 of the event before them: the
+/// fake ROTATE MariaDB checksums although the reader cannot know it yet (mysql_async#189).
+/// The OceanBase binlog service sends no CRC there for `@master_binlog_checksum='ALL'`
+/// (oblogproxy `binlog_dumper.cpp` `init_binlog_checksum`), so the name must not be cut blindly.
+fn rotate_has_trailing_crc(ev: &Event) -> bool {
+    let d = ev.data();
+    if d.len() < 8 + 4 {
+        return false;
+    }
+    let (body, crc) = d.split_at(d.len() - 4);
+    let mut c = crc32fast::Hasher::new();
+    c.update(&header_bytes(&ev.header()));
+    c.update(body);
+    c.finalize() == u32::from_le_bytes(crc.try_into().expect("4 bytes"))
 }
 
 /// First words of DML statements (MySQL manual 15.2, "Data Manipulation Statements").

@@ -124,6 +124,10 @@ pub enum SourceError {
     /// snapshot reader's error.
     #[error("initial snapshot failed: {0}")]
     Snapshot(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The schema history cannot go on: a DDL it cannot understand, a TABLE_MAP that
+    /// contradicts it, or its file cannot be written. The cause says which and what to do.
+    #[error("schema history: {0}")]
+    SchemaHistory(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The server refused the replication request for a reason other than a purged position
     /// (error 1236 and the access-denied family, see [`codes`]); the message is the server's.
     #[error("the server refused to stream the binlog: {message} (error {code})")]

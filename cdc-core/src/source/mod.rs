@@ -21,6 +21,7 @@
 //! | [`decode`] | the event state machine (TABLE_MAP + ROWS → change events) |
 //! | `table`, `value` | column plans; bytes → typed values |
 //! | [`filter`], [`schema`], [`gtid`] | table selection; `information_schema` facts; GTID sets |
+//! | `schema_provider` | [`SchemaProvider`]: column facts by binlog position (the schema history) |
 //! | [`file`] | offline decoding of binlog files |
 //!
 //! Known limits: MariaDB JSON columns are LONGTEXT in the binlog and come out as JSON
@@ -47,6 +48,7 @@ pub mod gtid;
 mod message;
 mod precheck;
 pub mod schema;
+mod schema_provider;
 mod server;
 mod start;
 mod stream;
@@ -54,11 +56,12 @@ pub(crate) mod table;
 pub(crate) mod value;
 
 pub use change_source::ChangeSource;
-pub use config::SourceConfig;
+pub use config::{SharedSchemaProvider, SourceConfig};
 pub use decode::Decoder;
 pub use error::{codes, PrecheckProblem, PrecheckProblems, SourceError};
 pub use filter::TableFilter;
 pub use message::{SchemaChange, SourceMessage};
+pub use schema_provider::SchemaProvider;
 pub use server::Flavor;
 pub use stream::BinlogSource;
 pub use table::{SchemaColumn, TableSchema};

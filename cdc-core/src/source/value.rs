@@ -1,5 +1,5 @@
 //! One column value: parse it from a row image and turn it into the contract's [`Value`]
-//! following the column's [`Kind`] (see `shared/ref/event-format.md`, "Values").
+//! following the column's [`Kind`] (see README.md, "The event contract").
 //!
 //! Each column's reading rule ([`ValueOp`]) is chosen once per TABLE_MAP. The common types
 //! (integers, FLOAT/DOUBLE, DATE, DATETIME2, TIMESTAMP2, DECIMAL, CHAR/VARCHAR, BLOB/TEXT, ENUM)

@@ -283,6 +283,10 @@ keys! {
         default: DefaultValue::Text("latest"),
         kind: Kind::Position,
     }
+    CDC_SCHEMA_HISTORY: "keep a schema history (`on`): every row decoded with the columns its table had at that binlog position, kept in `<CDC_OFFSET_PATH>.schema_history.jsonl`; `off`: table schemas from information_schema (the tables as they are now)" {
+        default: DefaultValue::Text("on"),
+        kind: Kind::Choice { values: &["on", "off"], aliases: &[] },
+    }
     CDC_SNAPSHOT_MODE: "when to snapshot the captured tables (`initial`: when no checkpoint is stored, then stream; `never`; `when_needed`: also when the checkpoint's position was purged; `initial_only`: snapshot, then exit 0). Unset, it is `initial`, or `never` when `CDC_START_POSITION` is set to other than `latest`" {
         default: DefaultValue::Text("initial"),
         kind: Kind::Choice { values: &["initial", "never", "when_needed", "initial_only"], aliases: &[] },

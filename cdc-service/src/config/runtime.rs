@@ -57,6 +57,8 @@ pub struct ServiceConfig {
     pub snapshot_mode: SnapshotMode,
     /// `CDC_SNAPSHOT_CHUNK_ROWS`: rows per snapshot chunk; default 8192.
     pub snapshot_chunk_rows: usize,
+    /// `CDC_SCHEMA_HISTORY`: keep a schema history (default on); see [`Self::schema_history_path`].
+    pub schema_history: bool,
     /// `CDC_BATCH_MAX_RECORDS` (10000), `CDC_BATCH_MAX_BYTES` (1000000, estimated),
     /// `CDC_BATCH_LINGER_MS` (100).
     pub batch: BatchLimits,
@@ -76,6 +78,14 @@ pub struct ServiceConfig {
 }
 
 impl ServiceConfig {
+    /// The schema history file: `CDC_OFFSET_PATH` with `.schema_history.jsonl` appended, so the
+    /// history and the checkpoint it is read with live and are removed together.
+    pub fn schema_history_path(&self) -> PathBuf {
+        let mut p = self.offset_path.clone().into_os_string();
+        p.push(".schema_history.jsonl");
+        PathBuf::from(p)
+    }
+
     /// The binlog source settings in `cdc-core`'s shape.
     pub fn source_config(&self) -> SourceConfig {
         self.database.source_config()
@@ -119,6 +129,7 @@ impl ServiceConfig {
             },
             start_position,
             snapshot_chunk_rows: f.int(&keys::CDC_SNAPSHOT_CHUNK_ROWS),
+            schema_history: f.choice(&keys::CDC_SCHEMA_HISTORY) == "on",
             batch: BatchLimits {
                 max_records: f.int(&keys::CDC_BATCH_MAX_RECORDS),
                 max_bytes: f.int(&keys::CDC_BATCH_MAX_BYTES),

@@ -5,7 +5,7 @@
 //! Every request carries `Date`, `Content-Type` (`application/json` on every JSON call, GETs
 //! included, as pydatahub; `application/x-protobuf` for PB), `x-datahub-client-version: 1.1`,
 //! the STS token header when there is one, and the `DATAHUB id:signature` Authorization computed
-//! by [`super::sign`] (`shared/ref/datahub-protocol.md` §2). Write and read bodies are LZ4
+//! by [`super::sign`] (the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>)). Write and read bodies are LZ4
 //! compressed when configured and when that makes them smaller (§6), with the raw size in the
 //! signed `x-datahub-content-raw-size`. Errors are decoded from the `ErrorCode` body (§9).
 

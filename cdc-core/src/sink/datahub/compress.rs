@@ -1,4 +1,4 @@
-//! HTTP body compression (`shared/ref/datahub-protocol.md` §6): LZ4 as a raw block without a
+//! HTTP body compression (the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>)): LZ4 as a raw block without a
 //! size prefix, the uncompressed size travelling in the signed `x-datahub-content-raw-size`
 //! header. Like pydatahub, a body is sent compressed only when the block is smaller.
 

@@ -2,7 +2,7 @@
 //! how to retry, time out, compress and size requests. [`DataHubConfig::validate`] reports
 //! every problem at once.
 //!
-//! Defaults follow the SDKs and the published limits (`shared/ref/datahub-protocol.md` §1
+//! Defaults follow the SDKs and the published limits (the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>)
 //! timeouts, §6 compression, §11 limits, §13 producers).
 
 use std::fmt;

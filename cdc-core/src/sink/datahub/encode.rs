@@ -6,7 +6,7 @@
 //! is encoded once ([`EncodedRecord::wire`]); request bodies are then concatenations, so their
 //! exact size is known before they are built:
 //!
-//! * protobuf (PutRecordsByShard, `shared/ref/datahub-protocol.md` §3.5, §4): a DHUB frame
+//! * protobuf (PutRecordsByShard, the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>)): a DHUB frame
 //!   around `PutRecordsRequest{records: [RecordEntry{attributes, data: [FieldData{bytes}]}]}`;
 //! * JSON (PutRecords, §3.4): `{"Action":"pub","Records":[{"ShardId":"n","Data":"<base64>","Attributes":{…}},…]}`.
 

@@ -1,7 +1,7 @@
 //! DataHub errors and their classification.
 //!
 //! Like every official SDK, the class of a service error comes from its `ErrorCode` only, never
-//! from the HTTP status (`shared/ref/datahub-protocol.md` §9.1, §9.2, §10): retryable
+//! from the HTTP status (the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>)): retryable
 //! (throttling, server errors, unknown codes, network), fatal (auth, missing resources, bad
 //! records), or "the shard changed: refresh ListShard and re-route". Messages never include the
 //! AccessKey secret or the STS token.

@@ -1,5 +1,5 @@
 //! The JSON documents of the DataHub calls the producer and test readers use: GetProject,
-//! GetTopic, ListShard, PutRecords results, GetCursor, GetRecords (`shared/ref/datahub-protocol.md`
+//! GetTopic, ListShard, PutRecords results, GetCursor, GetRecords (the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>)
 //! §3), CreateTopic's request ([`NewTopic`]), plus [`BlobRecord`], the record the producer writes.
 
 use std::collections::BTreeMap;

@@ -1,6 +1,6 @@
 //! The protobuf side of the protocol: the DHUB frame (`"DHUB"`, big-endian CRC-32C of the
 //! payload, big-endian payload length, payload) and the `proto2` messages a producer needs,
-//! written by hand with `prost` derive (no protoc). Source: `shared/ref/datahub-protocol.md` §4
+//! written by hand with `prost` derive (no protoc). Source: the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>)
 //! (messages identical in the Python, Go and Java SDK trees).
 
 /// The 4 magic bytes opening every frame.

@@ -16,7 +16,7 @@
 //!    order, so a key's records reach DataHub in batch order.
 //! 3. The write call is protobuf **PutRecordsByShard** by default: all or nothing per request,
 //!    so re-sending a failed request never writes a later record of a key before an earlier one
-//!    (`shared/ref/datahub-protocol.md` §3.5; what every SDK producer uses, §13). JSON PutRecords
+//!    (the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>); what every SDK producer uses, §13). JSON PutRecords
 //!    with an explicit `ShardId` is the alternative ([`WriteProtocol::JsonPutRecords`]); its
 //!    partial failures (`FailedRecords`, §9.3) are handled by re-sending from the first failed
 //!    index of the request onward, never only the failed records.

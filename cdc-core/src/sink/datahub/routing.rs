@@ -1,5 +1,5 @@
 //! Client-side routing of partition keys to shards, as the Go SDK's `DefaultPartitionFunc`
-//! does (`shared/ref/datahub-protocol.md` §12.2): the upper-case hex MD5 of the key, read as a
+//! does (the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>)): the upper-case hex MD5 of the key, read as a
 //! 128-bit number, goes to the ACTIVE shard whose `[BeginHashKey, EndHashKey)` holds it (the last
 //! ACTIVE shard, sorted by BeginHashKey, whose begin is ≤ the hash).
 

@@ -1,5 +1,5 @@
 //! DataHub request signing: the "DATAHUB" HMAC-SHA1 scheme every official SDK uses
-//! (`shared/ref/datahub-protocol.md` §2.1; checked byte for byte against the pydatahub 2.29.0
+//! (the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>); checked byte for byte against the pydatahub 2.29.0
 //! vectors in `cdc-core/tests/data/datahub-sign-vectors.txt`).
 //!
 //! ```text

@@ -1,7 +1,7 @@
 //! TUPLE topics: turning a [`ChangeEvent`] into typed TUPLE records laid out as an existing
-//! Alibaba pipeline writes them, so downstream jobs need no change (`shared/ref/event-format.md`
+//! Alibaba pipeline writes them, so downstream jobs need no change (README.md, "The event contract"
 //! "In DataHub"). This module owns the topic schema ([`TupleSchema`], parsed from GetTopic's
-//! `RecordSchema`, `shared/ref/datahub-protocol.md` §3.2), the layout detection ([`Layout`]),
+//! `RecordSchema`, the DataHub REST API as the official SDKs send it (pydatahub, <https://github.com/aliyun/aliyun-datahub-sdk-python>; Java SDK, <https://github.com/aliyun/aliyun-datahub-sdk-java>)), the layout detection ([`Layout`]),
 //! the value conversions to the DataHub field types (§8) and the wire form of a TUPLE record
 //! (PB `FieldData` per field, absent = NULL, §4.2; JSON `Data` array of strings / null, §3.4).
 //!
