@@ -6,9 +6,10 @@
 //!
 //! * **Acknowledged only when every topic is.** `send` returns [`SinkAck`] only when every
 //!   record of the batch, in every topic (and the dead-letter topic), is acknowledged, so the
-//!   pipeline's checkpoint advances only past what every topic holds. On a failure the batch is
-//!   re-sent whole: topics that had acknowledged their part get it twice (at-least-once), none
-//!   is reordered.
+//!   pipeline's checkpoint advances only past what every topic holds. On a failure the pipeline
+//!   re-sends the batch; the topics that had acknowledged their part of it are not written again
+//!   (remembered for that one batch, in memory: after a restart the batch is read again and
+//!   every topic may get it twice, at-least-once). Nothing is reordered.
 //! * **Per-key order.** One key → one table → one topic → one shard: the topic's sink keeps
 //!   the key's records in batch order (see [`super::producer`]).
 //! * **No mixed schemas.** Two tables routed to one TUPLE topic are refused
@@ -335,6 +336,24 @@ pub struct MultiTopicSink {
     tables: HashMap<String, Vec<String>>,
     dead_letter: Option<DataHubSink>,
     registry: TopicRegistry,
+    /// The last batch that failed and the topics (keys; [`DEAD_LETTER_KEY`] for the dead-letter
+    /// topic) that had acknowledged their part of it: when the pipeline re-sends that batch,
+    /// those topics are not written again.
+    resend: Option<(BatchKey, HashSet<String>)>,
+}
+
+/// The `sinks` key standing for the dead-letter topic in [`MultiTopicSink::resend`] (no topic
+/// name can start with a NUL).
+const DEAD_LETTER_KEY: &str = "\0dead-letter";
+
+/// Identifies a batch: its length and its first and last events' `(file, pos, row, op)`. The
+/// pipeline re-sends the same batch until it is acknowledged and only then builds the next one,
+/// so equal keys of consecutive calls mean the same events.
+type BatchKey = (usize, Option<(String, u64, u32, &'static str)>, Option<(String, u64, u32, &'static str)>);
+
+fn batch_key(batch: &[ChangeEvent]) -> BatchKey {
+    let id = |e: &ChangeEvent| (e.source.file.to_string(), e.source.pos, e.source.row, e.op.code());
+    (batch.len(), batch.first().map(id), batch.last().map(id))
 }
 
 impl MultiTopicSink {
@@ -368,6 +387,7 @@ impl MultiTopicSink {
             tables: HashMap::new(),
             dead_letter: None,
             registry,
+            resend: None,
         };
         sink.registry.write().expect("registry lock").clear();
         if sink.cfg.failure_mode == FailureMode::Skip {
@@ -601,7 +621,10 @@ impl MultiTopicSink {
         Ok(true)
     }
 
-    /// Writes `batch` to its topics; see the module docs.
+    /// Writes `batch` to its topics; see the module docs. When `batch` is the batch whose last
+    /// write failed (the pipeline re-sending it), the topics that had acknowledged their part are
+    /// not written again: a failing topic does not make the others store the batch once per
+    /// retry.
     ///
     /// Errors: a preparation error (new table), [`DataHubError::Unfit`] (mode `fail`, before
     /// anything is sent), or the first fatal (else the first) error of a topic's write.
@@ -662,26 +685,46 @@ impl MultiTopicSink {
             })
             .collect();
         let dead_topics: Vec<String> = dead.iter().map(|(_, t, _)| t.clone()).collect();
-        let writes = self
+        let key = batch_key(batch);
+        let mut done: HashSet<String> = match self.resend.take() {
+            Some((k, done)) if k == key => done,
+            _ => HashSet::new(),
+        };
+        let mut ack = SinkAck::default();
+        // Acknowledged by an earlier attempt of this batch: counted, not written again.
+        for k in &done {
+            if let Some(recs) = encoded.remove(k) {
+                ack.records += recs.iter().map(|r| r.events).sum::<usize>();
+            } else if k == DEAD_LETTER_KEY {
+                ack.records += dead_records.len();
+            }
+        }
+        let (keys, writes): (Vec<String>, Vec<_>) = self
             .sinks
             .iter_mut()
-            .filter_map(|(k, s)| encoded.remove(k).map(|recs| s.write_encoded(recs)))
-            .collect::<Vec<_>>();
-        let dl = self.dead_letter.as_mut();
+            .filter_map(|(k, s)| encoded.remove(k).map(|recs| (k.clone(), s.write_encoded(recs))))
+            .unzip();
+        let dl = self.dead_letter.as_mut().filter(|_| !dead_records.is_empty() && !done.contains(DEAD_LETTER_KEY));
         let (results, dl_result) = tokio::join!(join_all(writes), async move {
             match dl {
-                Some(dl) if !dead_records.is_empty() => Some(dl.write_encoded(dead_records).await),
-                _ => None,
+                Some(dl) => Some(dl.write_encoded(dead_records).await),
+                None => None,
             }
         });
-        let mut ack = SinkAck::default();
         let mut failure: Option<DataHubError> = None;
-        for r in results.into_iter().chain(dl_result) {
+        let dl_entry = dl_result.map(|r| (DEAD_LETTER_KEY.to_owned(), r));
+        for (k, r) in keys.into_iter().zip(results).chain(dl_entry) {
             match r {
                 Ok(a) => {
                     ack.records += a.records;
                     ack.bytes += a.bytes;
                     ack.requests += a.requests;
+                    if k == DEAD_LETTER_KEY {
+                        for t in &dead_topics {
+                            metrics::counter!(DEAD_LETTER_EVENTS_TOTAL, "topic" => t.clone()).increment(1);
+                        }
+                    }
+                    done.insert(k);
                 }
                 Err(e) => {
                     if failure.as_ref().is_none_or(|f| f.class() != ErrorClass::Fatal) {
@@ -691,10 +734,8 @@ impl MultiTopicSink {
             }
         }
         if let Some(e) = failure {
+            self.resend = Some((key, done));
             return Err(e);
-        }
-        for t in dead_topics {
-            metrics::counter!(DEAD_LETTER_EVENTS_TOTAL, "topic" => t).increment(1);
         }
         Ok(ack)
     }
