@@ -14,7 +14,7 @@ use mysql_common::binlog::events::TableMapEvent;
 use mysql_common::constants::ColumnType;
 
 use super::model::{max_bytes_per_char, ColumnDef, TableDef, TableId};
-use crate::source::table::string_byte_length;
+use crate::source::column::string_byte_length;
 
 /// A TABLE_MAP that does not match the history.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

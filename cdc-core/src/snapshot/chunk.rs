@@ -12,7 +12,7 @@ use super::layout::TableLayout;
 use super::progress::KeyValue;
 use super::query;
 use crate::event::{ChangeEvent, Value};
-use crate::source::table::Kind;
+use crate::source::column::Kind;
 
 /// The rows of one chunk.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ impl<'a> RowConverter<'a> {
 /// BIT (big-endian bytes). Errors: a FLOAT/DOUBLE/JSON key, or a key the conversion cannot
 /// reverse (text in a character set other than UTF-8 and latin1).
 fn key_of(kind: &Kind, v: &Value) -> Result<KeyValue, String> {
-    use crate::source::table::Charset;
+    use crate::source::column::Charset;
     use chrono::Datelike;
     Ok(match (kind, v) {
         (Kind::Enum(labels), Value::String(s)) => KeyValue::Int(if s.is_empty() {

@@ -16,7 +16,7 @@ use mysql_common::value::Value as MyValue;
 use super::layout::SnapshotColumn;
 use crate::event::{CompactString, Value};
 use crate::metrics;
-use crate::source::table::{Charset, Kind};
+use crate::source::column::{Charset, Kind};
 use crate::source::value::{convert, decode_text};
 
 /// The contract value of `v`, read from column `col`. Errors: a value that does not fit the

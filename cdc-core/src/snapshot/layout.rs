@@ -14,8 +14,8 @@ use mysql_async::prelude::*;
 
 use super::error::SnapshotError;
 use super::progress::TableId;
+use crate::source::column::{Charset, Kind};
 use crate::source::schema::parse_labels;
-use crate::source::table::{Charset, Kind};
 
 /// One column as the snapshot reads it.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use mysql_common::value::Value as MyValue;
 
 use super::layout::TableLayout;
 use super::progress::KeyValue;
-use crate::source::table::Kind;
+use crate::source::column::Kind;
 
 /// An identifier in backticks, inner backticks doubled (MySQL manual 11.2 "Schema Object
 /// Names").
@@ -102,7 +102,7 @@ mod tests {
     use super::*;
     use crate::snapshot::layout::SnapshotColumn;
     use crate::snapshot::progress::TableId;
-    use crate::source::table::Charset;
+    use crate::source::column::Charset;
 
     fn layout() -> TableLayout {
         let col = |name: &str, kind: Kind, cs: Option<&str>, coll: Option<&str>| SnapshotColumn {

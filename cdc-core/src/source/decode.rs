@@ -810,7 +810,7 @@ fn read_image(
     let mut json_idx = 0;
     for (i, col) in plan.cols.iter().enumerate() {
         let is_partial = match &partial_bits {
-            Some(bits) if col.kind == super::table::Kind::Json => {
+            Some(bits) if col.kind == super::column::Kind::Json => {
                 json_idx += 1;
                 bits.get(json_idx - 1).copied().unwrap_or(false)
             }

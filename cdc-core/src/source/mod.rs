@@ -17,9 +17,10 @@
 //! | `message` | [`SourceMessage`]: events, commits, schema changes, heartbeats |
 //! | `config`, `error` | [`SourceConfig`]; [`SourceError`] (transient vs definite), [`PrecheckProblem`] |
 //! | `server`, `precheck`, `start` | server queries, the CDC precheck, start-position resolution |
-//! | `stream` | [`BinlogSource`]: the replication connection, reconnects, message coalescing |
+//! | `stream` | [`BinlogSource`]: the replication connection, reconnects |
+//! | `coalesce` | the rule that gathers rows of consecutive rows events into one message |
 //! | [`decode`] | the event state machine (TABLE_MAP + ROWS → change events) |
-//! | `table`, `value` | column plans; bytes → typed values |
+//! | `column`, `table`, `value` | column facts and reading rules (a leaf); TABLE_MAP → plans; bytes → typed values |
 //! | [`filter`], [`schema`], [`gtid`] | table selection; `information_schema` facts; GTID sets |
 //! | `schema_provider` | [`SchemaProvider`]: column facts by binlog position (the schema history) |
 //! | [`file`] | offline decoding of binlog files |
@@ -34,11 +35,15 @@
 //! are null; a transaction that changes a non-transactional table (MyISAM, Aria) and then runs
 //! `ROLLBACK` or `ROLLBACK TO SAVEPOINT` is logged by the server with the undone rows of its
 //! transactional tables followed by the rollback statement — those rows are emitted (logged
-//! as a warning), since the binlog does not say which tables are transactional. Column names
-//! read from `information_schema` (MINIMAL row metadata) are those of the table now, see
-//! [`schema`].
+//! as a warning), since the binlog does not say which tables are transactional. Without a
+//! [`SchemaProvider`], the facts a TABLE_MAP lacks (names, binary-ness, labels, key — always
+//! without FULL row metadata) are read from `information_schema` and are those of the table
+//! now (see [`schema`]); with the schema history as provider they are the table's at the
+//! event's position.
 
 mod change_source;
+mod coalesce;
+pub(crate) mod column;
 mod config;
 pub mod decode;
 mod error;

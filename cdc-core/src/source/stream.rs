@@ -4,7 +4,7 @@
 //! last [`SourceMessage::Commit`] it sent: events of a transaction cut by the disconnect are
 //! sent again (at-least-once, never a gap). **Backpressure.** Messages go to a bounded
 //! channel; when it is full the reader waits, so memory is bounded by the channel's capacity
-//! times the message bound ([`COALESCE_VALUES`] values or [`COALESCE_BYTES`] bytes of row data).
+//! times the message bound ([`coalesce::COALESCE_VALUES`] values or [`coalesce::COALESCE_BYTES`] bytes of row data).
 //! **Errors.** A lost connection is retried with capped, jittered exponential backoff
 //! (`backon`); a definite error (purged position, refusal, undecodable event) ends the run.
 
@@ -27,7 +27,7 @@ use super::message::SourceMessage;
 use super::schema_provider::SchemaProvider;
 use super::server::{self, Flavor};
 use super::table::TableSchema;
-use super::{gtid, precheck, schema, start};
+use super::{coalesce, gtid, precheck, schema, start};
 use crate::metrics;
 use crate::position::{Resume, StartPosition};
 
@@ -160,6 +160,7 @@ impl BinlogSource {
 
     /// One replication connection: Ok(Cancelled) on cancel, Ok(Transient) on a connection
     /// loss, Err on a fatal error.
+    #[allow(clippy::too_many_arguments, reason = "the state of one run, lent to each connection of it")]
     async fn stream_once(
         &self,
         decoder: &mut Decoder,
@@ -257,7 +258,7 @@ impl BinlogSource {
         ::metrics::counter!(metrics::SOURCE_CONNECTS_TOTAL, "outcome" => "ok").increment(1);
         self.status.set_source(StageState::Running);
         let mut out = Vec::with_capacity(64);
-        // Binlog bytes of the events whose rows wait in `out` (see COALESCE_BYTES).
+        // Binlog bytes of the events whose rows wait in `out` (see coalesce::COALESCE_BYTES).
         let mut out_bytes = 0usize;
         let mut reset_backoff = false;
         loop {
@@ -332,20 +333,12 @@ impl BinlogSource {
                 Some(decoder.position()),
                 if ts > 0 && h_is_real(&ev) { ts } else { 0 },
             );
-            // Rows of consecutive rows events travel in one message until the transaction ends
-            // (its Commit follows them at once) or about COALESCE_VALUES column values or
-            // COALESCE_BYTES binlog bytes are waiting: the server writes a transaction's events
-            // together at commit, so nothing waits for long, and the consumer is woken less
-            // often than once per rows event. Counting values (not rows) and bytes keeps a
-            // message's memory similar for narrow, wide and large rows, so the channel bound
-            // stays a memory bound.
-            if let [SourceMessage::Events(v)] = &out[..] {
+            // Rows of consecutive rows events travel in one message (the `coalesce` module).
+            if let [SourceMessage::Events(_)] = &out[..] {
                 out_bytes += ev.data().len();
-                let values =
-                    v.first().map_or(0, |e| e.after.as_ref().or(e.before.as_ref()).map_or(0, |r| r.values.len()));
-                if v.len() * values.max(1) < COALESCE_VALUES && out_bytes < COALESCE_BYTES {
-                    continue;
-                }
+            }
+            if coalesce::keep_gathering(&out, out_bytes) {
+                continue;
             }
             out_bytes = 0;
             for msg in out.drain(..) {
@@ -434,16 +427,6 @@ impl BinlogSource {
         }
     }
 }
-
-/// Column values (rows × columns) the source gathers into one message before sending it
-/// before the transaction's end (see `stream_once`): ≈ 745 rows of 11 columns, 137 of 60.
-/// Larger messages wake the consumer less often (docs/benchmarks.md); large values are
-/// bounded by [`COALESCE_BYTES`] instead.
-const COALESCE_VALUES: usize = 8192;
-
-/// Binlog bytes of rows events the source gathers into one message at most (the message is
-/// sent once this is reached): rows of 1 KB values make messages of ≈ 250 rows, not 4,096.
-const COALESCE_BYTES: usize = 256 * 1024;
 
 /// True for events the server wrote to the binlog (not artificial, not heartbeats), whose
 /// timestamp says how far behind the reader is.

@@ -25,10 +25,10 @@
 use std::sync::Arc;
 
 use mysql_common::binlog::events::{OptionalMetadataField, TableMapEvent};
-use mysql_common::collations::{Collation, CollationId};
 use mysql_common::constants::ColumnType;
 
-use super::value::ValueOp;
+pub(crate) use super::column::string_byte_length;
+use super::column::{Charset, ColumnPlan, Kind};
 
 /// Column facts read from `information_schema` (see [`super::schema::load_schema`]).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -63,112 +63,6 @@ pub struct SchemaColumn {
     pub datetime_precision: Option<u64>,
 }
 
-/// How a column's character data is turned into text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Charset {
-    /// utf8mb3 / utf8mb4 / ascii: UTF-8.
-    Utf8,
-    /// latin1 (MySQL's latin1 is cp1252; decoded as ISO-8859-1, exact except 0x80–0x9F).
-    Latin1,
-    /// The `binary` character set (collation 63): the value stays bytes.
-    Binary,
-    /// Another character set: decoded as UTF-8, invalid sequences replaced (approximate).
-    Other,
-}
-
-impl Charset {
-    pub(crate) fn from_name(name: &str) -> Self {
-        match name {
-            "utf8mb4" | "utf8mb3" | "utf8" | "ascii" => Charset::Utf8,
-            "latin1" => Charset::Latin1,
-            "binary" => Charset::Binary,
-            _ => Charset::Other,
-        }
-    }
-
-    /// The charset of collation `id` (63 is `binary`); None for an id mysql_common does not
-    /// know (0, or a collation newer than its table, e.g. MariaDB's `uca1400` ones): the
-    /// schema's charset is used then, else UTF-8, the servers' default.
-    pub(crate) fn from_collation(id: u16) -> Option<Self> {
-        if id == 63 {
-            return Some(Charset::Binary);
-        }
-        if id == 0 {
-            return None;
-        }
-        let c: Collation<'static> = Collation::resolve(CollationId::from(id));
-        Some(match c.charset() {
-            "utf8mb4" | "utf8mb3" | "utf8" | "ascii" => Charset::Utf8,
-            "latin1" => Charset::Latin1,
-            "binary" => Charset::Binary,
-            // Unknown ids resolve to an "unknown" placeholder.
-            _ if c.collation().is_empty() => return None,
-            _ => Charset::Other,
-        })
-    }
-}
-
-/// The decoding rule of one column, derived from its type.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Kind {
-    /// TINYINT..BIGINT.
-    Int { unsigned: bool },
-    /// YEAR (binlog: one byte, years since 1900, 0 = 0000).
-    Year,
-    /// FLOAT.
-    Float,
-    /// DOUBLE.
-    Double,
-    /// DECIMAL.
-    Decimal,
-    /// DATE.
-    Date,
-    /// DATETIME(p).
-    DateTime { precision: u8 },
-    /// TIMESTAMP(p).
-    Timestamp { precision: u8 },
-    /// TIME(p).
-    Time { precision: u8 },
-    /// CHAR/VARCHAR/TEXT (and MariaDB JSON, which is LONGTEXT) in a non-binary charset.
-    Text(Charset),
-    /// BINARY(n): right-padded with 0x00 to `n` bytes (the binlog strips the padding).
-    FixedBinary(usize),
-    /// VARBINARY, BLOB, GEOMETRY, VECTOR: bytes as they are.
-    Bytes,
-    /// ENUM with its labels (1-based index in the binlog; 0 = the empty "error" value).
-    Enum(Arc<[String]>),
-    /// SET with its labels (bit i = label i).
-    Set(Arc<[String]>),
-    /// BIT(n).
-    Bit,
-    /// MySQL binary JSON.
-    Json,
-}
-
-/// One column of a table version.
-#[derive(Debug, Clone)]
-pub(crate) struct ColumnPlan {
-    /// The real column type (STRING resolved to ENUM/SET/STRING).
-    pub(crate) ty: ColumnType,
-    /// Type metadata bytes from the TABLE_MAP.
-    pub(crate) meta: Box<[u8]>,
-    /// Signedness for the value parser.
-    pub(crate) unsigned: bool,
-    /// The decoding rule.
-    pub(crate) kind: Kind,
-    /// How values are read, chosen once from the four fields above
-    /// ([`ValueOp::for_column`]).
-    pub(crate) op: ValueOp,
-}
-
-impl ColumnPlan {
-    /// A column plan with its [`ValueOp`] chosen.
-    pub(crate) fn new(ty: ColumnType, meta: Box<[u8]>, unsigned: bool, kind: Kind) -> Self {
-        let op = ValueOp::for_column(ty, &meta, unsigned, &kind);
-        ColumnPlan { ty, meta, unsigned, kind, op }
-    }
-}
-
 /// Everything needed to decode the rows of one table version (one TABLE_MAP).
 #[derive(Debug)]
 pub(crate) struct TablePlan {
@@ -179,26 +73,6 @@ pub(crate) struct TablePlan {
     pub(crate) cols: Vec<ColumnPlan>,
     /// Number of JSON columns (for PARTIAL_UPDATE_ROWS_EVENT's partial-column bitmap).
     pub(crate) json_columns: usize,
-}
-
-/// The byte length of a CHAR/BINARY column (the declared characters × the charset's longest
-/// character, MySQL's `field_length`) from its TABLE_MAP metadata: packed in two bytes when the
-/// first is ≥ 1 (the server's `Field_string::unpack` formula, which mysql_common's `BinlogValue`
-/// follows too), else a little-endian u16. 0 for metadata shorter than 2 bytes (refused by the
-/// value reader's metadata check).
-pub(crate) fn string_byte_length(meta: &[u8]) -> usize {
-    match *meta {
-        [0, byte1, ..] => u16::from_le_bytes([0, byte1]) as usize,
-        [byte0, byte1, ..] => {
-            let (byte0, byte1) = (byte0 as usize, byte1 as usize);
-            if (byte0 & 0x30) != 0x30 {
-                byte1 | (((byte0 & 0x30) ^ 0x30) << 4)
-            } else {
-                byte1
-            }
-        }
-        _ => 0,
-    }
 }
 
 /// The TABLE_MAP column types a `DATA_TYPE` is written as (MySQL source `Field::binlog_type`;

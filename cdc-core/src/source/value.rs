@@ -16,11 +16,13 @@ use std::io;
 use chrono::NaiveDate;
 use mysql_common::binlog::jsondiff::{JsonDiff, JsonDiffOperation};
 use mysql_common::binlog::value::BinlogValue;
-use mysql_common::constants::ColumnType;
+
 use mysql_common::io::ParseBuf;
 use mysql_common::value::Value as MyValue;
 
-use super::table::{string_byte_length, Charset, ColumnPlan, Kind};
+#[cfg(test)]
+use super::column::frac_len;
+use super::column::{check_meta_of, Charset, ColumnPlan, Kind, ValueOp};
 use crate::event::{CompactString, Value};
 use crate::metrics;
 
@@ -50,109 +52,6 @@ pub(crate) fn decode_text(bytes: &[u8], cs: Charset) -> Value {
 pub(crate) enum Parsed {
     Value(Value),
     JsonDiff(Vec<JsonDiff<'static>>),
-}
-
-/// How the values of one column are read: chosen once per TABLE_MAP
-/// ([`ValueOp::for_column`]) so that reading a value is one `match` on this, with the widths,
-/// fraction lengths and signedness already worked out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ValueOp {
-    /// The column metadata fails [`check_meta`]: every non-NULL value is that error.
-    BadMeta,
-    /// YEAR: one byte, years since 1900 (0 = 0000).
-    Year,
-    /// MEDIUMINT: 3 bytes little-endian.
-    Int24,
-    /// TIME(1)/TIME(2), whose fraction mysql_common mishandles when negative.
-    ShortTime2,
-    /// TINYINT..BIGINT of `width` bytes; `unsigned_src`: the binlog bytes are unsigned,
-    /// `unsigned_out`: the contract value is `UInt`.
-    Int { width: u8, unsigned_src: bool, unsigned_out: bool },
-    /// FLOAT, 4 bytes.
-    Float,
-    /// DOUBLE, 8 bytes.
-    Double,
-    /// DATE, 3 bytes.
-    Date,
-    /// DATETIME2: 5 bytes + `frac` bytes of fraction.
-    DateTime2 { frac: u8, precision: u8 },
-    /// TIMESTAMP2: 4 bytes + `frac` bytes of fraction.
-    Timestamp2 { frac: u8, precision: u8 },
-    /// DECIMAL(precision, scale) (validated).
-    Decimal { precision: u8, scale: u8 },
-    /// CHAR/VARCHAR: a 1-byte length prefix when `max_len` < 256, else 2 bytes.
-    Chars { max_len: u16 },
-    /// BLOB/TEXT/GEOMETRY/VECTOR: a `len_bytes` (1..=4) little-endian length prefix.
-    Blob { len_bytes: u8 },
-    /// ENUM: a `width` (1 or 2) byte little-endian 1-based label index.
-    Enum { width: u8 },
-    /// Anything else: mysql_common's parser and [`convert`].
-    Generic,
-}
-
-impl ValueOp {
-    /// The reading rule for a column of type `ty` (the real type, STRING resolved to
-    /// ENUM/SET), TABLE_MAP metadata `meta`, binlog signedness `unsigned` and contract `kind`.
-    /// The same choice [`parse_value`] made per value before it was cached here; the tests
-    /// compare every fast rule with the generic parser.
-    pub(crate) fn for_column(ty: ColumnType, meta: &[u8], unsigned: bool, kind: &Kind) -> ValueOp {
-        use ColumnType as T;
-        if *kind == Kind::Year {
-            return ValueOp::Year;
-        }
-        if ty == T::MYSQL_TYPE_INT24 {
-            return ValueOp::Int24;
-        }
-        if ty == T::MYSQL_TYPE_TIME2 && matches!(meta.first(), Some(1 | 2)) {
-            return ValueOp::ShortTime2;
-        }
-        if check_meta_of(ty, meta).is_err() {
-            return ValueOp::BadMeta;
-        }
-        let chars = matches!(kind, Kind::Text(_) | Kind::Bytes | Kind::FixedBinary(_));
-        match (ty, kind) {
-            (
-                T::MYSQL_TYPE_TINY | T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_LONGLONG,
-                Kind::Int { unsigned: out },
-            ) => {
-                let width = match ty {
-                    T::MYSQL_TYPE_TINY => 1,
-                    T::MYSQL_TYPE_SHORT => 2,
-                    T::MYSQL_TYPE_LONG => 4,
-                    _ => 8,
-                };
-                ValueOp::Int { width, unsigned_src: unsigned, unsigned_out: *out }
-            }
-            (T::MYSQL_TYPE_FLOAT, Kind::Float) => ValueOp::Float,
-            (T::MYSQL_TYPE_DOUBLE, Kind::Double) => ValueOp::Double,
-            (T::MYSQL_TYPE_NEWDATE, Kind::Date) => ValueOp::Date,
-            (T::MYSQL_TYPE_DATETIME2, Kind::DateTime { precision }) => {
-                ValueOp::DateTime2 { frac: frac_len(meta[0]) as u8, precision: *precision }
-            }
-            (T::MYSQL_TYPE_TIMESTAMP2, Kind::Timestamp { precision }) => {
-                ValueOp::Timestamp2 { frac: frac_len(meta[0]) as u8, precision: *precision }
-            }
-            (T::MYSQL_TYPE_NEWDECIMAL, Kind::Decimal) => ValueOp::Decimal { precision: meta[0], scale: meta[1] },
-            (T::MYSQL_TYPE_VARCHAR | T::MYSQL_TYPE_VAR_STRING, _) if chars => {
-                ValueOp::Chars { max_len: u16::from_le_bytes([meta[0], meta[1]]) }
-            }
-            (T::MYSQL_TYPE_STRING, _) if chars => {
-                // The maximum length in bytes, as mysql_common's BinlogValue reads it.
-                ValueOp::Chars { max_len: string_byte_length(meta) as u16 }
-            }
-            (
-                T::MYSQL_TYPE_TINY_BLOB
-                | T::MYSQL_TYPE_MEDIUM_BLOB
-                | T::MYSQL_TYPE_LONG_BLOB
-                | T::MYSQL_TYPE_BLOB
-                | T::MYSQL_TYPE_GEOMETRY
-                | T::MYSQL_TYPE_VECTOR,
-                _,
-            ) if chars && (1..=4).contains(&meta[0]) => ValueOp::Blob { len_bytes: meta[0] },
-            (T::MYSQL_TYPE_ENUM, Kind::Enum(_)) if matches!(meta[1], 1 | 2) => ValueOp::Enum { width: meta[1] },
-            _ => ValueOp::Generic,
-        }
-    }
 }
 
 /// Parses one non-NULL value of column `col` from `buf`.
@@ -206,27 +105,6 @@ fn check_meta(col: &ColumnPlan) -> io::Result<()> {
     check_meta_of(col.ty, &col.meta)
 }
 
-/// [`check_meta`] on a column's type and metadata.
-fn check_meta_of(ty: ColumnType, meta: &[u8]) -> io::Result<()> {
-    // mysql_common indexes the column metadata without checking its length: a corrupt
-    // TABLE_MAP would panic there. Bytes of metadata per type: MySQL's
-    // Table_map_log_event::save_field_metadata.
-    if meta.len() < meta_len(ty) {
-        return Err(bad(format!("column metadata of {ty:?} too short ({} bytes)", meta.len())));
-    }
-    // mysql_common sizes a DECIMAL from `precision - scale` without checking: a scale above
-    // the precision underflows (a panic in debug builds, a huge read in release). MySQL caps
-    // DECIMAL at 65 digits with at most 30 after the point (MySQL manual 13.1.3, "Fixed-Point
-    // Types"), so anything else is a corrupt TABLE_MAP.
-    if ty == ColumnType::MYSQL_TYPE_NEWDECIMAL {
-        let (precision, scale) = (meta[0], meta[1]);
-        if precision == 0 || precision > 65 || scale > 30 || scale > precision {
-            return Err(bad(format!("DECIMAL({precision},{scale}) in the TABLE_MAP is not a valid MySQL DECIMAL")));
-        }
-    }
-    Ok(())
-}
-
 /// The general parser: mysql_common's `BinlogValue` then [`convert`]. Used for the types
 /// [`parse_fast`] leaves alone, and by the tests as the reference the fast path must match.
 /// Expects [`check_meta`] to have passed.
@@ -270,17 +148,6 @@ fn take_arr<const N: usize>(view: &mut &[u8]) -> io::Result<[u8; N]> {
     let (head, rest) = view.split_first_chunk::<N>().ok_or_else(eof)?;
     *view = rest;
     Ok(*head)
-}
-
-/// Bytes of the fractional part of a TIME2/DATETIME2/TIMESTAMP2 of `dec` digits (MySQL's
-/// my_datetime_binary_length; mysql_common reads none for a `dec` above 6).
-fn frac_len(dec: u8) -> usize {
-    match dec {
-        1 | 2 => 1,
-        3 | 4 => 2,
-        5 | 6 => 3,
-        _ => 0,
-    }
 }
 
 /// The fractional part in microseconds, read big-endian and signed like mysql_common's
@@ -580,33 +447,6 @@ fn push_digits(put: &mut impl FnMut(u8), mut v: u32, width: usize) {
     }
     for &c in &tmp[i..] {
         put(c);
-    }
-}
-
-/// Bytes of TABLE_MAP metadata the value parser reads for a column of type `ty`.
-fn meta_len(ty: mysql_common::constants::ColumnType) -> usize {
-    use mysql_common::constants::ColumnType as T;
-    match ty {
-        T::MYSQL_TYPE_FLOAT
-        | T::MYSQL_TYPE_DOUBLE
-        | T::MYSQL_TYPE_TINY_BLOB
-        | T::MYSQL_TYPE_MEDIUM_BLOB
-        | T::MYSQL_TYPE_LONG_BLOB
-        | T::MYSQL_TYPE_BLOB
-        | T::MYSQL_TYPE_GEOMETRY
-        | T::MYSQL_TYPE_JSON
-        | T::MYSQL_TYPE_VECTOR
-        | T::MYSQL_TYPE_TIMESTAMP2
-        | T::MYSQL_TYPE_DATETIME2
-        | T::MYSQL_TYPE_TIME2 => 1,
-        T::MYSQL_TYPE_VARCHAR
-        | T::MYSQL_TYPE_VAR_STRING
-        | T::MYSQL_TYPE_STRING
-        | T::MYSQL_TYPE_BIT
-        | T::MYSQL_TYPE_NEWDECIMAL
-        | T::MYSQL_TYPE_SET
-        | T::MYSQL_TYPE_ENUM => 2,
-        _ => 0,
     }
 }
 
