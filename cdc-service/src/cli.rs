@@ -20,10 +20,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cdc_core::checkpoint::{FileOffsetStore, MemoryOffsetStore, OffsetStore};
-use cdc_core::datahub::DataHubSink;
 use cdc_core::pipeline::{self, PipelineConfig, PipelineError};
 use cdc_core::position::{Resume, StartPosition};
-use cdc_core::sink::{is_closed_pipe, JsonLinesSink, Sink};
+use cdc_core::sink::{is_closed_pipe, JsonLinesSink};
 use cdc_core::snapshot::{SnapshotConfig, SnapshotThenStream};
 use cdc_core::source::{BinlogSource, ChangeSource, SourceError};
 use cdc_core::status::Status;
@@ -233,6 +232,8 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
     let mut checked: Vec<String> = Vec::new();
     let unknown = config::unknown_env_keys(env);
 
+    // The captured tables' topics are checked only against a database that answered.
+    let mut database_ok = false;
     match &partial.database {
         Some(db) => {
             let where_ = format!("{}:{}", db.host, db.port);
@@ -248,6 +249,7 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
                 }
                 Ok(Err(e)) => problems.push(format!("database: {where_}: {e}")),
                 Ok(Ok(())) => {
+                    database_ok = true;
                     checked.push(format!("database {where_}: reachable, binlog settings and grants OK"));
                     check_positions(&source, partial.full.as_ref(), timeout, &mut problems, &mut checked).await;
                 }
@@ -266,17 +268,34 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
             let mut dcfg = dh.datahub_config(&retry, &batch);
             // One attempt: validate reports, it does not wait out outages.
             dcfg.retry.max_attempts = 1;
-            let target = format!("{} project {} topic {}", dh.endpoint, dh.project, dh.topic);
+            let target = format!("{} project {} topic {}", dh.endpoint, dh.project, dh.routing);
+            let topics = dh.topics_config();
             let check = async {
-                let mut sink = DataHubSink::connect(dcfg).await.map_err(|e| e.to_string())?;
-                sink.check().await.map_err(|e| e.to_string())
+                let client = cdc_core::datahub::DataHubClient::new(&dcfg).map_err(|e| e.to_string())?;
+                client.get_project(&dcfg.project).await.map_err(|e| e.to_string())?;
+                // The captured tables, when the database settings are usable: each one's topic
+                // is checked (exists or will be created, fits its table, no TUPLE topic shared).
+                let Some(db) = partial.database.as_ref().filter(|_| database_ok) else {
+                    return Ok(cdc_core::datahub::multi::inspect(&dcfg, &topics, None, &[]).await);
+                };
+                let scfg = db.source_config();
+                let pool = cdc_core::datahub::multi::schema_pool(&scfg);
+                let tables =
+                    crate::service::list_tables(&pool, &scfg).await.map_err(|e| format!("listing tables: {e}"))?;
+                let found = cdc_core::datahub::multi::inspect(&dcfg, &topics, Some(&pool), &tables).await;
+                let _ = pool.disconnect().await;
+                Ok::<_, String>(found)
             };
             match tokio::time::timeout(timeout, check).await {
                 Err(_) => {
                     problems.push(format!("datahub: no answer from {} within {} ms", dh.endpoint, timeout.as_millis()))
                 }
                 Ok(Err(e)) => problems.push(format!("datahub: {e}")),
-                Ok(Ok(())) => checked.push(format!("datahub {target}: credentials accepted, topic writable")),
+                Ok(Ok(found)) => {
+                    checked.push(format!("datahub {target}: credentials accepted"));
+                    checked.extend(found.ok.into_iter().map(|o| format!("datahub: {o}")));
+                    problems.extend(found.problems.into_iter().map(|p| format!("datahub: {p}")));
+                }
             }
         }
         None => problems.push("datahub: not checked (fix the DATAHUB_* settings above first)".into()),

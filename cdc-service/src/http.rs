@@ -2,7 +2,7 @@
 //!
 //! | path | answers | status |
 //! |---|---|---|
-//! | `/health` | JSON report: overall `UP`/`DEGRADED`/`DOWN`, source and sink state, current and committed binlog position, lag, events/s, last error, version | 200, or 503 when `DOWN` |
+//! | `/health` | JSON report: overall `UP`/`DEGRADED`/`DOWN`, source and sink state, current and committed binlog position, lag, events/s, last error, version, and `topics`: each DataHub topic written with its record type, layout, ACTIVE shard count and tables | 200, or 503 when `DOWN` |
 //! | `/health/live` | the pipeline loop reported within the liveness timeout (no dependency checks) | 200 / 503 |
 //! | `/health/ready` | [`StatusSnapshot::readiness`]: streaming, sink accepting, not shutting down | 200 / 503 with `{"ready":false,"reason":…}` |
 //! | `/metrics` | Prometheus text exposition from the installed recorder | 200 |
@@ -19,6 +19,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use cdc_core::datahub::multi::{TopicRegistry, TopicState};
 use cdc_core::status::{StageState, Status, StatusSnapshot};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -73,12 +74,20 @@ pub struct AppState {
     pub rate: Arc<EventRate>,
     /// `/health/live` fails when the pipeline loop has not reported for this long.
     pub liveness_timeout: Duration,
+    /// The DataHub topics the sink writes (filled as it prepares them).
+    pub topics: TopicRegistry,
 }
 
 impl AppState {
     /// State over `status` with a liveness timeout of `liveness_timeout`.
     pub fn new(status: Status, metrics: Option<PrometheusHandle>, liveness_timeout: Duration) -> Self {
-        Self { status, metrics, rate: Arc::new(EventRate::default()), liveness_timeout }
+        Self {
+            status,
+            metrics,
+            rate: Arc::new(EventRate::default()),
+            liveness_timeout,
+            topics: TopicRegistry::default(),
+        }
     }
 
     fn is_live(&self) -> (bool, i64) {
@@ -127,6 +136,8 @@ pub struct HealthReport {
     /// The pipeline state (source, sink, positions, lag, counters, last error).
     #[serde(flatten)]
     pub pipeline: StatusSnapshot,
+    /// The DataHub topics by name: record type, layout, ACTIVE shards, tables.
+    pub topics: std::collections::BTreeMap<String, TopicState>,
 }
 
 /// Longest time one monitoring request may take (408 after it), so a graceful stop of the
@@ -156,6 +167,7 @@ async fn health(State(st): State<AppState>) -> Response {
         since_heartbeat_ms: since,
         events_per_second: st.rate.per_second(),
         pipeline: snap,
+        topics: st.topics.read().map(|t| t.clone()).unwrap_or_default(),
     };
     let code = if status == Overall::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     (code, Json(report)).into_response()
@@ -220,6 +232,28 @@ mod tests {
             5,
         ));
         st
+    }
+
+    #[tokio::test]
+    async fn health_lists_the_topics_and_their_shards() {
+        let state = AppState::new(streaming(), None, Duration::from_secs(60));
+        state.topics.write().unwrap().insert(
+            "ods_shop_orders".into(),
+            TopicState {
+                record_type: "TUPLE".into(),
+                layout: Some("DTS".into()),
+                shards: 3,
+                tables: vec!["shop.orders".into()],
+                dead_letter: false,
+            },
+        );
+        let (code, body) = get_json(&router(state), "/health").await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(
+            body["topics"],
+            serde_json::json!({"ods_shop_orders": {"record_type": "TUPLE", "layout": "DTS", "shards": 3,
+                                                   "tables": ["shop.orders"], "dead_letter": false}})
+        );
     }
 
     #[tokio::test]

@@ -15,12 +15,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use cdc_core::checkpoint::FileOffsetStore;
-use cdc_core::datahub::DataHubSink;
+use cdc_core::datahub::multi::{self, TopicRegistry};
+use cdc_core::datahub::{DataHubError, MultiTopicSink, TopicsConfig};
 use cdc_core::pipeline::{self, PipelineConfig};
 use cdc_core::retry::{until_ok, Backoff};
 use cdc_core::schema_history::HistoryProvider;
 use cdc_core::snapshot::{SnapshotConfig, SnapshotThenStream};
 use cdc_core::source::BinlogSource;
+use cdc_core::source::{SourceConfig, TableFilter};
 use cdc_core::status::{StageState, Status};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
@@ -100,6 +102,7 @@ pub async fn run(cfg: ServiceConfig) -> anyhow::Result<()> {
     let handle = install_metrics()?;
     let status = Status::new();
     let state = AppState::new(status.clone(), Some(handle.clone()), cfg.liveness_timeout);
+    let topics = state.topics.clone();
 
     let http_stop = CancellationToken::new();
     // Background upkeep: histogram maintenance and the events/s sampler.
@@ -127,7 +130,7 @@ pub async fn run(cfg: ServiceConfig) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let pipeline_task = {
         let (cfg, status, cancel) = (cfg.clone(), status.clone(), cancel.clone());
-        tokio::spawn(async move { run_pipeline(cfg, status, cancel).await })
+        tokio::spawn(async move { run_pipeline(cfg, status, cancel, topics).await })
     };
     tokio::pin!(pipeline_task);
 
@@ -176,15 +179,22 @@ fn flatten(res: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::R
 
 /// Builds source, sink and offset store from `cfg` and runs the pipeline until `cancel`.
 ///
+/// `topics` receives the DataHub topics the sink prepares (for `/health`).
+///
 /// Errors: fatal pipeline errors and fatal DataHub connect errors.
-pub async fn run_pipeline(cfg: ServiceConfig, status: Status, cancel: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_pipeline(
+    cfg: ServiceConfig,
+    status: Status,
+    cancel: CancellationToken,
+    topics: TopicRegistry,
+) -> anyhow::Result<()> {
     let Some(dh) = &cfg.datahub else { bail!("DataHub settings missing") };
     let dcfg = dh.datahub_config(&cfg.retry, &cfg.batch);
-    let Some(sink) = connect_sink(dcfg, &status, &cancel).await? else {
+    let mut scfg = cfg.source_config();
+    let Some(sink) = connect_sink(dcfg, dh.topics_config(), &scfg, topics, &status, &cancel).await? else {
         status.set_sink(StageState::Stopped);
         return Ok(());
     };
-    let mut scfg = cfg.source_config();
     if cfg.schema_history {
         let provider = HistoryProvider::new(cfg.schema_history_path(), scfg.schemas.clone());
         scfg.schema_provider = Some(std::sync::Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
@@ -204,22 +214,72 @@ pub async fn run_pipeline(cfg: ServiceConfig, status: Status, cancel: Cancellati
     pipeline::run(source, sink, offsets, pcfg, status, cancel).await.context("pipeline")
 }
 
-/// Connects the DataHub sink, retrying transient failures (DataHub unreachable) with backoff
-/// until it succeeds, a fatal error occurs, or `cancel` fires (`Ok(None)`).
+/// Why connecting the sink failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Listing the captured tables on the source failed (retried: the database may be
+    /// starting).
+    #[error("listing the captured tables in information_schema: {0}")]
+    Database(#[from] mysql_async::Error),
+    /// DataHub (or a topic's preparation) failed.
+    #[error(transparent)]
+    DataHub(#[from] DataHubError),
+}
+
+impl ConnectError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Database(_) => true,
+            Self::DataHub(e) => e.to_sink_error().is_transient(),
+        }
+    }
+}
+
+/// The captured tables that exist now (`information_schema.TABLES` through `pool`, filtered as
+/// the source filters).
+///
+/// Errors: the server's.
+pub async fn list_tables(
+    pool: &mysql_async::Pool,
+    source: &SourceConfig,
+) -> Result<Vec<(String, String)>, mysql_async::Error> {
+    let filter = TableFilter::new(&source.schemas, &source.tables)
+        .unwrap_or_else(|_| TableFilter::new(&[], &["*".to_owned()]).expect("the catch-all filter is valid"));
+    let mut conn = pool.get_conn().await?;
+    multi::captured_tables(&mut conn, &filter).await
+}
+
+/// Connects the DataHub sink: lists the captured tables and prepares each one's topic
+/// ([`MultiTopicSink::connect`]: created when `DATAHUB_CREATE_TOPICS=true`, checked against its
+/// table), retrying transient failures (database or DataHub unreachable) with backoff until it
+/// succeeds, a fatal error occurs, or `cancel` fires (`Ok(None)`).
 pub async fn connect_sink(
     cfg: cdc_core::datahub::DataHubConfig,
+    topics: TopicsConfig,
+    source: &SourceConfig,
+    registry: TopicRegistry,
     status: &Status,
     cancel: &CancellationToken,
-) -> anyhow::Result<Option<DataHubSink>> {
+) -> anyhow::Result<Option<MultiTopicSink>> {
     let backoff = Backoff::from_millis(500, 30_000);
+    let pool = multi::schema_pool(source);
     let connected = until_ok(
         cancel,
         backoff,
-        |e: &cdc_core::datahub::DataHubError| e.to_sink_error().is_transient(),
+        |e: &ConnectError| e.is_transient(),
         &mut (),
         |_| {
             status.set_sink(StageState::Connecting(None));
-            Box::pin(DataHubSink::connect(cfg.clone()))
+            let (cfg, topics, pool, registry) = (cfg.clone(), topics.clone(), pool.clone(), registry.clone());
+            let source = source.clone();
+            Box::pin(async move {
+                // DataHub first (GetProject): with both unreachable, DataHub's error is the one
+                // reported, as before tables were listed.
+                let client = cdc_core::datahub::DataHubClient::new(&cfg)?;
+                client.get_project(&cfg.project).await?;
+                let tables = list_tables(&pool, &source).await?;
+                Ok::<_, ConnectError>(MultiTopicSink::connect(cfg, topics, Some(pool), &tables, registry).await?)
+            })
         },
         |e| {
             status.set_sink(StageState::Retrying(e.to_string()));

@@ -41,6 +41,12 @@ impl FaultControl {
         self.shared.faults.lock().expect("fault lock").add(rule);
     }
 
+    /// Adds `rule` for requests on `topic` only (case-insensitive, as DataHub compares topic
+    /// names): faults on one topic while the others flow.
+    pub fn add_for_topic(&self, topic: &str, rule: FaultRule) {
+        self.shared.faults.lock().expect("fault lock").add_for_topic(rule, topic);
+    }
+
     /// Removes every rule (sealed/split shards stay as they are).
     pub fn clear(&self) {
         self.shared.faults.lock().expect("fault lock").clear();

@@ -150,7 +150,8 @@ async fn process(st: &EmulatorState, req: Request) -> Result<Outcome, ApiError> 
         }
     };
     st.count_op(op);
-    let decision = st.shared.faults.lock().expect("fault lock").decide(op);
+    let topic_segment = segs.get(3).copied().filter(|_| segs.get(2) == Some(&"topics")).unwrap_or("");
+    let decision = st.shared.faults.lock().expect("fault lock").decide(op, topic_segment);
     if decision.delay_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(decision.delay_ms)).await;
     }

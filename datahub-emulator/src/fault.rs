@@ -134,6 +134,8 @@ pub struct Faults {
 pub(crate) struct ActiveRule {
     pub(crate) rule: FaultRule,
     acc: f64,
+    /// Only requests on this topic (case-insensitive); None = every topic.
+    topic: Option<String>,
 }
 
 /// The decision for one request.
@@ -153,14 +155,23 @@ pub(crate) struct FaultState {
 
 impl FaultState {
     pub(crate) fn add(&mut self, rule: FaultRule) {
-        self.rules.push(ActiveRule { rule, acc: 0.0 });
+        self.rules.push(ActiveRule { rule, acc: 0.0, topic: None });
     }
 
-    /// Evaluates every rule for one request of `op`, consuming counts.
-    pub(crate) fn decide(&mut self, op: Op) -> Decision {
+    /// Adds a rule that applies only to requests on `topic`.
+    pub(crate) fn add_for_topic(&mut self, rule: FaultRule, topic: &str) {
+        self.rules.push(ActiveRule { rule, acc: 0.0, topic: Some(topic.to_owned()) });
+    }
+
+    /// Evaluates every rule for one request of `op` on `topic` ("" for requests on no
+    /// topic), consuming counts.
+    pub(crate) fn decide(&mut self, op: Op, topic: &str) -> Decision {
         let mut d = Decision::default();
         for ar in &mut self.rules {
             if ar.rule.op.is_some_and(|o| o != op) {
+                continue;
+            }
+            if ar.topic.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case(topic)) {
                 continue;
             }
             if matches!(ar.rule.kind, FaultKind::PartialFailure { .. }) && op != Op::PutRecords {
@@ -244,13 +255,13 @@ mod tests {
             kind: FaultKind::Error { code: "LimitExceeded".into(), status: None, message: None },
             times: FaultTimes::Next(2),
         });
-        assert!(s.decide(Op::ListShard).error.is_none());
-        assert_eq!(s.decide(Op::GetTopic).error.unwrap().0, 429);
-        assert!(s.decide(Op::GetTopic).error.is_some());
-        assert!(s.decide(Op::GetTopic).error.is_none());
+        assert!(s.decide(Op::ListShard, "").error.is_none());
+        assert_eq!(s.decide(Op::GetTopic, "").error.unwrap().0, 429);
+        assert!(s.decide(Op::GetTopic, "").error.is_some());
+        assert!(s.decide(Op::GetTopic, "").error.is_none());
         assert!(s.rules().is_empty());
         s.add(FaultRule { op: None, kind: FaultKind::Drop, times: FaultTimes::Fraction(0.5) });
-        let fired: Vec<bool> = (0..6).map(|_| s.decide(Op::GetRecords).drop).collect();
+        let fired: Vec<bool> = (0..6).map(|_| s.decide(Op::GetRecords, "").drop).collect();
         assert_eq!(fired, [false, true, false, true, false, true]);
     }
 }

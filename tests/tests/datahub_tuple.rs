@@ -315,7 +315,7 @@ async fn values_that_do_not_fit_are_fatal_and_nothing_is_stored() {
             (2, Value::Int(40_000), "shop.items.c_small: integer value 40000 is out of range (-32768..=32767)"),
             (5, Value::Double(0.1), "shop.items.c_float: DOUBLE value 0.1 is not exactly representable"),
             (6, Value::Int(2), "shop.items.c_bool: integer value 2 is neither 0 nor 1"),
-            (7, Value::Date(NaiveDate::MIN), "shop.items.c_ts: DATE value is out of range"),
+            (7, Value::Date(NaiveDate::MIN), "shop.items.c_ts: DATE value -262143-01-01 is out of range"),
             (0, Value::Null, "shop.items.id: NULL value for a NOT NULL field (TUPLE field type BIGINT)"),
         ];
         for (col, value, message) in cases {

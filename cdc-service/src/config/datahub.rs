@@ -3,7 +3,10 @@
 
 use cdc_core::batch::BatchLimits;
 use cdc_core::datahub::config::DEFAULT_MAX_REQUEST_BYTES;
-use cdc_core::datahub::{Credentials, DataHubConfig, RetryPolicy};
+use cdc_core::datahub::tuple::Layout;
+use cdc_core::datahub::{
+    Credentials, DataHubConfig, FailureMode, RecordKind, RetryPolicy, TopicCreation, TopicRouting, TopicsConfig,
+};
 use cdc_core::secret::Secret;
 
 use super::fields::Fields;
@@ -23,8 +26,22 @@ pub struct DataHubSettings {
     pub security_token: Option<Secret>,
     /// `DATAHUB_PROJECT`.
     pub project: String,
-    /// `DATAHUB_TOPIC`.
+    /// `DATAHUB_TOPIC`: a topic name or a `{db}`/`{table}` template.
     pub topic: String,
+    /// `DATAHUB_TOPIC` with `DATAHUB_TOPIC_MAP`: which topic each table goes to.
+    pub routing: TopicRouting,
+    /// `DATAHUB_CREATE_TOPICS` with `DATAHUB_RECORD_TYPE`, `DATAHUB_SHARD_COUNT`,
+    /// `DATAHUB_LIFECYCLE_DAYS`; `None` when creation is off.
+    pub create: Option<TopicCreation>,
+    /// `DATAHUB_RECORD_TYPE` (also when creation is off: TUPLE makes two tables on one topic a
+    /// problem `validate` reports).
+    pub record_type: RecordKind,
+    /// `DATAHUB_TUPLE_LAYOUT`: `None` for `auto`.
+    pub layout: Option<Layout>,
+    /// `DATAHUB_FAILURE_HANDLING_MODE`.
+    pub failure_mode: FailureMode,
+    /// `DATAHUB_DEAD_LETTER_TOPIC`.
+    pub dead_letter_topic: String,
 }
 
 impl DataHubSettings {
@@ -36,7 +53,9 @@ impl DataHubSettings {
     pub fn datahub_config(&self, retry: &RetrySettings, batch: &BatchLimits) -> DataHubConfig {
         let mut creds = Credentials::new(&self.access_id, self.access_key.clone());
         creds.security_token = self.security_token.clone();
-        let mut c = DataHubConfig::new(&self.endpoint, &self.project, &self.topic, creds);
+        // A template is no topic name: the sink names each topic (MultiTopicSink).
+        let topic = if self.routing.per_table() { self.dead_letter_topic.as_str() } else { self.topic.as_str() };
+        let mut c = DataHubConfig::new(&self.endpoint, &self.project, topic, creds);
         let backoff_ms = u64::try_from(retry.backoff.as_millis()).unwrap_or(u64::MAX);
         c.retry = RetryPolicy {
             max_attempts: retry.max_attempts,
@@ -48,6 +67,17 @@ impl DataHubSettings {
         c
     }
 
+    /// Routing, creation and failure handling for cdc-core's `MultiTopicSink`.
+    pub fn topics_config(&self) -> TopicsConfig {
+        TopicsConfig {
+            routing: self.routing.clone(),
+            layout: self.layout,
+            create: self.create,
+            failure_mode: self.failure_mode,
+            dead_letter_topic: self.dead_letter_topic.clone(),
+        }
+    }
+
     /// Reads the section; `None` when any of its keys has a problem (recorded in `f`).
     pub(super) fn read(f: &mut Fields<'_>) -> Option<Self> {
         let before = f.problem_count();
@@ -56,7 +86,39 @@ impl DataHubSettings {
         let access_key = f.secret(&keys::DATAHUB_ACCESS_KEY);
         let security_token = f.secret(&keys::DATAHUB_SECURITY_TOKEN);
         let project = f.name(&keys::DATAHUB_PROJECT);
-        let topic = f.name(&keys::DATAHUB_TOPIC);
+        let topic = f.text(&keys::DATAHUB_TOPIC);
+        let map_entries = f.list(&keys::DATAHUB_TOPIC_MAP).join(",");
+        let map = match TopicRouting::parse_map(&map_entries) {
+            Ok(m) => m,
+            Err(e) => {
+                f.problem(&keys::DATAHUB_TOPIC_MAP, e);
+                Vec::new()
+            }
+        };
+        let routing = topic.as_deref().and_then(|t| match TopicRouting::new(t, map) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                f.problem(&keys::DATAHUB_TOPIC, e);
+                None
+            }
+        });
+        let create = f.choice(&keys::DATAHUB_CREATE_TOPICS) == "true";
+        let record_type =
+            if f.choice(&keys::DATAHUB_RECORD_TYPE) == "TUPLE" { RecordKind::Tuple } else { RecordKind::Blob };
+        let layout = match f.choice(&keys::DATAHUB_TUPLE_LAYOUT) {
+            "dts" => Some(Layout::Dts),
+            "dataworks" => Some(Layout::DataWorks),
+            "plain" => Some(Layout::Plain),
+            _ => None,
+        };
+        let shard_count: u32 = f.int(&keys::DATAHUB_SHARD_COUNT);
+        let lifecycle_days: u32 = f.int(&keys::DATAHUB_LIFECYCLE_DAYS);
+        let failure_mode = if f.choice(&keys::DATAHUB_FAILURE_HANDLING_MODE) == "skip" {
+            FailureMode::Skip
+        } else {
+            FailureMode::Fail
+        };
+        let dead_letter_topic = f.name(&keys::DATAHUB_DEAD_LETTER_TOPIC);
         if f.problem_count() > before {
             return None;
         }
@@ -67,6 +129,12 @@ impl DataHubSettings {
             security_token,
             project: project?,
             topic: topic?,
+            routing: routing?,
+            create: create.then_some(TopicCreation { record_type, shard_count, lifecycle_days }),
+            record_type,
+            layout,
+            failure_mode,
+            dead_letter_topic: dead_letter_topic?,
         })
     }
 

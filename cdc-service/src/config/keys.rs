@@ -120,6 +120,10 @@ pub enum Unit {
     Messages,
     /// Replica server ids.
     ServerIds,
+    /// DataHub shards.
+    Shards,
+    /// Days.
+    Days,
 }
 
 impl Unit {
@@ -132,6 +136,8 @@ impl Unit {
             Unit::Bytes => "bytes",
             Unit::Messages => "messages",
             Unit::ServerIds => "server ids",
+            Unit::Shards => "shards",
+            Unit::Days => "days",
         }
     }
 
@@ -202,8 +208,40 @@ keys! {
         default: DefaultValue::Required,
         kind: Kind::Name { len: PROJECT_NAME_LEN },
     }
-    DATAHUB_TOPIC: "DataHub topic (BLOB)" {
+    DATAHUB_TOPIC: "DataHub topic for every table, or a template with `{db}` and `{table}` (e.g. `ods_{db}_{table}`) giving each table its own; the result is made a valid topic name (other characters → `_`, `t_` before a leading non-letter, over 128 characters cut with a hash)" {
         default: DefaultValue::Required,
+        kind: Kind::Text,
+    }
+    DATAHUB_TOPIC_MAP: "per-table topics overriding `DATAHUB_TOPIC`: `db.table=topic` entries (names as written, each a valid topic name)" {
+        default: DefaultValue::Derived("none"),
+        kind: Kind::List,
+    }
+    DATAHUB_CREATE_TOPICS: "create missing topics (CreateTopic) and append new columns to TUPLE topics (AppendField)" {
+        default: DefaultValue::Text("false"),
+        kind: Kind::Choice { values: &["false", "true"], aliases: &[] },
+    }
+    DATAHUB_RECORD_TYPE: "record type of created topics" {
+        default: DefaultValue::Text("BLOB"),
+        kind: Kind::Choice { values: &["BLOB", "TUPLE"], aliases: &[] },
+    }
+    DATAHUB_TUPLE_LAYOUT: "TUPLE layout: `auto` detects DTS/DataWorks from an existing topic (created ones are DTS); `plain` is the columns only" {
+        default: DefaultValue::Text("auto"),
+        kind: Kind::Choice { values: &["auto", "dts", "dataworks", "plain"], aliases: &[] },
+    }
+    DATAHUB_SHARD_COUNT: "shards of created topics" {
+        default: DefaultValue::Int(1),
+        kind: Kind::Int { min: 1, max: 256, unit: Unit::Shards, max_is: Some("DataHub's limit of active shards") },
+    }
+    DATAHUB_LIFECYCLE_DAYS: "retention of created topics" {
+        default: DefaultValue::Int(7),
+        kind: Kind::Int { min: 1, max: 7, unit: Unit::Days, max_is: Some("DataHub's limit") },
+    }
+    DATAHUB_FAILURE_HANDLING_MODE: "a value its TUPLE field cannot hold (e.g. DATETIME past 9999-12-31 23:59:59 in a TIMESTAMP field): `fail` stops naming db.table.column, the value and the binlog position; `skip` writes the event and the reason to `DATAHUB_DEAD_LETTER_TOPIC` (as Debezium's `event.processing.failure.handling.mode`)" {
+        default: DefaultValue::Text("fail"),
+        kind: Kind::Choice { values: &["fail", "skip"], aliases: &[] },
+    }
+    DATAHUB_DEAD_LETTER_TOPIC: "BLOB topic of skipped events (created with `DATAHUB_CREATE_TOPICS=true`)" {
+        default: DefaultValue::Text("cdc_dead_letter"),
         kind: Kind::Name { len: TOPIC_NAME_LEN },
     }
     RETRY_MAX_ATTEMPTS: "attempts per DataHub request before the batch is paused and re-sent" {

@@ -346,3 +346,67 @@ fn no_secret_value_is_shown_whatever_else_is_wrong() {
     assert!(!shown.contains("s3cret"), "{shown}");
     assert_eq!(p.database.unwrap().password.expose(), "  s3cret-DATABASE_PASSWORD  ", "taken verbatim");
 }
+
+#[test]
+fn topic_templates_maps_and_creation_settings() {
+    use cdc_core::datahub::tuple::Layout;
+    use cdc_core::datahub::{FailureMode, RecordKind, TopicCreation};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cdc.toml");
+    std::fs::write(&path, "datahub_topic_map = [\"shop.orders = orders_v2\", \"shop.items=items\"]\n").unwrap();
+    let mut e = minimal();
+    e.extend(env(&[
+        ("DATAHUB_TOPIC", "ods_{db}_{table}"),
+        ("DATAHUB_CREATE_TOPICS", "TRUE"),
+        ("DATAHUB_RECORD_TYPE", "tuple"),
+        ("DATAHUB_TUPLE_LAYOUT", "dataworks"),
+        ("DATAHUB_SHARD_COUNT", "4"),
+        ("DATAHUB_LIFECYCLE_DAYS", "3"),
+        ("DATAHUB_FAILURE_HANDLING_MODE", "skip"),
+    ]));
+    let c = load_from(&e, Some(&path), Purpose::Run).unwrap();
+    let dh = c.datahub.as_ref().unwrap();
+    assert_eq!(dh.routing.topic_for("shop", "orders"), "orders_v2", "the file's map");
+    assert_eq!(dh.routing.topic_for("shop", "order-lines"), "ods_shop_order_lines", "template, made valid");
+    assert_eq!(dh.create, Some(TopicCreation { record_type: RecordKind::Tuple, shard_count: 4, lifecycle_days: 3 }));
+    assert_eq!(dh.layout, Some(Layout::DataWorks));
+    assert_eq!(dh.failure_mode, FailureMode::Skip);
+    assert_eq!(dh.dead_letter_topic, "cdc_dead_letter");
+    let t = dh.topics_config();
+    assert!(t.routing.per_table());
+    assert_eq!(
+        dh.datahub_config(&c.retry, &c.batch).validate(),
+        Ok(()),
+        "a template is no topic name for the producer"
+    );
+
+    // Defaults: one topic, no creation, detected layout, `fail`.
+    let c = load_from(&minimal(), None, Purpose::Run).unwrap();
+    let dh = c.datahub.unwrap();
+    assert!(!dh.routing.per_table() && dh.create.is_none() && dh.layout.is_none());
+    assert_eq!(dh.failure_mode, FailureMode::Fail);
+
+    let mut bad = minimal();
+    bad.extend(env(&[
+        ("DATAHUB_TOPIC", "ods_{schema}"),
+        ("DATAHUB_TOPIC_MAP", "shop.orders=9bad,nodot=x"),
+        ("DATAHUB_SHARD_COUNT", "257"),
+        ("DATAHUB_LIFECYCLE_DAYS", "8"),
+        ("DATAHUB_FAILURE_HANDLING_MODE", "ignore"),
+    ]));
+    let err = load_from(&bad, None, Purpose::Run).unwrap_err();
+    let keys: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "DATAHUB_TOPIC",
+            "DATAHUB_TOPIC_MAP",
+            "DATAHUB_SHARD_COUNT",
+            "DATAHUB_LIFECYCLE_DAYS",
+            "DATAHUB_FAILURE_HANDLING_MODE"
+        ],
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("`{schema}`") && text.contains("`nodot=x` is not `db.table=topic`"), "{text}");
+}

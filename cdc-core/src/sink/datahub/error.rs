@@ -210,6 +210,32 @@ pub enum DataHubError {
     /// NOT NULL field): fatal, as DataHub's `MalformedRecord`. Nothing of the batch was sent.
     #[error(transparent)]
     Tuple(#[from] super::tuple::TupleError),
+    /// An event does not fit its TUPLE topic and the failure-handling mode is `fail`
+    /// ([`super::multi::FailureMode::Fail`]): fatal, nothing of the batch was sent to that
+    /// topic. Names `db.table.column`, the value (numbers, dates and times), the binlog
+    /// position and the topic.
+    #[error("{error}; event at binlog {file}:{pos} row {row}, topic {topic} (failure handling mode `fail` stops here; mode `skip` sends such events to the dead-letter topic)")]
+    Unfit {
+        /// The topic the event was routed to.
+        topic: String,
+        /// Binlog file of the rows event.
+        file: String,
+        /// Start offset of the rows event.
+        pos: u64,
+        /// Row index in the rows event.
+        row: u32,
+        /// What does not fit (boxed: keeps every `DataHubError` small).
+        error: Box<super::tuple::TupleError>,
+    },
+    /// Two captured tables route to one TUPLE topic, or a topic could not be prepared (created,
+    /// checked against its table, extended with AppendField): fatal.
+    #[error("topic {topic}: {message}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// What is wrong, every problem joined by `; `.
+        message: String,
+    },
     /// The topic has no ACTIVE shard to write to (e.g. all OPENING after a split).
     #[error("topic {project}.{topic} has no ACTIVE shard")]
     NoActiveShard {
@@ -264,7 +290,8 @@ impl DataHubError {
             Self::Protocol { .. } => "Protocol".into(),
             Self::Config(_) => "Config".into(),
             Self::UnsupportedTopic { .. } => "UnsupportedTopic".into(),
-            Self::Tuple(_) => "MalformedRecord".into(),
+            Self::Tuple(_) | Self::Unfit { .. } => "MalformedRecord".into(),
+            Self::Topic { .. } => "Topic".into(),
             Self::NoActiveShard { .. } => "NoActiveShard".into(),
             Self::RecordTooLarge { .. } => "RecordTooLarge".into(),
         }

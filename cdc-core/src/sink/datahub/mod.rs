@@ -1,6 +1,7 @@
 //! The DataHub side: request signing ([`sign`]) and, built on it, the signed HTTP producer
 //! ([`DataHubSink`]) that writes change events to a BLOB topic (or a TUPLE topic in the DTS or
-//! DataWorks layout) with per-key shard routing,
+//! DataWorks layout) with per-key shard routing, and [`MultiTopicSink`], which routes each table
+//! to its own topic (creating topics, appending fields, dead-lettering values that do not fit),
 //! bounded requests, retries with backoff and shard split/merge handling.
 //!
 //! | module | job |
@@ -14,6 +15,8 @@
 //! | [`routing`] | [`ShardRouter`]: partition key → shard |
 //! | [`encode`] | events → records → request bodies, request bounds |
 //! | [`producer`] | [`DataHubSink`] |
+//! | [`multi`] | [`MultiTopicSink`]: many tables → many topics, creation, failure handling |
+//! | [`topics`] | [`TopicRouting`], topic names, MySQL → DataHub type mapping, schema checks |
 //! | [`tuple`] | TUPLE topics: DTS / DataWorks layouts, field-type conversions |
 
 pub mod client;
@@ -22,16 +25,20 @@ pub mod config;
 pub mod encode;
 pub mod error;
 pub mod model;
+pub mod multi;
 pub mod pb;
 pub mod producer;
 pub mod routing;
 pub mod sign;
+pub mod topics;
 pub mod tuple;
 
 pub use client::DataHubClient;
 pub use config::{Compression, ConfigError, DataHubConfig, RetryPolicy, WriteProtocol};
 pub use error::{DataHubError, ErrorClass, ErrorCode};
 pub use model::{BlobRecord, CursorType, ShardInfo, ShardState};
+pub use multi::{FailureMode, MultiTopicSink, RecordKind, TopicCreation, TopicsConfig};
 pub use producer::DataHubSink;
 pub use routing::ShardRouter;
 pub use sign::Credentials;
+pub use topics::TopicRouting;

@@ -52,11 +52,18 @@ use super::encode::{self, EncodedRecord};
 use super::error::{DataHubError, ErrorClass, ErrorCode};
 use super::model::TopicInfo;
 use super::routing::ShardRouter;
-use super::tuple::TupleEncoder;
+use super::tuple::{Layout, TupleEncoder, TupleError};
 
 /// Most shard-list refreshes (re-routing rounds) within one `send` before it gives up with a
 /// transient error.
 pub const MAX_REROUTE_ROUNDS: u32 = 8;
+
+/// Records acknowledged, by topic (`{topic}`): TUPLE records, so an update counts two.
+pub const TOPIC_RECORDS_TOTAL: &str = "cdc_sink_topic_records_total";
+/// Payload bytes acknowledged, by topic (`{topic}`), as `cdc_sink_bytes_total` counts them.
+pub const TOPIC_BYTES_TOTAL: &str = "cdc_sink_topic_bytes_total";
+/// Write requests by topic and outcome (`{topic, outcome="ok"|"retry"|"error", code}`).
+pub const TOPIC_REQUESTS_TOTAL: &str = "cdc_sink_topic_requests_total";
 
 /// The DataHub producer as a [`Sink`].
 #[derive(Debug)]
@@ -68,6 +75,8 @@ pub struct DataHubSink {
     refreshed_at: Instant,
     /// The TUPLE encoder; None for a BLOB topic.
     tuple: Option<TupleEncoder>,
+    /// The TUPLE layout asked for; None = detected from the schema.
+    layout: Option<Layout>,
 }
 
 /// How one shard's job ended.
@@ -97,9 +106,16 @@ impl DataHubSink {
     /// type or a TUPLE schema in no known layout, [`DataHubError::NoActiveShard`], or the
     /// GetTopic/ListShard error (e.g. `Unauthorized`, `NoSuchTopic`).
     pub async fn connect(cfg: DataHubConfig) -> Result<Self, DataHubError> {
+        Self::connect_with_layout(cfg, None).await
+    }
+
+    /// [`Self::connect`], with the TUPLE layout given instead of detected (`Some`): the topic,
+    /// when TUPLE, must be in that layout ([`TupleEncoder::with_layout`]); [`Layout::Plain`]
+    /// writes the columns only. Errors as [`Self::connect`].
+    pub async fn connect_with_layout(cfg: DataHubConfig, layout: Option<Layout>) -> Result<Self, DataHubError> {
         let client = DataHubClient::new(&cfg)?;
         let topic = client.get_topic(&cfg.project, &cfg.topic).await?;
-        let tuple = Self::encoder_for(&cfg, &topic)?;
+        let tuple = Self::encoder_for(&cfg, &topic, layout)?;
         let router = Self::fetch_router(&client, &cfg).await?;
         tracing::info!(
             endpoint = client.endpoint(),
@@ -108,11 +124,15 @@ impl DataHubSink {
             shards = ?router.shard_ids().collect::<Vec<_>>(),
             "connected to DataHub"
         );
-        Ok(Self { client, cfg, topic, router, refreshed_at: Instant::now(), tuple })
+        Ok(Self { client, cfg, topic, router, refreshed_at: Instant::now(), tuple, layout })
     }
 
     /// None for a BLOB topic; the TUPLE encoder of a TUPLE topic; else UnsupportedTopic.
-    fn encoder_for(cfg: &DataHubConfig, topic: &TopicInfo) -> Result<Option<TupleEncoder>, DataHubError> {
+    fn encoder_for(
+        cfg: &DataHubConfig,
+        topic: &TopicInfo,
+        layout: Option<Layout>,
+    ) -> Result<Option<TupleEncoder>, DataHubError> {
         if topic.is_blob() {
             return Ok(None);
         }
@@ -127,7 +147,13 @@ impl DataHubSink {
         }
         let schema =
             topic.record_schema.as_deref().ok_or_else(|| unsupported("GetTopic gave no RecordSchema".into()))?;
-        TupleEncoder::from_record_schema(schema).map(Some).map_err(|e| unsupported(e.to_string()))
+        let parsed = super::tuple::TupleSchema::parse(schema).map_err(|e| unsupported(e.to_string()))?;
+        match layout {
+            None => TupleEncoder::new(parsed),
+            Some(l) => TupleEncoder::with_layout(parsed, l),
+        }
+        .map(Some)
+        .map_err(|e| unsupported(e.to_string()))
     }
 
     /// The TUPLE encoder (schema and layout) when the topic is TUPLE.
@@ -201,7 +227,45 @@ impl DataHubSink {
     /// one event does not fit in `max_request_bytes`; [`DataHubError::Tuple`] (before anything
     /// is sent) when an event does not fit the TUPLE schema.
     pub async fn write(&mut self, batch: &[ChangeEvent]) -> Result<SinkAck, DataHubError> {
-        if batch.is_empty() {
+        let refs: Vec<&ChangeEvent> = batch.iter().collect();
+        let (pending, mut unfit) = self.encode(&refs, false);
+        if !unfit.is_empty() {
+            return Err(DataHubError::Tuple(unfit.swap_remove(0).1));
+        }
+        self.write_encoded(pending).await
+    }
+
+    /// Encodes `batch` for this topic (BLOB records, or TUPLE records by the topic's schema),
+    /// [`EncodedRecord::index`] = the event's position in `batch`. The events that do not fit
+    /// the TUPLE schema are left out and returned with their position and error; with
+    /// `keep_going` false encoding stops at the first one. A BLOB topic takes every event.
+    pub fn encode(&self, batch: &[&ChangeEvent], keep_going: bool) -> (Vec<EncodedRecord>, Vec<(usize, TupleError)>) {
+        let protocol = self.cfg.protocol;
+        match &self.tuple {
+            None => (batch.iter().enumerate().map(|(i, e)| encode::encode_event(i, e, protocol)).collect(), Vec::new()),
+            Some(enc) => {
+                let mut out = Vec::with_capacity(batch.len());
+                let mut unfit = Vec::new();
+                for (i, e) in batch.iter().enumerate() {
+                    match enc.encode_event(i, e, protocol) {
+                        Ok(r) => out.extend(r),
+                        Err(err) => {
+                            unfit.push((i, err));
+                            if !keep_going {
+                                break;
+                            }
+                        }
+                    }
+                }
+                (out, unfit)
+            }
+        }
+    }
+
+    /// Writes records made by [`Self::encode`] (or [`encode::encode_record`], keeping
+    /// `index` in batch order) as [`Self::write`] does; see the module docs.
+    pub async fn write_encoded(&mut self, mut pending: Vec<EncodedRecord>) -> Result<SinkAck, DataHubError> {
+        if pending.is_empty() {
             return Ok(SinkAck::default());
         }
         if self.refreshed_at.elapsed() >= Duration::from_millis(self.cfg.shard_refresh_interval_ms) {
@@ -209,17 +273,7 @@ impl DataHubSink {
                 tracing::warn!(error = %e, "periodic ListShard failed; keeping the previous shard list");
             }
         }
-        let protocol = self.cfg.protocol;
-        let mut pending: Vec<EncodedRecord> = match &self.tuple {
-            None => batch.iter().enumerate().map(|(i, e)| encode::encode_event(i, e, protocol)).collect(),
-            Some(enc) => {
-                let mut out = Vec::with_capacity(batch.len());
-                for (i, e) in batch.iter().enumerate() {
-                    out.extend(enc.encode_event(i, e, protocol)?);
-                }
-                out
-            }
-        };
+        let expected: usize = pending.iter().map(|r| r.events).sum();
         let mut ack = SinkAck::default();
         let mut round = 0;
         loop {
@@ -255,7 +309,7 @@ impl DataHubSink {
                 return Err(e);
             }
             let Some(reroute_error) = last_reroute_error else {
-                debug_assert_eq!(ack.records, batch.len());
+                debug_assert_eq!(ack.records, expected);
                 return Ok(ack);
             };
             round += 1;
@@ -315,14 +369,29 @@ impl DataHubSink {
                 out.acked_bytes += bytes;
                 metrics::counter!(m::SINK_RECORDS_TOTAL).increment(written as u64);
                 metrics::counter!(m::SINK_BYTES_TOTAL).increment(bytes as u64);
+                metrics::counter!(TOPIC_RECORDS_TOTAL, "topic" => self.cfg.topic.clone()).increment(written as u64);
+                metrics::counter!(TOPIC_BYTES_TOTAL, "topic" => self.cfg.topic.clone()).increment(bytes as u64);
                 pos += written;
                 attempt = 0;
             }
+            let topic_outcome = |outcome: &'static str, code: String| {
+                metrics::counter!(TOPIC_REQUESTS_TOTAL, "topic" => self.cfg.topic.clone(), "outcome" => outcome, "code" => code)
+                    .increment(1);
+            };
             let Some(e) = error else {
                 metrics::counter!(m::SINK_REQUESTS_TOTAL, "outcome" => "ok", "code" => "").increment(1);
+                topic_outcome("ok", String::new());
                 continue;
             };
             let code = e.code();
+            topic_outcome(
+                match e.class() {
+                    ErrorClass::Retryable if self.cfg.retry.may_retry(attempt.max(1)) => "retry",
+                    ErrorClass::ShardChanged => "retry",
+                    _ => "error",
+                },
+                code.clone(),
+            );
             match e.class() {
                 ErrorClass::Retryable if self.cfg.retry.may_retry(attempt.max(1)) => {
                     metrics::counter!(m::SINK_REQUESTS_TOTAL, "outcome" => "retry", "code" => code.clone())
@@ -387,7 +456,8 @@ impl DataHubSink {
     /// appended field).
     pub async fn check_topic(&mut self) -> Result<(), DataHubError> {
         let topic = self.client.get_topic(&self.cfg.project, &self.cfg.topic).await?;
-        self.tuple = Self::encoder_for(&self.cfg, &topic)?;
+        self.tuple = Self::encoder_for(&self.cfg, &topic, self.layout)?;
+        self.topic = topic;
         self.refresh_shards().await
     }
 }

@@ -82,7 +82,8 @@ use super::pb;
 pub const MAX_STRING_BYTES: usize = 2 * 1024 * 1024;
 /// Smallest TIMESTAMP, µs (0001-01-01T00:00:00Z, pydatahub's range, §8).
 pub const TIMESTAMP_MIN_US: i64 = -62_135_798_400_000_000;
-/// Largest TIMESTAMP, µs (9999-12-31T23:59:59Z, pydatahub's range, §8).
+/// Largest TIMESTAMP, µs: pydatahub's bound (§8), which is 9999-12-31 23:59:59 in UTC+8, i.e.
+/// the instant 9999-12-31T15:59:59Z (a DATETIME read as UTC after that instant is refused).
 pub const TIMESTAMP_MAX_US: i64 = 253_402_271_999_000_000;
 /// Multiplier of the binlog file index in [`record_id`]: offsets + row indexes stay below it.
 pub const RECORD_ID_FILE_FACTOR: u64 = 1_000_000_000_000;
@@ -234,6 +235,9 @@ pub enum Layout {
     Dts,
     /// DataWorks real-time sync: [`DATAWORKS_FIELDS`], then the columns.
     DataWorks,
+    /// The table's columns only, no metadata fields. Never detected (any schema could be one):
+    /// chosen by configuration ([`TupleEncoder::with_layout`]).
+    Plain,
 }
 
 impl Layout {
@@ -275,6 +279,7 @@ impl Layout {
                 &[T::String],
                 &[T::String],
             ],
+            Layout::Plain => &[],
         };
         for (f, ok) in schema.fields.iter().zip(allowed) {
             if !ok.contains(&f.field_type) {
@@ -295,6 +300,43 @@ impl Layout {
         match self {
             Layout::Dts => DTS_FIELDS.len(),
             Layout::DataWorks => DATAWORKS_FIELDS.len(),
+            Layout::Plain => 0,
+        }
+    }
+
+    /// The metadata fields a created topic of this layout gets, with the types DTS and
+    /// DataWorks give them: every DTS field STRING; DataWorks `_sequence_id_` and
+    /// `_execute_time_` BIGINT, the rest STRING; none for [`Layout::Plain`].
+    pub fn meta_schema(self) -> Vec<TupleField> {
+        let field = |name: &str, field_type| TupleField { name: name.to_owned(), field_type, not_null: false };
+        match self {
+            Layout::Dts => DTS_FIELDS.iter().map(|n| field(n, FieldType::String)).collect(),
+            Layout::DataWorks => DATAWORKS_FIELDS
+                .iter()
+                .map(|n| {
+                    let t = if matches!(*n, "_sequence_id_" | "_execute_time_") {
+                        FieldType::Bigint
+                    } else {
+                        FieldType::String
+                    };
+                    field(n, t)
+                })
+                .collect(),
+            Layout::Plain => Vec::new(),
+        }
+    }
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+
+    /// `dts`, `dataworks` or `plain`, case-insensitively.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "dts" => Ok(Layout::Dts),
+            "dataworks" => Ok(Layout::DataWorks),
+            "plain" => Ok(Layout::Plain),
+            _ => Err(format!("`{s}` is not a TUPLE layout (dts, dataworks or plain)")),
         }
     }
 }
@@ -304,6 +346,7 @@ impl fmt::Display for Layout {
         f.write_str(match self {
             Layout::Dts => "DTS",
             Layout::DataWorks => "DataWorks",
+            Layout::Plain => "plain",
         })
     }
 }
@@ -405,6 +448,20 @@ impl TupleEncoder {
     pub fn new(schema: TupleSchema) -> Result<Self, TupleError> {
         let layout = Layout::detect(&schema)?;
         Ok(Self { schema, layout })
+    }
+
+    /// An encoder for `schema` written in `layout`: for DTS and DataWorks the schema must be in
+    /// that layout ([`Layout::detect`]); for [`Layout::Plain`] every field is a column and the
+    /// schema must not be in another known layout (that would write metadata as columns).
+    ///
+    /// Errors: [`TupleError::Schema`] naming the layout found and the one asked for.
+    pub fn with_layout(schema: TupleSchema, layout: Layout) -> Result<Self, TupleError> {
+        match (Layout::detect(&schema), layout) {
+            (Ok(found), want) if found == want => Ok(Self { schema, layout }),
+            (Ok(found), want) => Err(TupleError::Schema(format!("the topic is in the {found} layout, not {want}"))),
+            (Err(_), Layout::Plain) => Ok(Self { schema, layout }),
+            (Err(e), _) => Err(e),
+        }
     }
 
     /// An encoder for GetTopic's `RecordSchema` JSON string.
@@ -524,6 +581,7 @@ impl TupleEncoder {
                 Some(before.to_owned()),
                 Some(after.to_owned()),
             ],
+            Layout::Plain => Vec::new(),
         })
     }
 }
@@ -583,7 +641,7 @@ fn column_value(event: &ChangeEvent, row: &Row, f: &TupleField) -> Result<Option
     }
 }
 
-/// A short description of `v` for error messages: its kind and, for numbers, the value (never
+/// A short description of `v` for error messages: its kind and, for numbers, dates and times, the value (never
 /// the content of strings or bytes).
 fn describe(v: &Value) -> String {
     match v {
@@ -594,10 +652,10 @@ fn describe(v: &Value) -> String {
         Value::Float(x) => format!("FLOAT value {x}"),
         Value::Double(x) => format!("DOUBLE value {x}"),
         Value::Decimal(d) => format!("DECIMAL value {d}"),
-        Value::Date(_) => "DATE value".into(),
-        Value::DateTime { .. } => "DATETIME value".into(),
-        Value::Timestamp { .. } => "TIMESTAMP value".into(),
-        Value::Time { .. } => "TIME value".into(),
+        Value::Date(_) => format!("DATE value {}", contract_text(v)),
+        Value::DateTime { .. } => format!("DATETIME value {}", contract_text(v)),
+        Value::Timestamp { .. } => format!("TIMESTAMP value {}", contract_text(v)),
+        Value::Time { .. } => format!("TIME value {}", contract_text(v)),
         Value::String(s) => format!("string value ({} bytes)", s.len()),
         Value::Bytes(b) => format!("binary value ({} bytes)", b.len()),
         Value::Json(_) => "JSON value".into(),
@@ -840,7 +898,7 @@ mod tests {
         assert!(err(far, Timestamp).contains("years 0001..=9999"));
         let time = Value::Time { negative: true, hours: 838, minutes: 59, seconds: 59, micros: 0, precision: 0 };
         assert_eq!(ok(time.clone(), String).unwrap(), "-838:59:59");
-        assert!(err(time, Timestamp).contains("TIME value cannot be written as TIMESTAMP"));
+        assert!(err(time, Timestamp).contains("TIME value -838:59:59 cannot be written as TIMESTAMP"));
         assert_eq!(ok(Value::Bytes(vec![0, 255, 1]), String).unwrap(), "AP8B");
         assert_eq!(ok(Value::String("".into()), String).unwrap(), "", "empty string stays empty, not NULL");
         assert_eq!(ok(Value::Int(-3), String).unwrap(), "-3");
@@ -918,6 +976,35 @@ mod tests {
             transaction: None,
             key_columns: vec![0usize].into(),
         }
+    }
+
+    #[test]
+    fn plain_layout_writes_the_columns_only_and_layouts_can_be_required() {
+        let plain = TupleSchema::parse(&schema(&[("id", "BIGINT", true), ("name", "STRING", false)])).unwrap();
+        let enc = TupleEncoder::with_layout(plain.clone(), Layout::Plain).unwrap();
+        let recs = enc
+            .records(&event(
+                Op::Update,
+                Some(vec![Value::Int(1), Value::String("a".into()), Value::Null]),
+                Some(vec![Value::Int(1), Value::String("b".into()), Value::Null]),
+            ))
+            .unwrap();
+        let values: Vec<_> = recs.iter().map(|r| r.values.clone()).collect();
+        assert_eq!(
+            values,
+            [vec![Some("1".to_owned()), Some("a".to_owned())], vec![Some("1".to_owned()), Some("b".to_owned())]]
+        );
+        assert!(TupleEncoder::with_layout(plain, Layout::Dts).is_err(), "no DTS metadata fields");
+        let dts = TupleSchema::parse(&dts_schema(&[("id", "BIGINT", true)])).unwrap();
+        let e = TupleEncoder::with_layout(dts.clone(), Layout::Plain).unwrap_err().to_string();
+        assert!(e.contains("the topic is in the DTS layout, not plain"), "{e}");
+        assert_eq!(TupleEncoder::with_layout(dts, Layout::Dts).unwrap().layout(), Layout::Dts);
+        assert_eq!("DataWorks".parse::<Layout>(), Ok(Layout::DataWorks));
+        assert!("csv".parse::<Layout>().is_err());
+        let created = TupleSchema { fields: Layout::DataWorks.meta_schema() };
+        assert_eq!(Layout::detect(&created), Ok(Layout::DataWorks), "created metadata is detected back");
+        let created = TupleSchema { fields: Layout::Dts.meta_schema() };
+        assert_eq!(Layout::detect(&created), Ok(Layout::Dts));
     }
 
     #[test]
