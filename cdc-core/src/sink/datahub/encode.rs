@@ -20,24 +20,7 @@ use super::config::WriteProtocol;
 use super::error::DataHubError;
 use super::model::BlobRecord;
 use super::pb;
-
-/// One event, encoded once for the chosen protocol.
-#[derive(Debug, Clone)]
-pub struct EncodedRecord {
-    /// Position of the event in the batch given to the sink.
-    pub index: usize,
-    /// 128-bit MD5 of the partition key ([`super::routing::hash_key`]).
-    pub hash: u128,
-    /// Payload bytes (the event JSON), as counted in `SinkAck::bytes`.
-    pub payload_bytes: usize,
-    /// Protobuf: the `RecordEntry` message bytes. JSON: the members `"Data":…,"Attributes":{…}`
-    /// of the record object, without braces and without `ShardId`.
-    pub wire: Vec<u8>,
-    /// Events this record completes once acknowledged: 1 for a BLOB record; for TUPLE topics
-    /// ([`super::tuple`]) 0 for the before image of an update (its after image, the next
-    /// record, completes the event) and 1 otherwise. Summed into `SinkAck::records`.
-    pub events: usize,
-}
+use super::record::EncodedRecord;
 
 /// The BLOB record of an event: data = contract JSON, attributes `op`, `db`, `table`.
 pub fn blob_record(event: &ChangeEvent) -> BlobRecord {

@@ -13,6 +13,7 @@
 //! | [`compress`] | LZ4 request bodies |
 //! | [`client`] | [`DataHubClient`]: signed calls |
 //! | [`routing`] | [`ShardRouter`]: partition key → shard |
+//! | [`record`] | [`record::EncodedRecord`]: one event encoded for a request (a leaf) |
 //! | [`encode`] | events → records → request bodies, request bounds |
 //! | [`producer`] | [`DataHubSink`] |
 //! | [`multi`] | [`MultiTopicSink`]: many tables → many topics, creation, failure handling |
@@ -28,6 +29,7 @@ pub mod model;
 pub mod multi;
 pub mod pb;
 pub mod producer;
+pub mod record;
 pub mod routing;
 pub mod sign;
 pub mod topics;

@@ -44,7 +44,8 @@ use crate::source::TableFilter;
 
 use super::client::DataHubClient;
 use super::config::DataHubConfig;
-use super::encode::{self, EncodedRecord};
+use super::encode;
+use super::record::EncodedRecord;
 use super::error::{DataHubError, ErrorClass, ErrorCode};
 use super::model::{BlobRecord, NewField, NewRecordType, NewTopic};
 use super::producer::DataHubSink;

@@ -48,7 +48,8 @@ use crate::sink::{Sink, SinkAck, SinkError};
 
 use super::client::DataHubClient;
 use super::config::{DataHubConfig, WriteProtocol};
-use super::encode::{self, EncodedRecord};
+use super::encode;
+use super::record::EncodedRecord;
 use super::error::{DataHubError, ErrorClass, ErrorCode};
 use super::model::TopicInfo;
 use super::routing::ShardRouter;

@@ -75,7 +75,7 @@ use serde::Deserialize;
 use crate::event::{ChangeEvent, Op, Row, Value};
 
 use super::config::WriteProtocol;
-use super::encode::EncodedRecord;
+use super::record::EncodedRecord;
 use super::pb;
 
 /// Largest STRING value: 2 MB (DataHub Limits page, datahub-protocol §8).
