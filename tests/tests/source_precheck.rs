@@ -46,3 +46,17 @@ async fn a_wrong_password_is_a_connection_error_without_the_password() {
     assert!(!err.to_string().contains("definitely-wrong-pw"));
     assert!(!format!("{cfg:?}").contains("definitely-wrong-pw"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_server_kind_the_server_contradicts_is_a_problem_with_its_fix() {
+    let srv = server().await;
+    let mut cfg = srv.source_config("pre");
+    cfg.server_kind = cdc_core::source::ServerKind::OceanBase;
+    let err = BinlogSource::new(cfg.clone(), Status::new()).precheck().await.unwrap_err();
+    let SourceError::Precheck(problems) = &err else { panic!("expected Precheck, got {err:?}") };
+    let text = problems.to_string();
+    assert!(text.contains("oceanbase (the server says it is mariadb)"), "{text}");
+    assert!(text.contains("declare mariadb"), "says what to do: {text}");
+    cfg.server_kind = cdc_core::source::ServerKind::MariaDb;
+    BinlogSource::new(cfg, Status::new()).precheck().await.expect("the right kind passes");
+}

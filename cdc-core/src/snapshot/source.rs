@@ -43,7 +43,7 @@ use crate::metrics as m;
 use crate::position::StartPosition;
 use crate::retry::{wait_or_cancel, Backoff};
 use crate::source::{
-    BinlogSource, ChangeSource, PrecheckProblem, PrecheckProblems, SourceError, SourceMessage, TableFilter,
+    BinlogSource, ChangeSource, PrecheckProblem, PrecheckProblems, ServerKind, SourceError, SourceMessage, TableFilter,
 };
 use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, StageState, Status};
 
@@ -80,7 +80,9 @@ impl SnapshotThenStream {
             mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
         let version: Option<String> =
             conn.query_first("SELECT VERSION()").await.map_err(|e| SourceError::connection("SELECT VERSION()", e))?;
-        if version.as_deref().is_some_and(|v| v.to_ascii_lowercase().contains("oceanbase")) {
+        let oceanbase = cfg.server_kind == ServerKind::OceanBase
+            || version.as_deref().is_some_and(|v| ServerKind::of_version(v) == ServerKind::OceanBase);
+        if oceanbase {
             // The binlog service's positions are its own: no consistent snapshot point exists
             // in them (and a proxy may answer `binlog_snapshot_%` from elsewhere).
             return Err(SourceError::Snapshot(Box::new(SnapshotError::NoConsistentPoint)));
@@ -385,7 +387,9 @@ impl ChangeSource for SnapshotThenStream {
         let version: Option<String> =
             conn.query_first("SELECT VERSION()").await.map_err(|e| SourceError::connection("SELECT VERSION()", e))?;
         let _ = conn.disconnect().await;
-        if !version.as_deref().is_some_and(|v| v.to_ascii_lowercase().contains("oceanbase")) {
+        let oceanbase = cfg.server_kind == ServerKind::OceanBase
+            || version.as_deref().is_some_and(|v| ServerKind::of_version(v) == ServerKind::OceanBase);
+        if !oceanbase {
             return binlog;
         }
         let problem = PrecheckProblem::new(

@@ -3,6 +3,7 @@
 use mysql_async::OptsBuilder;
 
 use super::schema_provider::SchemaProvider;
+use super::server::ServerKind;
 use crate::secret::Secret;
 
 /// Connection and behaviour settings of the binlog source.
@@ -36,6 +37,9 @@ pub struct SourceConfig {
     /// Where column facts come from when a TABLE_MAP needs them; None: `information_schema`
     /// (the table as it is now). Shared by the clones of a source; one run uses it at a time.
     pub schema_provider: Option<SharedSchemaProvider>,
+    /// The kind of server the configuration says this is; anything but `Auto` is checked by
+    /// the precheck against what the server says it is.
+    pub server_kind: ServerKind,
 }
 
 /// A [`SchemaProvider`] shared by clones of a source configuration.
@@ -63,6 +67,7 @@ impl SourceConfig {
             reconnect_max_ms: 10_000,
             verify_checksums: true,
             schema_provider: None,
+            server_kind: ServerKind::Auto,
         }
     }
 

@@ -67,6 +67,6 @@ pub use error::{codes, PrecheckProblem, PrecheckProblems, SourceError};
 pub use filter::TableFilter;
 pub use message::{SchemaChange, SourceMessage};
 pub use schema_provider::SchemaProvider;
-pub use server::Flavor;
+pub use server::{Flavor, ServerKind};
 pub use stream::BinlogSource;
 pub use table::{SchemaColumn, TableSchema};

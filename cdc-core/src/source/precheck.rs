@@ -12,7 +12,7 @@ use mysql_async::prelude::*;
 
 use super::config::SourceConfig;
 use super::error::{PrecheckProblem, PrecheckProblems, SourceError};
-use super::server::{self, Flavor};
+use super::server::{self, Flavor, ServerKind};
 
 fn is_on(v: &str) -> bool {
     v == "1" || v.eq_ignore_ascii_case("ON")
@@ -25,8 +25,17 @@ fn is_on(v: &str) -> bool {
 pub(crate) async fn precheck(config: &SourceConfig) -> Result<(), SourceError> {
     let mut conn = server::connect(config).await?;
     let flavor = server::flavor(&mut conn).await?;
+    let kind = server::server_kind(&mut conn).await?;
     let q = |e| SourceError::connection("reading server variables", e);
     let mut problems = Vec::new();
+    if config.server_kind != ServerKind::Auto && config.server_kind != kind {
+        problems.push(PrecheckProblem::new(
+            "declared server kind",
+            format!("{} (the server says it is {})", config.server_kind.as_str(), kind.as_str()),
+            kind.as_str(),
+            format!("point the collector at a {} server, or declare {}", config.server_kind.as_str(), kind.as_str()),
+        ));
+    }
     let (log_bin, format, image): (Option<String>, Option<String>, Option<String>) = conn
         .query_first("SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image")
         .await

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use cdc_core::secret::Secret;
-use cdc_core::source::{SourceConfig, TableFilter};
+use cdc_core::source::{ServerKind, SourceConfig, TableFilter};
 
 use super::fields::Fields;
 use super::keys;
@@ -37,6 +37,8 @@ pub struct DatabaseSettings {
     pub server_name: String,
     /// `CDC_HEARTBEAT_MS`: heartbeat period asked of the server, ms (0 = none); default 1000.
     pub heartbeat_ms: u64,
+    /// `DATABASE_FLAVOR`: the declared kind of server; default `auto` (detected).
+    pub flavor: ServerKind,
 }
 
 impl DatabaseSettings {
@@ -49,6 +51,7 @@ impl DatabaseSettings {
         c.schemas = self.schemas.clone();
         c.tables = self.tables.clone();
         c.heartbeat_ms = self.heartbeat_ms;
+        c.server_kind = self.flavor;
         c
     }
 
@@ -67,6 +70,12 @@ impl DatabaseSettings {
         let server_name = f.text(&keys::CDC_SERVER_NAME).unwrap_or_else(|| host_name(env));
         let server_id = f.int_or(&keys::CDC_SERVER_ID, default_server_id(&server_name));
         let heartbeat_ms = f.int(&keys::CDC_HEARTBEAT_MS);
+        let flavor = match f.choice(&keys::DATABASE_FLAVOR) {
+            "mariadb" => ServerKind::MariaDb,
+            "mysql" => ServerKind::MySql,
+            "oceanbase" => ServerKind::OceanBase,
+            _ => ServerKind::Auto,
+        };
         if f.problem_count() > before {
             return None;
         }
@@ -80,6 +89,7 @@ impl DatabaseSettings {
             server_id,
             server_name,
             heartbeat_ms,
+            flavor,
         })
     }
 }

@@ -188,6 +188,10 @@ keys! {
         default: DefaultValue::Text("*"),
         kind: Kind::List,
     }
+    DATABASE_FLAVOR: "the kind of server: `auto` (detected from `VERSION()`), `mariadb`, `mysql` or `oceanbase` (the OceanBase binlog service behind ODP); a declared kind the server contradicts is a precheck problem" {
+        default: DefaultValue::Text("auto"),
+        kind: Kind::Choice { values: &["auto", "mariadb", "mysql", "oceanbase"], aliases: &[] },
+    }
     DATAHUB_ENDPOINT: "e.g. `https://dh-cn-hangzhou.aliyuncs.com`" {
         default: DefaultValue::Required,
         kind: Kind::Url,

@@ -45,10 +45,10 @@ use crate::source::TableFilter;
 use super::client::DataHubClient;
 use super::config::DataHubConfig;
 use super::encode;
-use super::record::EncodedRecord;
 use super::error::{DataHubError, ErrorClass, ErrorCode};
 use super::model::{BlobRecord, NewField, NewRecordType, NewTopic};
 use super::producer::DataHubSink;
+use super::record::EncodedRecord;
 use super::topics::{self, TopicRouting};
 use super::tuple::{Layout, TupleError};
 

@@ -49,9 +49,9 @@ use crate::sink::{Sink, SinkAck, SinkError};
 use super::client::DataHubClient;
 use super::config::{DataHubConfig, WriteProtocol};
 use super::encode;
-use super::record::EncodedRecord;
 use super::error::{DataHubError, ErrorClass, ErrorCode};
 use super::model::TopicInfo;
+use super::record::EncodedRecord;
 use super::routing::ShardRouter;
 use super::tuple::{Layout, TupleEncoder, TupleError};
 

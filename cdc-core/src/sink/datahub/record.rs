@@ -19,4 +19,3 @@ pub struct EncodedRecord {
     /// record, completes the event) and 1 otherwise. Summed into `SinkAck::records`.
     pub events: usize,
 }
-

@@ -75,8 +75,8 @@ use serde::Deserialize;
 use crate::event::{ChangeEvent, Op, Row, Value};
 
 use super::config::WriteProtocol;
-use super::record::EncodedRecord;
 use super::pb;
+use super::record::EncodedRecord;
 
 /// Largest STRING value: 2 MB (DataHub Limits page, datahub-protocol §8).
 pub const MAX_STRING_BYTES: usize = 2 * 1024 * 1024;
