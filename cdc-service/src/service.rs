@@ -196,7 +196,8 @@ pub async fn run_pipeline(
         return Ok(());
     };
     if cfg.schema_history {
-        let provider = HistoryProvider::new(cfg.schema_history_path(), scfg.schemas.clone());
+        let provider = HistoryProvider::new(cfg.schema_history_path(), scfg.schemas.clone())
+            .skip_statements(cfg.schema_history_skip.clone());
         scfg.schema_provider = Some(std::sync::Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
     }
     let mut snapshot = SnapshotConfig::new(scfg.name.clone());

@@ -211,7 +211,8 @@ pub enum HistoryError {
     #[error(
         "schema history: DDL at {position} not understood: {ddl}. The collector cannot know the \
          columns of the tables it touches. Ways on: (1) if the statement does not change the \
-         columns of a captured table, skip it (module `cdc_core::schema_history`, \"Ways on\"); \
+         columns of a captured table, skip the statement at this position \
+         (`HistoryProvider::skip_statements`; module `cdc_core::schema_history`, \"Ways on\"); \
          (2) otherwise refresh those tables' schemas from the server at a safe point (no later DDL \
          on them executed yet), then resume"
     )]

@@ -27,7 +27,8 @@
 //! `skip.unparseable.ddl` "can lead to data loss or mangling"):
 //!
 //! 1. **Skip it**, when the statement does not change the columns of any table the history
-//!    keeps (the operator reads it and decides).
+//!    keeps (the operator reads it and decides): [`HistoryProvider::skip_statements`] with the
+//!    position the error names (`CDC_SCHEMA_HISTORY_SKIP` in `cdc-collector`).
 //! 2. **Refresh** the tables it touches from the server ([`capture`], then
 //!    [`SchemaHistory::refresh`]) at a safe point: a position after the DDL where no later DDL
 //!    on those tables has executed yet (for instance with the writers paused). The next

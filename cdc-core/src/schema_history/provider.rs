@@ -38,13 +38,23 @@ pub struct HistoryProvider {
     path: PathBuf,
     databases: Vec<String>,
     state: Option<(SchemaHistory, HistoryFile)>,
+    skip: Vec<BinlogPosition>,
 }
 
 impl HistoryProvider {
     /// A history of the tables of `databases` (empty: every database but the system ones) kept
     /// in the file at `path` (created when missing).
     pub fn new(path: impl Into<PathBuf>, databases: Vec<String>) -> Self {
-        Self { path: path.into(), databases, state: None }
+        Self { path: path.into(), databases, state: None, skip: Vec::new() }
+    }
+
+    /// Statements to skip: the DDL QUERY events ending at these positions are not applied
+    /// (logged). The operator's way on after a statement the history cannot understand stopped
+    /// the collector, when it changes the columns of no table the history keeps (module docs
+    /// of [`crate::schema_history`], "Ways on"); the position is the one the error names.
+    pub fn skip_statements(mut self, positions: Vec<BinlogPosition>) -> Self {
+        self.skip = positions;
+        self
     }
 
     /// The history, once started.
@@ -156,6 +166,10 @@ impl SchemaProvider for HistoryProvider {
 
     fn schema_change(&mut self, change: &SchemaChange) -> Result<(), SourceError> {
         let Some((history, file)) = self.state.as_mut() else { return Ok(()) };
+        if self.skip.contains(&change.position) {
+            warn!(at = %change.position, sql = %change.sql.chars().take(300).collect::<String>(), "Schema history: statement skipped as configured.");
+            return Ok(());
+        }
         match history.apply(&change.position, &change.db, &change.sql).map_err(history_err)? {
             DdlOutcome::Ignored(reason) => {
                 tracing::debug!(%reason, at = %change.position, "DDL leaves the history unchanged.");

@@ -291,6 +291,10 @@ keys! {
         default: DefaultValue::Text("on"),
         kind: Kind::Choice { values: &["on", "off"], aliases: &[] },
     }
+    CDC_SCHEMA_HISTORY_SKIP: "binlog positions (`file:pos`, comma-separated) of DDL statements the schema history must skip: the way on after one it cannot understand stopped the collector (the error names the position), when the statement changes no captured table's columns" {
+        default: DefaultValue::Derived("none"),
+        kind: Kind::List,
+    }
     CDC_SNAPSHOT_MODE: "when to snapshot the captured tables (`initial`: when no checkpoint is stored, then stream; `never`; `when_needed`: also when the checkpoint's position was purged; `initial_only`: snapshot, then exit 0). Unset, it is `initial`, or `never` when `CDC_START_POSITION` is set to other than `latest`" {
         default: DefaultValue::Text("initial"),
         kind: Kind::Choice { values: &["initial", "never", "when_needed", "initial_only"], aliases: &[] },

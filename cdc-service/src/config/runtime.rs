@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cdc_core::batch::BatchLimits;
-use cdc_core::position::StartPosition;
+use cdc_core::position::{BinlogPosition, StartPosition};
 use cdc_core::snapshot::SnapshotMode;
 use cdc_core::source::SourceConfig;
 
@@ -59,6 +59,8 @@ pub struct ServiceConfig {
     pub snapshot_chunk_rows: usize,
     /// `CDC_SCHEMA_HISTORY`: keep a schema history (default on); see [`Self::schema_history_path`].
     pub schema_history: bool,
+    /// `CDC_SCHEMA_HISTORY_SKIP`: positions of DDL statements the history skips; default none.
+    pub schema_history_skip: Vec<BinlogPosition>,
     /// `CDC_BATCH_MAX_RECORDS` (10000), `CDC_BATCH_MAX_BYTES` (1000000, estimated),
     /// `CDC_BATCH_LINGER_MS` (100).
     pub batch: BatchLimits,
@@ -130,6 +132,16 @@ impl ServiceConfig {
             start_position,
             snapshot_chunk_rows: f.int(&keys::CDC_SNAPSHOT_CHUNK_ROWS),
             schema_history: f.choice(&keys::CDC_SCHEMA_HISTORY) == "on",
+            schema_history_skip: {
+                let mut out = Vec::new();
+                for item in f.list(&keys::CDC_SCHEMA_HISTORY_SKIP) {
+                    match item.parse::<BinlogPosition>() {
+                        Ok(p) => out.push(p),
+                        Err(e) => f.problem(&keys::CDC_SCHEMA_HISTORY_SKIP, e),
+                    }
+                }
+                out
+            },
             batch: BatchLimits {
                 max_records: f.int(&keys::CDC_BATCH_MAX_RECORDS),
                 max_bytes: f.int(&keys::CDC_BATCH_MAX_BYTES),
