@@ -43,7 +43,8 @@ use crate::metrics as m;
 use crate::position::StartPosition;
 use crate::retry::{wait_or_cancel, Backoff};
 use crate::source::{
-    BinlogSource, ChangeSource, PrecheckProblem, PrecheckProblems, ServerKind, SourceError, SourceMessage, TableFilter,
+    server_kind, BinlogSource, ChangeSource, PrecheckProblem, PrecheckProblems, ServerKind, SourceConfig, SourceError,
+    SourceMessage, TableFilter,
 };
 use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, StageState, Status};
 
@@ -78,11 +79,7 @@ impl SnapshotThenStream {
         let filter = TableFilter::new(&cfg.schemas, &cfg.tables).map_err(SourceError::Config)?;
         let mut conn =
             mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
-        let version: Option<String> =
-            conn.query_first("SELECT VERSION()").await.map_err(|e| SourceError::connection("SELECT VERSION()", e))?;
-        let oceanbase = cfg.server_kind == ServerKind::OceanBase
-            || version.as_deref().is_some_and(|v| ServerKind::of_version(v) == ServerKind::OceanBase);
-        if oceanbase {
+        if is_oceanbase(cfg, &mut conn).await? {
             // The binlog service's positions are its own: no consistent snapshot point exists
             // in them (and a proxy may answer `binlog_snapshot_%` from elsewhere).
             return Err(SourceError::Snapshot(Box::new(SnapshotError::NoConsistentPoint)));
@@ -147,42 +144,17 @@ impl SnapshotThenStream {
         let backoff = Backoff::from_millis(200, 10_000);
         let mut delays = backoff.jittered();
         loop {
-            if let Some(reader) = self.opened.lock().await.take() {
-                match self.read(reader, &mut progress, &mut tracker, tx, cancel).await? {
-                    Pass::Done(cp) => return Ok(Some(cp)),
-                    Pass::Stopped => return Ok(None),
-                    Pass::Retry => {
-                        if wait_or_cancel(delays.next().unwrap_or(backoff.max), cancel).await {
-                            return Ok(None);
-                        }
-                        continue;
-                    }
-                }
-            }
-            let conn = match mysql_async::Conn::new(self.binlog.config().opts()).await {
-                Ok(c) => c,
-                Err(e) => {
-                    let reason = format!("snapshot: connecting: {e}");
-                    warn!(%reason, "Retrying the snapshot connection.");
-                    self.status.set_source(StageState::Connecting(Some(reason)));
-                    if wait_or_cancel(delays.next().unwrap_or(backoff.max), cancel).await {
-                        return Ok(None);
-                    }
-                    continue;
-                }
+            // The reader opened when the start was resolved, else a new one at a later point.
+            let stashed = self.opened.lock().await.take();
+            let reader = match stashed {
+                Some(reader) => Some(reader),
+                None => self.open_reader(&progress).await?,
             };
-            let reader = match SnapshotReader::open(conn, self.config.clone(), progress.clone()).await {
-                Ok(r) => r,
-                Err(e) if is_transient(&e) => {
-                    warn!(error = %e, "Snapshot could not start; retrying.");
-                    if wait_or_cancel(delays.next().unwrap_or(backoff.max), cancel).await {
-                        return Ok(None);
-                    }
-                    continue;
-                }
-                Err(e) => return Err(SourceError::Snapshot(Box::new(e))),
+            let pass = match reader {
+                Some(reader) => self.read(reader, &mut progress, &mut tracker, tx, cancel).await?,
+                None => Pass::Retry,
             };
-            match self.read(reader, &mut progress, &mut tracker, tx, cancel).await? {
+            match pass {
                 Pass::Done(cp) => return Ok(Some(cp)),
                 Pass::Stopped => return Ok(None),
                 Pass::Retry => {
@@ -191,6 +163,30 @@ impl SnapshotThenStream {
                     }
                 }
             }
+        }
+    }
+
+    /// A new reader continuing `progress`; None (logged, on `/health`) when connecting failed
+    /// or opening failed transiently, to be retried after a pause.
+    ///
+    /// Errors: [`SourceError::Snapshot`] when opening failed for good.
+    async fn open_reader(&self, progress: &SnapshotProgress) -> Result<Option<SnapshotReader>, SourceError> {
+        let conn = match mysql_async::Conn::new(self.binlog.config().opts()).await {
+            Ok(c) => c,
+            Err(e) => {
+                let reason = format!("snapshot: connecting: {e}");
+                warn!(%reason, "Retrying the snapshot connection.");
+                self.status.set_source(StageState::Connecting(Some(reason)));
+                return Ok(None);
+            }
+        };
+        match SnapshotReader::open(conn, self.config.clone(), progress.clone()).await {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if is_transient(&e) => {
+                warn!(error = %e, "Snapshot could not start; retrying.");
+                Ok(None)
+            }
+            Err(e) => Err(SourceError::Snapshot(Box::new(e))),
         }
     }
 
@@ -283,6 +279,15 @@ enum Pass {
 /// while one runs.
 fn point_checkpoint(point: &SnapshotPoint, snapshot: Option<SnapshotProgress>) -> Checkpoint {
     Checkpoint { resume: point.resume(), server_id: point.server_id, ts_ms: now_ms(), snapshot }
+}
+
+/// True when the configuration declares, or the server's `VERSION()` names, the OceanBase
+/// binlog service (whose positions have no consistent snapshot point).
+async fn is_oceanbase(cfg: &SourceConfig, conn: &mut mysql_async::Conn) -> Result<bool, SourceError> {
+    if cfg.server_kind == ServerKind::OceanBase {
+        return Ok(true);
+    }
+    Ok(server_kind(conn).await? == ServerKind::OceanBase)
 }
 
 /// True for errors a new connection may fix (the connection broke, the server went away).
@@ -384,17 +389,14 @@ impl ChangeSource for SnapshotThenStream {
         let cfg = self.binlog.config();
         let mut conn =
             mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
-        let version: Option<String> =
-            conn.query_first("SELECT VERSION()").await.map_err(|e| SourceError::connection("SELECT VERSION()", e))?;
+        let oceanbase = is_oceanbase(cfg, &mut conn).await?;
         let _ = conn.disconnect().await;
-        let oceanbase = cfg.server_kind == ServerKind::OceanBase
-            || version.as_deref().is_some_and(|v| ServerKind::of_version(v) == ServerKind::OceanBase);
         if !oceanbase {
             return binlog;
         }
         let problem = PrecheckProblem::new(
             format!("snapshot mode {}", self.mode),
-            format!("requested on the OceanBase binlog service ({})", version.unwrap_or_default()),
+            "requested on the OceanBase binlog service",
             "never",
             "use snapshot mode never (the binlog service has no consistent snapshot point in its positions)",
         );

@@ -67,6 +67,7 @@ pub use error::{codes, PrecheckProblem, PrecheckProblems, SourceError};
 pub use filter::TableFilter;
 pub use message::{SchemaChange, SourceMessage};
 pub use schema_provider::SchemaProvider;
+pub(crate) use server::server_kind;
 pub use server::{Flavor, ServerKind};
 pub use stream::BinlogSource;
 pub use table::{SchemaColumn, TableSchema};

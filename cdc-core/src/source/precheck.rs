@@ -24,8 +24,8 @@ fn is_on(v: &str) -> bool {
 /// [`SourceError::Precheck`] with every problem found.
 pub(crate) async fn precheck(config: &SourceConfig) -> Result<(), SourceError> {
     let mut conn = server::connect(config).await?;
-    let flavor = server::flavor(&mut conn).await?;
     let kind = server::server_kind(&mut conn).await?;
+    let flavor = kind.flavor();
     let q = |e| SourceError::connection("reading server variables", e);
     let mut problems = Vec::new();
     if config.server_kind != ServerKind::Auto && config.server_kind != kind {

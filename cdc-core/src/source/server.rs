@@ -45,6 +45,15 @@ impl ServerKind {
         }
     }
 
+    /// The replication dialect: MariaDB's, or MySQL's (also the OceanBase binlog service's).
+    pub fn flavor(self) -> Flavor {
+        if self == ServerKind::MariaDb {
+            Flavor::MariaDb
+        } else {
+            Flavor::MySql
+        }
+    }
+
     /// The configuration text (`auto`, `mariadb`, `mysql`, `oceanbase`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,11 +79,9 @@ pub(crate) async fn connect(config: &SourceConfig) -> Result<Conn, SourceError> 
     Conn::new(config.opts()).await.map_err(|e| SourceError::connection("connecting", e))
 }
 
-/// The server's flavour (`SELECT VERSION()`).
+/// The server's flavour (`SELECT VERSION()`, through [`server_kind`]).
 pub(crate) async fn flavor(conn: &mut Conn) -> Result<Flavor, SourceError> {
-    let v: Option<String> =
-        conn.query_first("SELECT VERSION()").await.map_err(|e| SourceError::connection("SELECT VERSION()", e))?;
-    Ok(if v.unwrap_or_default().contains("MariaDB") { Flavor::MariaDb } else { Flavor::MySql })
+    Ok(server_kind(conn).await?.flavor())
 }
 
 /// The binlog files the server has, oldest first (`SHOW BINARY LOGS`).

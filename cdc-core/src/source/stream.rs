@@ -10,7 +10,6 @@
 
 use std::time::Duration;
 
-use backon::BackoffBuilder;
 use futures_util::StreamExt;
 use mysql_async::prelude::*;
 use mysql_async::{BinlogStreamRequest, Conn};
@@ -30,6 +29,7 @@ use super::table::TableSchema;
 use super::{coalesce, gtid, precheck, schema, start};
 use crate::metrics;
 use crate::position::{Resume, StartPosition};
+use crate::retry::Backoff;
 
 use crate::checkpoint::Checkpoint;
 use crate::status::{StageState, Status};
@@ -147,15 +147,7 @@ impl BinlogSource {
     }
 
     fn backoff(&self) -> backon::ExponentialBackoff {
-        backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(self.config.reconnect_min_ms.max(1)))
-            .with_max_delay(Duration::from_millis(
-                self.config.reconnect_max_ms.max(self.config.reconnect_min_ms.max(1)),
-            ))
-            .with_factor(2.0)
-            .with_jitter()
-            .without_max_times()
-            .build()
+        Backoff::from_millis(self.config.reconnect_min_ms, self.config.reconnect_max_ms).jittered()
     }
 
     /// One replication connection: Ok(Cancelled) on cancel, Ok(Transient) on a connection
@@ -387,10 +379,7 @@ impl BinlogSource {
         db: &str,
         table: &str,
     ) -> Result<TableSchema, mysql_async::Error> {
-        if meta_conn.is_none() {
-            *meta_conn = Some(Conn::new(self.config.opts()).await?);
-        }
-        let conn = meta_conn.as_mut().expect("set above");
+        let conn = self.meta(meta_conn).await?;
         match schema::load_schema(conn, db, table).await {
             Ok(s) => Ok(s),
             Err(e) => {
