@@ -61,6 +61,9 @@ pub struct StatusSnapshot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotPhase {
+    /// A resumed snapshot delivers the binlog changes between its stored point and the
+    /// point its remaining rows are read at, before reading them.
+    CatchingUp,
     /// Reading tables.
     Reading,
     /// Every table read and acknowledged; streaming from the snapshot's point.
@@ -240,6 +243,28 @@ impl Status {
     /// Records the initial snapshot's progress.
     pub fn set_snapshot(&self, snapshot: SnapshotStatus) {
         self.with(|s| s.snapshot = Some(snapshot));
+        self.beat();
+    }
+
+    /// Sets the phase of the snapshot shown on `/health` (a snapshot with no status yet
+    /// gets one with only the phase).
+    pub fn set_snapshot_phase(&self, phase: SnapshotPhase) {
+        self.with(|s| match &mut s.snapshot {
+            Some(snap) => snap.phase = phase,
+            None => {
+                s.snapshot = Some(SnapshotStatus {
+                    phase,
+                    table: None,
+                    table_rows_done: 0,
+                    table_rows_estimated: 0,
+                    tables_remaining: 0,
+                    tables_total: 0,
+                    rows_done: 0,
+                    table_eta_s: None,
+                    elapsed_s: 0,
+                })
+            }
+        });
         self.beat();
     }
 

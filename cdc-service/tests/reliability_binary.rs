@@ -2,7 +2,8 @@
 //! (`cdc_tests::workload`) runs while the collector is killed with SIGKILL at random moments,
 //! stopped with SIGTERM inside a 100 000-row transaction, loses its offset directory, or has its
 //! binlog flushed and purged while stopped, and while MariaDB itself is restarted and the
-//! replication connection killed. Every scenario ends with the verifier (`cdc_tests::verify`):
+//! replication connection killed; and SIGKILLs inside a 120 000-row initial snapshot while a
+//! workload writes to the rows being read. Every scenario ends with the verifier (`cdc_tests::verify`):
 //! 0 missing, 0 extra, 0 different, 0 per-key reorders; duplicates are allowed and printed.
 //!
 //! Profiles: short by default (CI); `CDC_RELIABILITY_PROFILE=long` (20 kills, longer runs).
@@ -249,10 +250,8 @@ async fn sigkill_at_random_moments_under_load_loses_nothing() {
     let emu = emulator(3).await;
     let dir = tempfile::tempdir().unwrap();
     let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("data/offsets.json"));
-    // This test is about crash safety of streaming: no snapshot (an initial snapshot killed
-    // under a concurrent workload resumes at a later point and replays the changes between
-    // the two points after rows read there — at-least-once, tested on its own below).
-    col.set("CDC_SNAPSHOT_MODE", "never");
+    // The default mode (initial): the tables are empty, so the snapshot is short and a kill
+    // before ready may land in it; the rest is crash safety of streaming.
     col.spawn();
     col.wait_ready().await;
 
@@ -483,7 +482,7 @@ async fn flush_keeps_everything_and_purge_of_the_resume_file_is_a_clear_fatal_er
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkills_inside_the_initial_snapshot_resume_it_after_the_last_acknowledged_chunk() {
+async fn sigkills_inside_the_initial_snapshot_under_writes_resume_it_after_the_last_acknowledged_chunk_in_key_order() {
     let seed = workload::seed_from_env();
     let _guard = SeedGuard(seed);
     let db = mariadb::server().await;
@@ -512,6 +511,15 @@ async fn sigkills_inside_the_initial_snapshot_resume_it_after_the_last_acknowled
             times: datahub_emulator::FaultTimes::Fraction(1.0),
         });
     }
+    // A concurrent workload on the rows being snapshotted for the whole time of the kills
+    // (inserts, updates, primary-key changes, deletes in every table, w_bulk's rows included):
+    // each restart reads the remaining rows at a later point than the stored one, so it must
+    // deliver the binlog in between first, or a key changed in between shows older states
+    // after its snapshot row (the verifier's per-key order check).
+    let mut live = WorkloadConfig::new(seed ^ 0x11, schema.clone());
+    live.txn_per_sec = 30.0;
+    live.big_row_fraction = 0.0;
+    let live = workload::start(&db, &live);
     let mut at = Vec::new();
     for k in 0..3u64 {
         col.spawn();
@@ -536,6 +544,9 @@ async fn sigkills_inside_the_initial_snapshot_resume_it_after_the_last_acknowled
         eprintln!("SIGKILL {k}: checkpoint inside w_bulk after {rows} rows");
         at.push(rows);
     }
+    let live = live.stop().await;
+    eprintln!("workload during the snapshot: {live:?}");
+    assert!(live.committed > 20, "too little written during the snapshot: {live:?}");
     emu.faults().clear();
     col.spawn();
     col.wait_ready().await;
@@ -547,6 +558,11 @@ async fn sigkills_inside_the_initial_snapshot_resume_it_after_the_last_acknowled
     workload::start(&db, &wcfg).join().await;
     col.wait_caught_up(&db, 120).await;
     assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
+    assert!(
+        col.log_text().contains("delivering the binlog changes in between first"),
+        "no restart caught up with the binlog before reading at its later point:\n{}",
+        col.log_text()
+    );
     let events = events_of(&emu, &schema);
     let bulk_reads = events.iter().filter(|e| e.event["op"] == "r" && e.table().ends_with(".w_bulk")).count();
     assert!(bulk_reads < bulk + bulk / 2, "w_bulk read {bulk_reads} times for {bulk} rows: a restart began again");

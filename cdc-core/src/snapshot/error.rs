@@ -17,6 +17,14 @@ pub enum SnapshotError {
          CONSISTENT SNAPSHOT (a MariaDB or Percona Server feature, with log_bin=ON); use the watermark snapshot"
     )]
     NoConsistentPoint,
+    /// A resumed snapshot must deliver the binlog between its stored point and its new
+    /// consistent point, but the binlog source gave a commit without a file position (a
+    /// GTID-only resume), so the new point cannot be located in the stream.
+    #[error(
+        "the snapshot resumes at a later binlog point, but the stream gave a commit without a binlog file position; \
+         resume the snapshot from a file/position checkpoint"
+    )]
+    NoResumePosition,
     /// A table to snapshot does not exist (no columns in `information_schema.COLUMNS`).
     #[error("table {0} does not exist (no columns in information_schema.COLUMNS)")]
     NoSuchTable(TableId),

@@ -138,8 +138,10 @@ pub struct TableProgress {
 /// `binlog_snapshot_position`); streaming starts there once the snapshot is acknowledged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotProgress {
-    /// The consistent point of the first run (kept on resume: see the module docs of
-    /// [`crate::snapshot`] for what a resume reads at a later point). None before it is known.
+    /// Where the rows delivered so far and the changes delivered so far meet: the consistent
+    /// point the rows were read at, or a later commit the binlog was delivered up to before a
+    /// resumed run reads at its own later point (see the module docs of [`crate::snapshot`]).
+    /// Streaming resumes here. None before it is known.
     pub point: Option<SnapshotPoint>,
     /// Every table of the snapshot, in reading order.
     pub tables: Vec<TableProgress>,

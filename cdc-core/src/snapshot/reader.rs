@@ -83,9 +83,9 @@ impl SnapshotReader {
     /// `progress` lists the tables in reading order; tables already done are skipped, a table
     /// in progress continues after its last key (or from its start when it has no primary
     /// key). A fresh snapshot passes [`SnapshotProgress::new`]. The point of a fresh snapshot is
-    /// recorded in the progress; a resumed one keeps the first run's point there (streaming
-    /// starts at that point) and reads the remaining rows at this run's later point
-    /// ([`Self::point`]): see the module docs of [`crate::snapshot`] for what that means.
+    /// recorded in the progress; a resumed one keeps the stored point there and reads the
+    /// remaining rows at this run's later point ([`Self::point`]): the binlog between the two
+    /// must be delivered before those rows (see the module docs of [`crate::snapshot`]).
     ///
     /// Errors: [`SnapshotError::NoConsistentPoint`] on servers without
     /// `binlog_snapshot_file/position`; [`SnapshotError::Sql`].

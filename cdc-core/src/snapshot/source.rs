@@ -40,7 +40,7 @@ use super::tables;
 use crate::checkpoint::Checkpoint;
 use crate::event::Origin;
 use crate::metrics as m;
-use crate::position::StartPosition;
+use crate::position::{BinlogPosition, StartPosition};
 use crate::retry::{wait_or_cancel, Backoff};
 use crate::source::{
     server_kind, BinlogSource, ChangeSource, PrecheckProblem, PrecheckProblems, ServerKind, SourceConfig, SourceError,
@@ -151,7 +151,10 @@ impl SnapshotThenStream {
                 None => self.open_reader(&progress).await?,
             };
             let pass = match reader {
-                Some(reader) => self.read(reader, &mut progress, &mut tracker, tx, cancel).await?,
+                Some(reader) => match self.catch_up(reader.point(), &mut progress, tx, cancel).await? {
+                    Pass::Done(_) => self.read(reader, &mut progress, &mut tracker, tx, cancel).await?,
+                    other => other,
+                },
                 None => Pass::Retry,
             };
             match pass {
@@ -190,6 +193,116 @@ impl SnapshotThenStream {
         }
     }
 
+    /// Delivers the binlog changes between the progress's point S (where streaming resumes:
+    /// every change before it is delivered) and `target`, this reader's later point P, before
+    /// any row is read at P; then records P as the progress's point. Returns `Pass::Done` when
+    /// P is reached (at once when S = P: a fresh snapshot, or a resume without writes in
+    /// between), `Pass::Stopped` when cancelled, `Pass::Retry` when the binlog connection broke
+    /// (resume from the last commit delivered, which the progress's point now holds).
+    ///
+    /// Why: the rows still to read are read as of P. Were they delivered before the changes of
+    /// (S, P] (which the stream from S must deliver for the rows already read at S), a key
+    /// changed in between would show its state at P and then older states — a per-key
+    /// reorder. Delivered in this order, a key's events are the changes up to P, then its row
+    /// as of P (a duplicate of its last state, or its first appearance), then the changes
+    /// after P. Every commit of the catch-up carries the progress with the commit's position
+    /// as its point, so a crash in it resumes from the last acknowledged commit.
+    ///
+    /// Errors: those of the binlog source ([`SourceError::PositionPurged`] when S is gone).
+    async fn catch_up(
+        &self,
+        target: &SnapshotPoint,
+        progress: &mut SnapshotProgress,
+        tx: &mpsc::Sender<SourceMessage>,
+        cancel: &CancellationToken,
+    ) -> Result<Pass, SourceError> {
+        let from = progress.point.clone().unwrap_or_else(|| target.clone());
+        if !is_before(&from.position, &target.position) {
+            progress.point = Some(target.clone());
+            return Ok(Pass::Done(point_checkpoint(target, None)));
+        }
+        info!(from = %from.position, to = %target.position, "Snapshot resumes at a later point: delivering the binlog changes in between first.");
+        self.status.set_snapshot_phase(SnapshotPhase::CatchingUp);
+        let (btx, mut brx) = mpsc::channel::<SourceMessage>(16);
+        let bcancel = cancel.child_token();
+        let start = point_checkpoint(&from, Some(progress.clone()));
+        let task = tokio::spawn(self.binlog.clone().run(start, btx, bcancel.clone()));
+        let mut reached = false;
+        let mut forwarded_all = true;
+        while let Some(msg) = brx.recv().await {
+            let (msg, last) = match msg {
+                SourceMessage::Events(events) => {
+                    // One message holds rows of one transaction: wholly before or after P.
+                    let at = events.first().map(|e| BinlogPosition::new(&*e.source.file, e.source.pos));
+                    if at.is_some_and(|at| !is_before(&at, &target.position)) {
+                        reached = true;
+                        break;
+                    }
+                    (SourceMessage::Events(events), false)
+                }
+                SourceMessage::SchemaChange(change) => {
+                    if is_before(&target.position, &change.position) {
+                        reached = true;
+                        break;
+                    }
+                    (SourceMessage::SchemaChange(change), false)
+                }
+                SourceMessage::Commit(cp) => {
+                    let Some(at) = cp.position().cloned() else {
+                        // A resume by GTID set only has no file position to compare.
+                        return Err(SourceError::Snapshot(Box::new(SnapshotError::NoResumePosition)));
+                    };
+                    if is_before(&target.position, &at) {
+                        reached = true;
+                        break;
+                    }
+                    progress.point = Some(SnapshotPoint {
+                        position: at.clone(),
+                        gtid_set: cp.gtid_set().cloned(),
+                        server_id: cp.server_id,
+                        ts_ms: cp.ts_ms,
+                    });
+                    let last = at == target.position;
+                    (SourceMessage::Commit(Checkpoint { snapshot: Some(progress.clone()), ..cp }), last)
+                }
+                SourceMessage::Heartbeat { position, ts_ms } => {
+                    // No open transaction at `position`: at or past P, everything before P
+                    // was delivered.
+                    let last = !is_before(&position, &target.position);
+                    (SourceMessage::Heartbeat { position, ts_ms }, last)
+                }
+            };
+            let sent = tokio::select! {
+                _ = cancel.cancelled() => false,
+                r = tx.send(msg) => r.is_ok(),
+            };
+            if !sent {
+                forwarded_all = false;
+                break;
+            }
+            if last {
+                reached = true;
+                break;
+            }
+        }
+        bcancel.cancel();
+        drop(brx);
+        let outcome = task.await;
+        if !forwarded_all || cancel.is_cancelled() {
+            return Ok(Pass::Stopped);
+        }
+        if reached {
+            info!(point = %target.position, "Binlog delivered up to the snapshot's point; reading the remaining rows there.");
+            progress.point = Some(target.clone());
+            return Ok(Pass::Done(point_checkpoint(target, None)));
+        }
+        match outcome {
+            Ok(Ok(())) => Ok(Pass::Stopped),
+            Ok(Err(e)) => Err(e),
+            Err(join) => Err(SourceError::Snapshot(Box::new(join))),
+        }
+    }
+
     /// One reader's run: forwards its chunks, each with a checkpoint holding the progress.
     async fn read(
         &self,
@@ -199,9 +312,12 @@ impl SnapshotThenStream {
         tx: &mpsc::Sender<SourceMessage>,
         cancel: &CancellationToken,
     ) -> Result<Pass, SourceError> {
-        let first_point = reader.progress().point.clone().expect("the reader records the point");
+        // After `catch_up`, the progress's point is this run's point: the rows read now and the
+        // changes delivered so far meet there.
+        let first_point = reader.point().clone();
+        debug_assert_eq!(progress.point.as_ref(), Some(&first_point));
         progress.point = Some(first_point.clone());
-        info!(point = %first_point.position, run_point = %reader.point().position, tables = progress.tables.len(), done = progress.tables.len() - progress.remaining(), "Snapshot started.");
+        info!(point = %first_point.position, tables = progress.tables.len(), done = progress.tables.len() - progress.remaining(), "Snapshot started.");
         self.status.set_source(StageState::Running);
         let (ctx, mut crx) = mpsc::channel::<SnapshotChunk>(2);
         let reader_cancel = cancel.child_token();
@@ -279,6 +395,11 @@ enum Pass {
 /// while one runs.
 fn point_checkpoint(point: &SnapshotPoint, snapshot: Option<SnapshotProgress>) -> Checkpoint {
     Checkpoint { resume: point.resume(), server_id: point.server_id, ts_ms: now_ms(), snapshot }
+}
+
+/// True when `a` is strictly before `b` in the binlog (files ordered by their numeric suffix).
+fn is_before(a: &BinlogPosition, b: &BinlogPosition) -> bool {
+    (a.file_index(), a.pos) < (b.file_index(), b.pos)
 }
 
 /// True when the configuration declares, or the server's `VERSION()` names, the OceanBase
@@ -429,8 +550,8 @@ impl ChangeSource for SnapshotThenStream {
         let mut from = from;
         loop {
             if let Some(progress) = from.snapshot.clone().filter(|p| !p.is_done()) {
-                match self.snapshot(progress, &tx, &cancel).await? {
-                    Some(next) => {
+                match self.snapshot(progress, &tx, &cancel).await {
+                    Ok(Some(next)) => {
                         // Every snapshot row is before this commit: once it is stored, a restart
                         // streams from the point instead of snapshotting again.
                         if tx.send(SourceMessage::Commit(next.clone())).await.is_err() {
@@ -438,7 +559,15 @@ impl ChangeSource for SnapshotThenStream {
                         }
                         from = next;
                     }
-                    None => return Ok(()),
+                    Ok(None) => return Ok(()),
+                    // A resumed snapshot's catch-up found its point purged: the changes to the
+                    // rows already delivered are gone, so everything is read again.
+                    Err(SourceError::PositionPurged { position, oldest }) if self.mode == SnapshotMode::WhenNeeded => {
+                        warn!(%position, %oldest, "The snapshot's resume position was purged from the server; snapshot mode when_needed: snapshotting the captured tables again.");
+                        from = self.fresh().await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
                 }
             }
             if self.mode == SnapshotMode::InitialOnly {

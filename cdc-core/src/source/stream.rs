@@ -248,7 +248,6 @@ impl BinlogSource {
             Err(e) => return self.classify(e, resume).await,
         };
         ::metrics::counter!(metrics::SOURCE_CONNECTS_TOTAL, "outcome" => "ok").increment(1);
-        self.status.set_source(StageState::Running);
         let mut out = Vec::with_capacity(64);
         // Binlog bytes of the events whose rows wait in `out` (see coalesce::COALESCE_BYTES).
         let mut out_bytes = 0usize;
@@ -267,6 +266,10 @@ impl BinlogSource {
                 None => return Ok(Outcome::Transient("the server ended the binlog stream".into())),
             };
             if !reset_backoff {
+                // The server accepted the dump request: its first packet is an event (the fake
+                // ROTATE), not the error it sends for a purged or unknown position. Only now is
+                // the source running (`/health/ready`).
+                self.status.set_source(StageState::Running);
                 *delays = self.backoff();
                 reset_backoff = true;
             }
