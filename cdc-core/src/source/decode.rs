@@ -920,3 +920,6 @@ pub(crate) fn parse_maria_gtids(s: &str) -> Option<BTreeMap<u32, (u32, u64)>> {
     }
     Some(m)
 }
+
+#[cfg(test)]
+mod tests;
