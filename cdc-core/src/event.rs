@@ -17,7 +17,7 @@
 //! `TIME` with `HH:mm:ss[.f]`, `DATE` with ISO `yyyy-MM-dd`, `BYTES` from base64 and `DECIMAL`
 //! from a string or a number (`JsonToRowDataConverters` in `flink-formats/flink-json`; the
 //! format's options: <https://nightlies.apache.org/flink/flink-docs-stable/docs/connectors/table/formats/debezium/>).
-//! Checked with a real Flink (PyFlink 2.3.0) by `tests/tests/flink_debezium.rs`.
+//! Checked with a real Flink (PyFlink 2.3.0) by `tests/tests/e2e/flink_debezium.rs`.
 //!
 //! * **2** (this one): TIMESTAMP is `"YYYY-MM-DD HH:MM:SS[.ffffff]Z"` (v1: `…THH:MM:SS…Z`, which
 //!   Flink's `SQL` standard rejects while its `ISO-8601` standard rejects the DATETIME text, so

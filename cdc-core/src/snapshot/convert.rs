@@ -1,6 +1,6 @@
 //! Server values of the binary protocol (prepared statements) → the contract's [`Value`],
 //! identical to what the binlog decoder gives for the same row (checked by
-//! `tests/tests/snapshot_values.rs` over every type family).
+//! `tests/tests/snapshot/values.rs` over every type family).
 //!
 //! The snapshot session makes the server send what the binlog holds: `character_set_results =
 //! NULL` (column bytes in the column's own character set, MySQL manual 12.4 "Connection

@@ -23,7 +23,7 @@
 //! **Values** are byte-identical to what the binlog decoder gives for the same row: the binary
 //! protocol (prepared statements), the same column rules ([`TableLayout`], from
 //! `information_schema`), the same conversion (`source::value::convert`); checked by the
-//! differential test `tests/tests/snapshot_values.rs` over every type family. Not supported
+//! differential test `tests/tests/snapshot/values.rs` over every type family. Not supported
 //! (an error naming the column): MariaDB's INET4/INET6/UUID plugin types.
 //!
 //! **Resume** ([`SnapshotProgress`], serde, for the checkpoint): per table done / in progress

@@ -9,7 +9,7 @@
 //! <collation>`, so a case-insensitive key (`'a'` = `'A'`) or a latin1 key compares exactly as
 //! `ORDER BY` sorted it (never in Rust, where byte order differs from the collation's). Hex,
 //! because the server converts a string parameter from `character_set_client`: latin1 bytes
-//! sent as they are came back as `?` (found by `snapshot_values`).
+//! sent as they are came back as `?` (found by `snapshot/values`).
 
 use mysql_common::value::Value as MyValue;
 

@@ -63,7 +63,7 @@ pub(crate) fn parse_value(col: &ColumnPlan, is_partial: bool, buf: &mut ParseBuf
             Ok(Parsed::Value(Value::Int(if b == 0 { 0 } else { 1900 + b as i64 })))
         }
         // MEDIUMINT is read here too: mysql_common 0.37 does not sign-extend negative INT24
-        // values (-8388608 came out as 8388608 in source_types).
+        // values (-8388608 came out as 8388608 in tests/tests/source/types.rs).
         ValueOp::Int24 => {
             let b = buf.checked_eat(3).ok_or_else(|| bad("truncated MEDIUMINT"))?;
             let raw = b[0] as u32 | (b[1] as u32) << 8 | (b[2] as u32) << 16;

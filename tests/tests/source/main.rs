@@ -1,0 +1,20 @@
+//! Source tests: the binlog reader against the project's MariaDB servers (FULL, MINIMAL and NO_LOG
+//! row metadata) and the OceanBase emulator — DML and DDL decoding, filters, positions, prechecks,
+//! reconnects, restarts, heartbeats, types, recorded binlog files.
+//!
+//! One test binary for these modules (one link instead of one per file); each module's own
+//! header says what it covers.
+
+mod ddl;
+mod dml;
+mod filters;
+mod fixtures;
+mod heartbeat;
+mod oceanbase;
+mod positions;
+mod precheck;
+mod reconnect;
+mod restart;
+mod session_overrides;
+mod throughput;
+mod types;
