@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::position::{BinlogPosition, GtidSet, Resume};
-use crate::snapshot::SnapshotProgress;
+use std::collections::BTreeSet;
+
+use crate::snapshot::{SnapshotProgress, TableId};
 
 /// A durable resume point: always at a consistent point of the source (a transaction boundary
 /// of the binlog), stored only after every event before it has been acknowledged by the sink.
@@ -38,17 +40,23 @@ pub struct Checkpoint {
     /// point streaming starts at once it is done. None when no snapshot is under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotProgress>,
+    /// The tables whose rows an initial snapshot has delivered (done, in every checkpoint
+    /// after it, the binlog source carrying it forward), so that a table added to the captured
+    /// tables later is found and snapshotted at the next start. None when no snapshot ever
+    /// ran (mode `never`, or an offset file of an earlier version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshotted: Option<Arc<BTreeSet<TableId>>>,
 }
 
 impl Checkpoint {
     /// A checkpoint at `position` with GTID state `gtid_set`.
     pub fn at(position: BinlogPosition, gtid_set: Option<GtidSet>, server_id: u32, ts_ms: i64) -> Self {
-        Self { resume: Resume::Position { position, gtid_set }, server_id, ts_ms, snapshot: None }
+        Self { resume: Resume::Position { position, gtid_set }, server_id, ts_ms, snapshot: None, snapshotted: None }
     }
 
     /// A start after the transactions of `gtid_set` (file found by the server).
     pub fn after_gtids(gtid_set: GtidSet, ts_ms: i64) -> Self {
-        Self { resume: Resume::Gtid { gtid_set }, server_id: 0, ts_ms, snapshot: None }
+        Self { resume: Resume::Gtid { gtid_set }, server_id: 0, ts_ms, snapshot: None, snapshotted: None }
     }
 
     /// The binlog file and offset, when known (see [`Resume::position`]).
@@ -103,7 +111,7 @@ fn parse_file(bytes: &[u8]) -> Result<Checkpoint, String> {
         (true, None) => return Err("version 1 checkpoint with neither a file nor a GTID set".into()),
         (false, gtid_set) => Resume::Position { position: v1.position, gtid_set },
     };
-    Ok(Checkpoint { resume, server_id: v1.server_id, ts_ms: v1.ts_ms, snapshot: None })
+    Ok(Checkpoint { resume, server_id: v1.server_id, ts_ms: v1.ts_ms, snapshot: None, snapshotted: None })
 }
 
 /// A checkpoint could not be read or written.

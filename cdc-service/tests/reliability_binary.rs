@@ -626,3 +626,62 @@ async fn mariadb_restarts_and_killed_replication_connections_lose_nothing() {
     verify_clean(&db, &emu, &schema).await;
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_added_to_the_captured_tables_are_snapshotted_at_the_next_start_while_writes_go_on() {
+    let seed = workload::seed_from_env();
+    let _guard = SeedGuard(seed);
+    let db = mariadb::server().await;
+    let schema = db.fresh_schema("rel_add").await;
+    workload::create_tables(&mut db.admin_conn().await, &schema).await;
+    // Rows in every table before the collector first starts.
+    let mut fill = WorkloadConfig::new(seed, schema.clone());
+    fill.txn_per_sec = 0.0;
+    fill.max_txns = Some(150);
+    fill.big_row_fraction = 0.0;
+    workload::start(&db, &fill).join().await;
+    let emu = emulator(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
+    // First run: two of the five tables captured (snapshot, then stream) while a workload
+    // writes to all five.
+    col.set("DATABASE_TABLES", "w_nums,w_bulk");
+    col.spawn();
+    col.wait_ready().await;
+    let mut cfg = WorkloadConfig::new(seed ^ 0x22, schema.clone());
+    cfg.txn_per_sec = 30.0;
+    cfg.big_row_fraction = 0.0;
+    let w = workload::start(&db, &cfg);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
+    // Second run: every table captured, the writes going on. The three added tables are
+    // snapshotted (after the binlog up to their point), the two others only stream.
+    col.set("DATABASE_TABLES", "*");
+    col.spawn();
+    col.wait_ready().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stats = w.stop().await;
+    eprintln!("workload: {stats:?}");
+    assert!(stats.committed > 20, "too little written: {stats:?}");
+    col.wait_caught_up(&db, 120).await;
+    assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
+    let log = col.log_text();
+    assert!(log.contains("Tables added to the captured tables since the last snapshot"), "{log}");
+    let events = events_of(&emu, &schema);
+    let points = |t: &str| -> std::collections::BTreeSet<String> {
+        events
+            .iter()
+            .filter(|e| e.event["op"] == "r" && e.table().ends_with(&format!(".{t}")))
+            .map(|e| format!("{}:{}", e.event["source"]["file"], e.event["source"]["pos"]))
+            .collect()
+    };
+    assert_eq!(points("w_nums").len(), 1, "w_nums is snapshotted once, by the first run: {:?}", points("w_nums"));
+    assert!(points("w_bulk").len() <= 1, "w_bulk is not snapshotted again: {:?}", points("w_bulk"));
+    for t in ["w_time", "w_text", "w_bin"] {
+        let p = points(t);
+        assert_eq!(p.len(), 1, "{t}: read by the second run's snapshot: {p:?}");
+        assert_ne!(p, points("w_nums"), "{t} read at the second run's point");
+    }
+    verify_clean(&db, &emu, &schema).await;
+    emu.shutdown().await;
+}

@@ -22,7 +22,7 @@
 //! re-snapshots when the binlog source reports its resume position purged; `initial_only`
 //! returns after the snapshot (the service then exits 0).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,13 +61,16 @@ pub struct SnapshotThenStream {
     /// The reader [`ChangeSource::resolve_start`] opened: its consistent point is the one in
     /// the checkpoint stored before the first read, so the first run reads exactly there.
     opened: Arc<tokio::sync::Mutex<Option<SnapshotReader>>>,
+    /// The tables earlier snapshots delivered, written into every checkpoint of this one
+    /// ([`Checkpoint::snapshotted`]); this snapshot's tables join them when it is done.
+    prior: Arc<std::sync::Mutex<Option<Arc<BTreeSet<TableId>>>>>,
 }
 
 impl SnapshotThenStream {
     /// A source that snapshots per `mode` with `config` (rows per chunk; `config.name` should
     /// be the binlog source's logical name), then streams with `binlog`.
     pub fn new(binlog: BinlogSource, mode: SnapshotMode, config: SnapshotConfig, status: Status) -> Self {
-        Self { binlog, mode, config, status, opened: Arc::default() }
+        Self { binlog, mode, config, status, opened: Arc::default(), prior: Arc::default() }
     }
 
     /// The captured tables (base tables the source's schema and table selectors match), in
@@ -127,7 +130,65 @@ impl SnapshotThenStream {
         let progress = reader.progress().clone();
         let point = progress.point.clone().expect("the reader records the point");
         *self.opened.lock().await = Some(reader);
-        Ok(point_checkpoint(&point, Some(progress)))
+        *self.prior.lock().expect("not poisoned") = None;
+        Ok(self.at_point(&point, Some(progress)))
+    }
+
+    /// The checkpoint at `point`: streaming resumes there; `snapshot` is the progress while
+    /// one runs; the tables earlier snapshots delivered travel with it.
+    fn at_point(&self, point: &SnapshotPoint, snapshot: Option<SnapshotProgress>) -> Checkpoint {
+        Checkpoint {
+            resume: point.resume(),
+            server_id: point.server_id,
+            ts_ms: now_ms(),
+            snapshot,
+            snapshotted: self.prior.lock().expect("not poisoned").clone(),
+        }
+    }
+
+    /// A stored checkpoint without a snapshot under way, checked for captured tables no
+    /// snapshot has delivered (added to the table selectors since): when there are some, the
+    /// checkpoint comes back with a snapshot of just those, whose point is the checkpoint's
+    /// position — they are read at a later consistent point after the binlog up to it is
+    /// delivered (`catch_up`), while every other table keeps its stream. A checkpoint that
+    /// records no snapshotted tables (written by mode `never` or an earlier version) gets the
+    /// tables captured now as its record, and nothing is snapshotted.
+    ///
+    /// Errors: [`SourceError::Config`], [`SourceError::Connection`] from listing the tables.
+    async fn with_added_tables(&self, mut from: Checkpoint) -> Result<Checkpoint, SourceError> {
+        let captured = match self.captured_tables().await {
+            Ok(t) => t,
+            // The OceanBase binlog service: no consistent snapshot to read added tables in.
+            Err(SourceError::Snapshot(e)) => {
+                warn!(error = %e, "Tables added to the captured tables cannot be snapshotted on this server.");
+                return Ok(from);
+            }
+            Err(e) => return Err(e),
+        };
+        let captured: BTreeSet<TableId> = captured.into_iter().map(|(t, _)| t).collect();
+        let Some(done) = from.snapshotted.clone() else {
+            info!(tables = captured.len(), "The checkpoint records no snapshotted tables: the tables captured now are recorded as such (a table added later will be snapshotted).");
+            from.snapshotted = Some(Arc::new(captured));
+            return Ok(from);
+        };
+        let added: Vec<TableId> = captured.difference(&done).cloned().collect();
+        if added.is_empty() {
+            return Ok(from);
+        }
+        let Some(position) = from.position().cloned() else {
+            warn!(added = ?added.iter().map(ToString::to_string).collect::<Vec<_>>(), "Tables were added to the captured tables, but the checkpoint has no binlog file position to snapshot them from; they are streamed only.");
+            return Ok(from);
+        };
+        info!(added = ?added.iter().map(ToString::to_string).collect::<Vec<_>>(), "Tables added to the captured tables since the last snapshot: snapshotting them.");
+        let mut progress = SnapshotProgress::new(added);
+        progress.point = Some(SnapshotPoint {
+            position,
+            gtid_set: from.gtid_set().cloned(),
+            server_id: from.server_id,
+            ts_ms: from.ts_ms,
+        });
+        from.snapshot = Some(progress);
+        Ok(from)
     }
 
     /// Runs the snapshot described by `progress` to its end. Returns the checkpoint to stream
@@ -219,13 +280,13 @@ impl SnapshotThenStream {
         let from = progress.point.clone().unwrap_or_else(|| target.clone());
         if !is_before(&from.position, &target.position) {
             progress.point = Some(target.clone());
-            return Ok(Pass::Done(point_checkpoint(target, None)));
+            return Ok(Pass::Done(self.at_point(target, None)));
         }
         info!(from = %from.position, to = %target.position, "Snapshot resumes at a later point: delivering the binlog changes in between first.");
         self.status.set_snapshot_phase(SnapshotPhase::CatchingUp);
         let (btx, mut brx) = mpsc::channel::<SourceMessage>(16);
         let bcancel = cancel.child_token();
-        let start = point_checkpoint(&from, Some(progress.clone()));
+        let start = self.at_point(&from, Some(progress.clone()));
         let task = tokio::spawn(self.binlog.clone().run(start, btx, bcancel.clone()));
         let mut reached = false;
         let mut forwarded_all = true;
@@ -294,7 +355,7 @@ impl SnapshotThenStream {
         if reached {
             info!(point = %target.position, "Binlog delivered up to the snapshot's point; reading the remaining rows there.");
             progress.point = Some(target.clone());
-            return Ok(Pass::Done(point_checkpoint(target, None)));
+            return Ok(Pass::Done(self.at_point(target, None)));
         }
         match outcome {
             Ok(Ok(())) => Ok(Pass::Stopped),
@@ -336,7 +397,7 @@ impl SnapshotThenStream {
                 }
             }
             progress.set(&table, state.clone());
-            let cp = point_checkpoint(&first_point, Some(progress.clone()));
+            let cp = self.at_point(&first_point, Some(progress.clone()));
             let mut msgs = Vec::with_capacity(2);
             if !events.is_empty() {
                 msgs.push(SourceMessage::Events(events));
@@ -367,7 +428,7 @@ impl SnapshotThenStream {
             Ok(Ok(_)) if progress.is_done() => {
                 tracker.finish(progress, &self.status);
                 info!(rows = tracker.rows, seconds = tracker.started.elapsed().as_secs(), point = %first_point.position, "Snapshot done; streaming from its point.");
-                Ok(Pass::Done(point_checkpoint(&first_point, None)))
+                Ok(Pass::Done(self.at_point(&first_point, None)))
             }
             Ok(Ok(_)) => Ok(Pass::Stopped),
             Ok(Err(e)) if is_transient(&e) => {
@@ -391,11 +452,6 @@ enum Pass {
     Retry,
 }
 
-/// The checkpoint at the snapshot's point: streaming resumes there; `snapshot` is the progress
-/// while one runs.
-fn point_checkpoint(point: &SnapshotPoint, snapshot: Option<SnapshotProgress>) -> Checkpoint {
-    Checkpoint { resume: point.resume(), server_id: point.server_id, ts_ms: now_ms(), snapshot }
-}
 
 /// True when `a` is strictly before `b` in the binlog (files ordered by their numeric suffix).
 fn is_before(a: &BinlogPosition, b: &BinlogPosition) -> bool {
@@ -548,10 +604,17 @@ impl ChangeSource for SnapshotThenStream {
         cancel: CancellationToken,
     ) -> Result<(), SourceError> {
         let mut from = from;
+        if self.mode.snapshots() && from.snapshot.as_ref().is_none_or(|p| p.is_done()) {
+            from = self.with_added_tables(from).await?;
+        }
         loop {
             if let Some(progress) = from.snapshot.clone().filter(|p| !p.is_done()) {
+                *self.prior.lock().expect("not poisoned") = from.snapshotted.clone();
+                let mut delivered: BTreeSet<TableId> = from.snapshotted.as_deref().cloned().unwrap_or_default();
+                delivered.extend(progress.tables.iter().map(|t| t.table.clone()));
                 match self.snapshot(progress, &tx, &cancel).await {
-                    Ok(Some(next)) => {
+                    Ok(Some(mut next)) => {
+                        next.snapshotted = Some(Arc::new(delivered));
                         // Every snapshot row is before this commit: once it is stored, a restart
                         // streams from the point instead of snapshotting again.
                         if tx.send(SourceMessage::Commit(next.clone())).await.is_err() {

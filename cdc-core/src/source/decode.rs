@@ -141,6 +141,8 @@ pub struct Decoder {
     /// Rows of the current rows event's table in the transaction so far
     /// (`data_collection_order`), kept here while the rows event is decoded.
     table_rows: u64,
+    /// Carried into every commit's checkpoint ([`Checkpoint::snapshotted`]).
+    snapshotted: Option<Arc<std::collections::BTreeSet<crate::snapshot::TableId>>>,
 }
 
 impl Decoder {
@@ -192,7 +194,14 @@ impl Decoder {
             now_ms: 0,
             op_counts: [0; 4],
             table_rows: 0,
+            snapshotted: None,
         }
+    }
+
+    /// The tables an initial snapshot delivered, carried unchanged into every commit's
+    /// checkpoint ([`Checkpoint::snapshotted`]; an `Arc`, so a commit costs no copy).
+    pub fn carry_snapshotted(&mut self, tables: Option<Arc<std::collections::BTreeSet<crate::snapshot::TableId>>>) {
+        self.snapshotted = tables;
     }
 
     /// Prepares for a new replication connection that will start at `at` (the last commit
@@ -287,6 +296,7 @@ impl Decoder {
             server_id: self.server_id,
             ts_ms: now_ms(),
             snapshot: None,
+            snapshotted: self.snapshotted.clone(),
         }));
     }
 

@@ -94,6 +94,7 @@ impl BinlogSource {
     ) -> Result<(), SourceError> {
         let filter = TableFilter::new(&self.config.schemas, &self.config.tables).map_err(SourceError::Config)?;
         let mut decoder = Decoder::new(&self.config.name, filter, &from.resume);
+        decoder.carry_snapshotted(from.snapshotted.clone());
         let mut resume = from;
         let mut delays = self.backoff();
         let mut meta_conn: Option<Conn> = None;
