@@ -34,7 +34,8 @@ use tracing::{info, warn};
 use super::error::SnapshotError;
 use super::mode::SnapshotMode;
 use super::point::SnapshotPoint;
-use super::progress::{SnapshotProgress, TableId, TableState};
+use super::incremental::WatermarkSnapshot;
+use super::progress::{SnapshotMethod, SnapshotProgress, TableId, TableState};
 use super::reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
 use super::tables;
 use crate::checkpoint::Checkpoint;
@@ -43,7 +44,7 @@ use crate::metrics as m;
 use crate::position::StartPosition;
 use crate::retry::{wait_or_cancel, Backoff};
 use crate::source::{
-    server_kind, BinlogSource, ChangeSource, PrecheckProblem, PrecheckProblems, ServerKind, SourceConfig, SourceError,
+    server_kind, BinlogSource, ChangeSource, PrecheckProblems, ServerKind, SourceConfig, SourceError,
     SourceMessage, TableFilter,
 };
 use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, StageState, Status};
@@ -113,6 +114,20 @@ impl SnapshotThenStream {
     /// a crash before the first checkpoint with it would restart at a later point and lose the
     /// changes (deletes) between the two to rows the first run had delivered.
     async fn fresh(&self) -> Result<Checkpoint, SourceError> {
+        match self.fresh_consistent().await {
+            Err(SourceError::Snapshot(e)) if matches!(e.downcast_ref(), Some(SnapshotError::NoConsistentPoint)) => {
+                self.watermark().fresh().await
+            }
+            other => other,
+        }
+    }
+
+    /// The watermark snapshot (servers without a consistent point; see [`super::incremental`]).
+    fn watermark(&self) -> WatermarkSnapshot {
+        WatermarkSnapshot::new(self.binlog.clone(), self.mode, self.config.clone(), self.status.clone())
+    }
+
+    async fn fresh_consistent(&self) -> Result<Checkpoint, SourceError> {
         let tables = self.captured_tables().await?;
         info!(tables = tables.len(), "No checkpoint stored: the captured tables will be snapshotted first.");
         let progress = SnapshotProgress::new(tables.into_iter().map(|(t, _)| t));
@@ -379,34 +394,23 @@ impl Tracker {
 }
 
 impl ChangeSource for SnapshotThenStream {
-    /// The binlog source's precheck, plus: a snapshotting mode on the OceanBase binlog service
-    /// (no consistent snapshot point in its positions) is a problem with its fix.
+    /// The binlog source's precheck, plus, for a snapshotting mode on a server without a
+    /// consistent point (the OceanBase binlog service, MySQL): what the watermark snapshot
+    /// needs (its signal table, writable), each problem with its fix.
     async fn precheck(&self) -> Result<(), SourceError> {
         let binlog = self.binlog.precheck().await;
         if !self.mode.snapshots() {
             return binlog;
         }
-        let cfg = self.binlog.config();
-        let mut conn =
-            mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
-        let oceanbase = is_oceanbase(cfg, &mut conn).await?;
-        let _ = conn.disconnect().await;
-        if !oceanbase {
-            return binlog;
-        }
-        let problem = PrecheckProblem::new(
-            format!("snapshot mode {}", self.mode),
-            "requested on the OceanBase binlog service",
-            "never",
-            "use snapshot mode never (the binlog service has no consistent snapshot point in its positions)",
-        );
+        let problems = self.watermark().precheck().await?;
         match binlog {
             Err(SourceError::Precheck(mut list)) => {
-                list.0.push(problem);
+                list.0.extend(problems);
                 Err(SourceError::Precheck(list))
             }
             Err(other) => Err(other),
-            Ok(()) => Err(SourceError::Precheck(PrecheckProblems(vec![problem]))),
+            Ok(()) if problems.is_empty() => Ok(()),
+            Ok(()) => Err(SourceError::Precheck(PrecheckProblems(problems))),
         }
     }
 
@@ -428,6 +432,9 @@ impl ChangeSource for SnapshotThenStream {
     ) -> Result<(), SourceError> {
         let mut from = from;
         loop {
+            if from.snapshot.as_ref().is_some_and(|p| p.method == SnapshotMethod::Watermark && !p.is_done()) {
+                return self.watermark().run(from, tx, cancel).await;
+            }
             if let Some(progress) = from.snapshot.clone().filter(|p| !p.is_done()) {
                 match self.snapshot(progress, &tx, &cancel).await? {
                     Some(next) => {
