@@ -180,9 +180,8 @@ async fn sigkill_in_the_middle_of_a_watermark_snapshot_resumes_after_the_stored_
     let mut killed_at = Vec::new();
     let mut floor = 0;
     for k in 0..2 {
-        let cp = col
-            .wait_checkpoint("with snapshot progress", 120, |cp| snapshot_rows(cp).is_some_and(|r| r > floor))
-            .await;
+        let cp =
+            col.wait_checkpoint("with snapshot progress", 120, |cp| snapshot_rows(cp).is_some_and(|r| r > floor)).await;
         let p = cp.snapshot.as_ref().unwrap();
         assert_eq!(p.method, SnapshotMethod::Watermark);
         assert!(!p.is_done(), "the snapshot ended before kill {k}: make the tables bigger");
@@ -222,7 +221,12 @@ async fn sigkill_in_the_middle_of_a_watermark_snapshot_resumes_after_the_stored_
     assert_eq!(starts.len(), 3, "three runs of the snapshot: {starts:?}");
     assert_eq!(starts[0], 0);
     for (k, rows) in killed_at.iter().enumerate() {
-        assert!(starts[k + 1] >= *rows && *rows > 0, "run {} started at {} rows, {rows} were stored", k + 1, starts[k + 1]);
+        assert!(
+            starts[k + 1] >= *rows && *rows > 0,
+            "run {} started at {} rows, {rows} were stored",
+            k + 1,
+            starts[k + 1]
+        );
     }
     let events = events_of(&emu, &schema);
     let reads = events.iter().filter(|e| e.event["op"] == "r").count() as u64;
@@ -230,7 +234,10 @@ async fn sigkill_in_the_middle_of_a_watermark_snapshot_resumes_after_the_stored_
     assert_eq!(reads, incremental, "every snapshot row is incremental");
     let all = decode(emu.all_records(PROJECT, TOPIC));
     assert!(all.iter().all(|e| e.event["source"]["db"] != signal_schema.as_str()), "a signal row reached DataHub");
-    eprintln!("{} events, {reads} snapshot rows, kills at {killed_at:?}, runs started at {starts:?}; {report}", events.len());
+    eprintln!(
+        "{} events, {reads} snapshot rows, kills at {killed_at:?}, runs started at {starts:?}; {report}",
+        events.len()
+    );
     assert!(!log.contains(KEY) && !log.contains(REPL_PASSWORD), "secret in logs");
     ob_emu.shutdown();
     emu.shutdown().await;

@@ -38,7 +38,13 @@ struct Running {
 }
 
 /// The collector's source on the emulator: schema history, snapshot `mode`, 40-row chunks.
-fn source(ob: &TestServer, schema: &str, history: &std::path::Path, mode: SnapshotMode, status: &Status) -> SnapshotThenStream {
+fn source(
+    ob: &TestServer,
+    schema: &str,
+    history: &std::path::Path,
+    mode: SnapshotMode,
+    status: &Status,
+) -> SnapshotThenStream {
     let mut scfg = ob.source_config("wm");
     scfg.schemas = vec![schema.to_owned()];
     let provider = HistoryProvider::new(history, vec![schema.to_owned()]);
@@ -108,7 +114,9 @@ async fn the_watermark_snapshot_through_the_oceanbase_emulator_rebuilds_every_ta
     // The precheck: no longer a refusal, but what the watermark snapshot needs. The replication
     // user may neither create the signal table nor insert into it yet: the problem says what to
     // run and grant.
-    let err = ChangeSource::precheck(&source(&ob, &schema, &history, SnapshotMode::Initial, &Status::new())).await.unwrap_err();
+    let err = ChangeSource::precheck(&source(&ob, &schema, &history, SnapshotMode::Initial, &Status::new()))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, SourceError::Precheck(_)), "{err}");
     assert!(text.contains("CREATE TABLE IF NOT EXISTS") && text.contains("GRANT INSERT"), "{text}");
@@ -190,7 +198,10 @@ async fn the_watermark_snapshot_through_the_oceanbase_emulator_rebuilds_every_ta
         "a signal table row reached DataHub"
     );
     let all = decode(dh.all_records(PROJECT, TOPIC));
-    assert!(all.iter().all(|e| e.event["source"]["table"] != DEFAULT_SIGNAL_TABLE), "a signal table row reached DataHub");
+    assert!(
+        all.iter().all(|e| e.event["source"]["table"] != DEFAULT_SIGNAL_TABLE),
+        "a signal table row reached DataHub"
+    );
     // The signal table did carry the watermarks (two per window).
     let windows: Option<i64> = mysql_async::prelude::Queryable::query_first(
         &mut c,

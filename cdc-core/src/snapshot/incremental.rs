@@ -428,7 +428,8 @@ impl Forwarder {
                 out.push(ev);
                 continue;
             }
-            let (Some((mark, id)), Some(window), Some(snap)) = (watermark_of(&ev), self.window.as_mut(), self.snap.as_mut())
+            let (Some((mark, id)), Some(window), Some(snap)) =
+                (watermark_of(&ev), self.window.as_mut(), self.snap.as_mut())
             else {
                 continue; // a signal row of no open window (an earlier run, another collector)
             };
@@ -651,12 +652,8 @@ impl ChunkIo {
         }
         let layout = &self.layouts[&req.table];
         // Placed at the high watermark when emitted (`restamp`).
-        let nowhere = SnapshotPoint {
-            position: BinlogPosition::new("", 0),
-            gtid_set: None,
-            server_id: 0,
-            ts_ms: now_ms(),
-        };
+        let nowhere =
+            SnapshotPoint { position: BinlogPosition::new("", 0), gtid_set: None, server_id: 0, ts_ms: now_ms() };
         let events = ReadEvents::new(&self.name, &nowhere, layout);
         read_chunk(conn, layout, req.after.as_deref(), req.limit, &events, 0).await
     }
@@ -734,8 +731,7 @@ async fn check_signal_table(conn: &mut mysql_async::Conn, signal: &TableId, user
         Err(e) => return vec![PrecheckProblem::new(setting, e.to_string(), "readable", "check the connection")],
     }
     // The INSERT privilege, by an INSERT that is rolled back (nothing reaches the binlog).
-    let insert =
-        format!("INSERT INTO {}.{} (kind, win) VALUES ('check', 0)", ident(&signal.db), ident(&signal.table));
+    let insert = format!("INSERT INTO {}.{} (kind, win) VALUES ('check', 0)", ident(&signal.db), ident(&signal.table));
     let tried = async {
         conn.query_drop("START TRANSACTION").await?;
         let r = conn.query_drop(&insert).await;
@@ -811,7 +807,14 @@ impl Stats {
             table_eta_s: None,
             elapsed_s: self.started.elapsed().as_secs(),
         });
-        info!(rows = self.rows, windows = self.windows, dropped = snap.dropped_rows(), total_rows = progress.rows(), seconds = self.started.elapsed().as_secs(), "Watermark snapshot done; streaming goes on.");
+        info!(
+            rows = self.rows,
+            windows = self.windows,
+            dropped = snap.dropped_rows(),
+            total_rows = progress.rows(),
+            seconds = self.started.elapsed().as_secs(),
+            "Watermark snapshot done; streaming goes on."
+        );
     }
 }
 

@@ -32,9 +32,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::error::SnapshotError;
+use super::incremental::WatermarkSnapshot;
 use super::mode::SnapshotMode;
 use super::point::SnapshotPoint;
-use super::incremental::WatermarkSnapshot;
 use super::progress::{SnapshotMethod, SnapshotProgress, TableId, TableState};
 use super::reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
 use super::tables;
@@ -44,8 +44,8 @@ use crate::metrics as m;
 use crate::position::StartPosition;
 use crate::retry::{wait_or_cancel, Backoff};
 use crate::source::{
-    server_kind, BinlogSource, ChangeSource, PrecheckProblems, ServerKind, SourceConfig, SourceError,
-    SourceMessage, TableFilter,
+    server_kind, BinlogSource, ChangeSource, PrecheckProblems, ServerKind, SourceConfig, SourceError, SourceMessage,
+    TableFilter,
 };
 use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, StageState, Status};
 

@@ -102,7 +102,8 @@ mod tests {
         assert!(f.matches("other", "t"));
         assert!(!f.matches("shop", "t"));
         assert!(TableFilter::new(&[], &[]).unwrap().matches("a", "b"));
-        let f = TableFilter::new(&["shop".into()], &["users".into()]).unwrap().also(&[("ops".into(), "cdc_signal".into())]);
+        let f =
+            TableFilter::new(&["shop".into()], &["users".into()]).unwrap().also(&[("ops".into(), "cdc_signal".into())]);
         assert!(f.matches("ops", "cdc_signal"), "an extra table matches outside the selectors");
         assert!(!f.matches("ops", "other") && !f.matches("shop", "cdc_signal"));
         assert!(f.matches("shop", "users"));

@@ -134,9 +134,9 @@ impl ServiceConfig {
             },
             start_position,
             snapshot_chunk_rows: f.int(&keys::CDC_SNAPSHOT_CHUNK_ROWS),
-            snapshot_signal_table: f.text(&keys::CDC_SNAPSHOT_SIGNAL_TABLE).and_then(|t| {
-                parse_signal_table(&t).map_err(|e| f.problem(&keys::CDC_SNAPSHOT_SIGNAL_TABLE, e)).ok()
-            }),
+            snapshot_signal_table: f
+                .text(&keys::CDC_SNAPSHOT_SIGNAL_TABLE)
+                .and_then(|t| parse_signal_table(&t).map_err(|e| f.problem(&keys::CDC_SNAPSHOT_SIGNAL_TABLE, e)).ok()),
             schema_history: f.choice(&keys::CDC_SCHEMA_HISTORY) == "on",
             schema_history_skip: {
                 let mut out = Vec::new();
