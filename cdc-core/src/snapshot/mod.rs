@@ -14,7 +14,13 @@
 //!   then starts at the point: every row is in the topic from the snapshot or from a later
 //!   change, and no change precedes the snapshot row of its key.
 //! - **Watermark snapshot** ([`IncrementalSnapshot`], any server): DBLog's low/high watermark
-//!   windows, a pure state machine the streaming loop drives; see [`watermark`].
+//!   windows, a pure state machine ([`watermark`]) that [`SnapshotThenStream`] drives inside the
+//!   binlog stream (`incremental.rs`: the signal table, the chunk reads, the forwarder that drops
+//!   the signal rows and emits each chunk at its high watermark) on servers without a consistent
+//!   point: the OceanBase binlog service (declared or detected; its positions are its own) and
+//!   MySQL ([`begin_consistent`] says [`SnapshotError::NoConsistentPoint`]). MariaDB takes the
+//!   consistent snapshot (one pass, no signal table, no write to the source). The progress says
+//!   which ([`SnapshotMethod`]).
 //!
 //! Tables **without a primary key** are read whole in one statement (no order, batches of
 //! `chunk_rows` rows sent as they arrive); a resume reads such a table again from its start
@@ -41,13 +47,14 @@
 //! **Events** ([`ReadEvents`]): the point's binlog file and position, `row` = running index in
 //! the snapshot, `key_columns` = the primary key (same partition key as changes). The mark of
 //! `source.snapshot` ([`SnapshotMark`]: `"true"`, `"last"` for the last row of the snapshot,
-//! [`SnapshotChunk::mark`]; `"incremental"` for watermark chunks) is computed here; the event
-//! encoder does not carry it yet.
+//! [`SnapshotChunk::mark`]; `"incremental"` for watermark chunks, placed at their high
+//! watermark's binlog position) is computed here.
 
 mod chunk;
 mod convert;
 mod error;
 mod events;
+mod incremental;
 mod layout;
 mod mode;
 mod point;
@@ -61,10 +68,11 @@ pub mod watermark;
 pub use chunk::{read_chunk, ChunkRows};
 pub use error::SnapshotError;
 pub use events::{ReadEvents, SnapshotMark};
+pub use incremental::{parse_signal_table, signal_table_of, DEFAULT_SIGNAL_TABLE, SIGNAL_TABLE_DDL};
 pub use layout::TableLayout;
 pub use mode::{ParseSnapshotModeError, SnapshotMode};
 pub use point::{begin_consistent, prepare_session, SnapshotPoint};
-pub use progress::{KeyValue, SnapshotProgress, TableId, TableProgress, TableState};
+pub use progress::{KeyValue, SnapshotMethod, SnapshotProgress, TableId, TableProgress, TableState};
 pub use reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
 pub use source::SnapshotThenStream;
 pub use tables::captured_tables;

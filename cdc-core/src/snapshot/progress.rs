@@ -145,6 +145,30 @@ pub struct SnapshotProgress {
     pub point: Option<SnapshotPoint>,
     /// Every table of the snapshot, in reading order.
     pub tables: Vec<TableProgress>,
+    /// How the rows are read: in one consistent snapshot (the default, also for checkpoints
+    /// written before the field existed) or in watermark windows inside the stream.
+    #[serde(default, skip_serializing_if = "SnapshotMethod::is_consistent")]
+    pub method: SnapshotMethod,
+}
+
+/// How a snapshot reads its rows (see the module docs of [`crate::snapshot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotMethod {
+    /// One `START TRANSACTION WITH CONSISTENT SNAPSHOT` and its binlog point (MariaDB); the
+    /// stream starts at the point once every row is delivered.
+    #[default]
+    Consistent,
+    /// Chunks between low and high watermarks written to the signal table, emitted inside the
+    /// stream (servers without a consistent point: the OceanBase binlog service, MySQL).
+    Watermark,
+}
+
+impl SnapshotMethod {
+    /// True for [`SnapshotMethod::Consistent`].
+    pub fn is_consistent(&self) -> bool {
+        *self == SnapshotMethod::Consistent
+    }
 }
 
 impl SnapshotProgress {
@@ -153,6 +177,7 @@ impl SnapshotProgress {
         Self {
             point: None,
             tables: tables.into_iter().map(|table| TableProgress { table, state: TableState::Pending }).collect(),
+            method: SnapshotMethod::Consistent,
         }
     }
 

@@ -27,12 +27,16 @@ pub struct SnapshotConfig {
     /// Rows per chunk (one keyset query; also the size of the batches of a table without a
     /// primary key). At least 1. Default 8,192.
     pub chunk_rows: usize,
+    /// The watermark snapshot's signal table (`CDC_SNAPSHOT_SIGNAL_TABLE`), where low and high
+    /// watermarks are written on servers without a consistent point; None: `cdc_signal` in the
+    /// first captured schema (`SourceConfig::schemas`), see [`super::signal_table_of`].
+    pub signal_table: Option<TableId>,
 }
 
 impl SnapshotConfig {
-    /// `name`, 8,192 rows per chunk.
+    /// `name`, 8,192 rows per chunk, the default signal table.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), chunk_rows: 8192 }
+        Self { name: name.into(), chunk_rows: 8192, signal_table: None }
     }
 }
 

@@ -32,9 +32,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::error::SnapshotError;
+use super::incremental::{signal_table_of, WatermarkSnapshot};
 use super::mode::SnapshotMode;
 use super::point::SnapshotPoint;
-use super::progress::{SnapshotProgress, TableId, TableState};
+use super::progress::{SnapshotMethod, SnapshotProgress, TableId, TableState};
 use super::reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
 use super::tables;
 use crate::checkpoint::Checkpoint;
@@ -43,8 +44,8 @@ use crate::metrics as m;
 use crate::position::{BinlogPosition, StartPosition};
 use crate::retry::{wait_or_cancel, Backoff};
 use crate::source::{
-    server_kind, BinlogSource, ChangeSource, PrecheckProblem, PrecheckProblems, ServerKind, SourceConfig, SourceError,
-    SourceMessage, TableFilter,
+    server_kind, BinlogSource, ChangeSource, PrecheckProblems, ServerKind, SourceConfig, SourceError, SourceMessage,
+    TableFilter,
 };
 use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, StageState, Status};
 
@@ -116,6 +117,20 @@ impl SnapshotThenStream {
     /// a crash before the first checkpoint with it would restart at a later point and lose the
     /// changes (deletes) between the two to rows the first run had delivered.
     async fn fresh(&self) -> Result<Checkpoint, SourceError> {
+        match self.fresh_consistent().await {
+            Err(SourceError::Snapshot(e)) if matches!(e.downcast_ref(), Some(SnapshotError::NoConsistentPoint)) => {
+                self.watermark().fresh().await
+            }
+            other => other,
+        }
+    }
+
+    /// The watermark snapshot (servers without a consistent point; see [`super::incremental`]).
+    fn watermark(&self) -> WatermarkSnapshot {
+        WatermarkSnapshot::new(self.binlog.clone(), self.mode, self.config.clone(), self.status.clone())
+    }
+
+    async fn fresh_consistent(&self) -> Result<Checkpoint, SourceError> {
         let tables = self.captured_tables().await?;
         info!(tables = tables.len(), "No checkpoint stored: the captured tables will be snapshotted first.");
         let progress = SnapshotProgress::new(tables.into_iter().map(|(t, _)| t));
@@ -156,31 +171,41 @@ impl SnapshotThenStream {
     ///
     /// Errors: [`SourceError::Config`], [`SourceError::Connection`] from listing the tables.
     async fn with_added_tables(&self, mut from: Checkpoint) -> Result<Checkpoint, SourceError> {
-        let captured = match self.captured_tables().await {
-            Ok(t) => t,
-            // The OceanBase binlog service: no consistent snapshot to read added tables in.
-            Err(SourceError::Snapshot(e)) => {
-                warn!(error = %e, "Tables added to the captured tables cannot be snapshotted on this server.");
-                return Ok(from);
-            }
-            Err(e) => return Err(e),
-        };
-        let captured: BTreeSet<TableId> = captured.into_iter().map(|(t, _)| t).collect();
+        let cfg = self.binlog.config();
+        let filter = TableFilter::new(&cfg.schemas, &cfg.tables).map_err(SourceError::Config)?;
+        let mut conn =
+            mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
+        let listed = tables::captured_tables(&mut conn, &filter).await.map_err(|e| match e {
+            SnapshotError::Sql(e) => SourceError::connection("listing the captured tables", e),
+            other => SourceError::Snapshot(Box::new(other)),
+        })?;
+        let signal = signal_table_of(&self.config, cfg);
+        let captured: BTreeSet<TableId> = listed.into_iter().filter(|t| Some(t) != signal.as_ref()).collect();
         let Some(done) = from.snapshotted.clone() else {
+            let _ = conn.disconnect().await;
             info!(tables = captured.len(), "The checkpoint records no snapshotted tables: the tables captured now are recorded as such (a table added later will be snapshotted).");
             from.snapshotted = Some(Arc::new(captured));
             return Ok(from);
         };
         let added: Vec<TableId> = captured.difference(&done).cloned().collect();
         if added.is_empty() {
+            let _ = conn.disconnect().await;
             return Ok(from);
         }
+        let method = if has_consistent_point(cfg, &mut conn).await? {
+            SnapshotMethod::Consistent
+        } else {
+            SnapshotMethod::Watermark
+        };
+        let _ = conn.disconnect().await;
+        let names: Vec<String> = added.iter().map(ToString::to_string).collect();
         let Some(position) = from.position().cloned() else {
-            warn!(added = ?added.iter().map(ToString::to_string).collect::<Vec<_>>(), "Tables were added to the captured tables, but the checkpoint has no binlog file position to snapshot them from; they are streamed only.");
+            warn!(added = ?names, "Tables were added to the captured tables, but the checkpoint has no binlog file position to snapshot them from; they are streamed only.");
             return Ok(from);
         };
-        info!(added = ?added.iter().map(ToString::to_string).collect::<Vec<_>>(), "Tables added to the captured tables since the last snapshot: snapshotting them.");
-        let mut progress = SnapshotProgress::new(added);
+        info!(added = ?names, ?method, "Tables added to the captured tables since the last snapshot: snapshotting them.");
+        let mut progress = SnapshotProgress::new(added.iter().cloned());
+        progress.method = method;
         progress.point = Some(SnapshotPoint {
             position,
             gtid_set: from.gtid_set().cloned(),
@@ -188,6 +213,11 @@ impl SnapshotThenStream {
             ts_ms: from.ts_ms,
         });
         from.snapshot = Some(progress);
+        // Recorded at once: until the snapshot is done its progress is what a restart follows,
+        // and every checkpoint after it must count the added tables as delivered.
+        let mut delivered = (*done).clone();
+        delivered.extend(added);
+        from.snapshotted = Some(Arc::new(delivered));
         Ok(from)
     }
 
@@ -458,6 +488,24 @@ fn is_before(a: &BinlogPosition, b: &BinlogPosition) -> bool {
     (a.file_index(), a.pos) < (b.file_index(), b.pos)
 }
 
+/// True when the server gives a consistent snapshot point (MariaDB with binary logging; not
+/// the OceanBase binlog service, not MySQL): probed with a `START TRANSACTION WITH CONSISTENT
+/// SNAPSHOT` that is rolled back.
+async fn has_consistent_point(cfg: &SourceConfig, conn: &mut mysql_async::Conn) -> Result<bool, SourceError> {
+    if is_oceanbase(cfg, conn).await? {
+        return Ok(false);
+    }
+    match super::point::begin_consistent(conn).await {
+        Ok(_) => {
+            conn.query_drop("ROLLBACK").await.map_err(|e| SourceError::connection("ending the probe", e))?;
+            Ok(true)
+        }
+        Err(SnapshotError::NoConsistentPoint) => Ok(false),
+        Err(SnapshotError::Sql(e)) => Err(SourceError::connection("probing for a consistent snapshot point", e)),
+        Err(e) => Err(SourceError::Snapshot(Box::new(e))),
+    }
+}
+
 /// True when the configuration declares, or the server's `VERSION()` names, the OceanBase
 /// binlog service (whose positions have no consistent snapshot point).
 async fn is_oceanbase(cfg: &SourceConfig, conn: &mut mysql_async::Conn) -> Result<bool, SourceError> {
@@ -556,34 +604,23 @@ impl Tracker {
 }
 
 impl ChangeSource for SnapshotThenStream {
-    /// The binlog source's precheck, plus: a snapshotting mode on the OceanBase binlog service
-    /// (no consistent snapshot point in its positions) is a problem with its fix.
+    /// The binlog source's precheck, plus, for a snapshotting mode on a server without a
+    /// consistent point (the OceanBase binlog service, MySQL): what the watermark snapshot
+    /// needs (its signal table, writable), each problem with its fix.
     async fn precheck(&self) -> Result<(), SourceError> {
         let binlog = self.binlog.precheck().await;
         if !self.mode.snapshots() {
             return binlog;
         }
-        let cfg = self.binlog.config();
-        let mut conn =
-            mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
-        let oceanbase = is_oceanbase(cfg, &mut conn).await?;
-        let _ = conn.disconnect().await;
-        if !oceanbase {
-            return binlog;
-        }
-        let problem = PrecheckProblem::new(
-            format!("snapshot mode {}", self.mode),
-            "requested on the OceanBase binlog service",
-            "never",
-            "use snapshot mode never (the binlog service has no consistent snapshot point in its positions)",
-        );
+        let problems = self.watermark().precheck().await?;
         match binlog {
             Err(SourceError::Precheck(mut list)) => {
-                list.0.push(problem);
+                list.0.extend(problems);
                 Err(SourceError::Precheck(list))
             }
             Err(other) => Err(other),
-            Ok(()) => Err(SourceError::Precheck(PrecheckProblems(vec![problem]))),
+            Ok(()) if problems.is_empty() => Ok(()),
+            Ok(()) => Err(SourceError::Precheck(PrecheckProblems(problems))),
         }
     }
 
@@ -608,6 +645,9 @@ impl ChangeSource for SnapshotThenStream {
             from = self.with_added_tables(from).await?;
         }
         loop {
+            if from.snapshot.as_ref().is_some_and(|p| p.method == SnapshotMethod::Watermark && !p.is_done()) {
+                return self.watermark().run(from, tx, cancel).await;
+            }
             if let Some(progress) = from.snapshot.clone().filter(|p| !p.is_done()) {
                 *self.prior.lock().expect("not poisoned") = from.snapshotted.clone();
                 let mut delivered: BTreeSet<TableId> = from.snapshotted.as_deref().cloned().unwrap_or_default();

@@ -40,6 +40,10 @@ pub struct SourceConfig {
     /// The kind of server the configuration says this is; anything but `Auto` is checked by
     /// the precheck against what the server says it is.
     pub server_kind: ServerKind,
+    /// Tables (`(db, table)`) decoded even when `schemas` and `tables` do not capture them:
+    /// the watermark snapshot's signal table. Their events reach the consumer of the source
+    /// like any other (the snapshot's forwarder recognises and drops them). Empty by default.
+    pub also_decode: Vec<(String, String)>,
 }
 
 /// A [`SchemaProvider`] shared by clones of a source configuration.
@@ -68,6 +72,7 @@ impl SourceConfig {
             verify_checksums: true,
             schema_provider: None,
             server_kind: ServerKind::Auto,
+            also_decode: Vec::new(),
         }
     }
 

@@ -9,6 +9,8 @@ use regex::Regex;
 pub struct TableFilter {
     schemas: Vec<String>,
     tables: Vec<Selector>,
+    /// `(db, table)` matched whatever `schemas` and `tables` say ([`TableFilter::also`]).
+    also: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +45,15 @@ impl TableFilter {
                 out.push(Selector::Pattern(re));
             }
         }
-        Ok(Self { schemas: schemas.iter().map(|s| s.trim().to_string()).collect(), tables: out })
+        Ok(Self { schemas: schemas.iter().map(|s| s.trim().to_string()).collect(), tables: out, also: Vec::new() })
+    }
+
+    /// This filter, also matching the exact tables `also` (`(db, table)`) whatever the schema
+    /// and table selectors say: the watermark snapshot's signal table, whose rows the source
+    /// must decode even when it is not captured (its consumer drops them).
+    pub fn also(mut self, also: &[(String, String)]) -> Self {
+        self.also.extend(also.iter().cloned());
+        self
     }
 
     /// True when a statement run with default schema `db` may change a captured table: its
@@ -59,6 +69,9 @@ impl TableFilter {
 
     /// True when rows of `db`.`table` are captured.
     pub fn matches(&self, db: &str, table: &str) -> bool {
+        if self.also.iter().any(|(d, t)| d == db && t == table) {
+            return true;
+        }
         if !self.schemas.is_empty() && !self.schemas.iter().any(|s| s == db) {
             return false;
         }
@@ -89,6 +102,11 @@ mod tests {
         assert!(f.matches("other", "t"));
         assert!(!f.matches("shop", "t"));
         assert!(TableFilter::new(&[], &[]).unwrap().matches("a", "b"));
+        let f =
+            TableFilter::new(&["shop".into()], &["users".into()]).unwrap().also(&[("ops".into(), "cdc_signal".into())]);
+        assert!(f.matches("ops", "cdc_signal"), "an extra table matches outside the selectors");
+        assert!(!f.matches("ops", "other") && !f.matches("shop", "cdc_signal"));
+        assert!(f.matches("shop", "users"));
         let err = TableFilter::new(&[], &["orders_(".into()]).unwrap_err();
         assert!(err.contains("orders_("), "{err}");
     }

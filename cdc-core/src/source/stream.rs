@@ -92,7 +92,9 @@ impl BinlogSource {
         tx: mpsc::Sender<SourceMessage>,
         cancel: CancellationToken,
     ) -> Result<(), SourceError> {
-        let filter = TableFilter::new(&self.config.schemas, &self.config.tables).map_err(SourceError::Config)?;
+        let filter = TableFilter::new(&self.config.schemas, &self.config.tables)
+            .map_err(SourceError::Config)?
+            .also(&self.config.also_decode);
         let mut decoder = Decoder::new(&self.config.name, filter, &from.resume);
         decoder.carry_snapshotted(from.snapshotted.clone());
         let mut resume = from;

@@ -303,6 +303,10 @@ keys! {
         default: DefaultValue::Int(8192),
         kind: Kind::Int { min: 1, max: 1_000_000, unit: Unit::Records, max_is: None },
     }
+    CDC_SNAPSHOT_SIGNAL_TABLE: "signal table (`db.table`) of the watermark snapshot, used on servers without a consistent snapshot point (the OceanBase binlog service, MySQL): its low/high watermark rows (never shipped) bracket each chunk read; created when missing (`id BIGINT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(8), win BIGINT`), the user needs INSERT on it (and CREATE to create it)" {
+        default: DefaultValue::Derived("`cdc_signal` in the first schema of `DATABASE_SCHEMA`"),
+        kind: Kind::Text,
+    }
     CDC_BATCH_MAX_RECORDS: "rows per batch" {
         default: DefaultValue::Int(BatchLimits::DEFAULT.max_records as u64),
         kind: Kind::Int {

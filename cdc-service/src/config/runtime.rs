@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cdc_core::batch::BatchLimits;
 use cdc_core::position::{BinlogPosition, StartPosition};
-use cdc_core::snapshot::SnapshotMode;
+use cdc_core::snapshot::{parse_signal_table, SnapshotMode, TableId};
 use cdc_core::source::SourceConfig;
 
 use super::database::DatabaseSettings;
@@ -57,6 +57,9 @@ pub struct ServiceConfig {
     pub snapshot_mode: SnapshotMode,
     /// `CDC_SNAPSHOT_CHUNK_ROWS`: rows per snapshot chunk; default 8192.
     pub snapshot_chunk_rows: usize,
+    /// `CDC_SNAPSHOT_SIGNAL_TABLE`: the watermark snapshot's signal table; None: `cdc_signal`
+    /// in the first captured schema (`cdc_core::snapshot::signal_table_of`).
+    pub snapshot_signal_table: Option<TableId>,
     /// `CDC_SCHEMA_HISTORY`: keep a schema history (default on); see [`Self::schema_history_path`].
     pub schema_history: bool,
     /// `CDC_SCHEMA_HISTORY_SKIP`: positions of DDL statements the history skips; default none.
@@ -131,6 +134,9 @@ impl ServiceConfig {
             },
             start_position,
             snapshot_chunk_rows: f.int(&keys::CDC_SNAPSHOT_CHUNK_ROWS),
+            snapshot_signal_table: f
+                .text(&keys::CDC_SNAPSHOT_SIGNAL_TABLE)
+                .and_then(|t| parse_signal_table(&t).map_err(|e| f.problem(&keys::CDC_SNAPSHOT_SIGNAL_TABLE, e)).ok()),
             schema_history: f.choice(&keys::CDC_SCHEMA_HISTORY) == "on",
             schema_history_skip: {
                 let mut out = Vec::new();

@@ -10,3 +10,4 @@ mod schema_history_mariadb;
 mod schema_history_stream;
 mod values;
 mod watermark;
+mod watermark_oceanbase;

@@ -1,0 +1,215 @@
+//! The watermark (incremental) snapshot wired into the collector's source
+//! (`SnapshotThenStream`), through `oceanbase-emulator` (the OceanBase binlog service has no
+//! consistent snapshot point, so `CDC_SNAPSHOT_MODE=initial` takes the watermark path): tables
+//! filled before the start, the seeded all-types workload (inserts, updates, primary-key moves,
+//! deletes on the rows being snapshotted) running during the snapshot and after it, the whole
+//! pipeline shipping to the DataHub emulator. The verifier must rebuild every table exactly with
+//! 0 per-key reorders; the snapshot rows are `source.snapshot = "incremental"`; no row of the
+//! signal table reaches DataHub; every checkpoint stored during the snapshot carries its
+//! progress, the ones after it none.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
+use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink, RetryPolicy};
+use cdc_core::pipeline::{self, PipelineConfig};
+use cdc_core::schema_history::HistoryProvider;
+use cdc_core::snapshot::{SnapshotConfig, SnapshotMethod, SnapshotMode, SnapshotThenStream, DEFAULT_SIGNAL_TABLE};
+use cdc_core::source::{BinlogSource, ChangeSource, SourceError};
+use cdc_core::status::{SnapshotPhase, Status};
+use cdc_tests::mariadb::{exec, server, TestServer, REPL_PASSWORD, REPL_USER};
+use cdc_tests::verify::{decode, verify_workload, TopicEvent};
+use cdc_tests::workload::{self, SeedGuard, WorkloadConfig, TABLES};
+use datahub_emulator::{Emulator as DataHub, EmulatorConfig, EmulatorHandle};
+use oceanbase_emulator::{Config, Emulator};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const PROJECT: &str = "wm_project";
+const TOPIC: &str = "wm_events";
+const ID: &str = "wm_id";
+const KEY: &str = "wm_secret_key";
+
+struct Running {
+    cancel: CancellationToken,
+    status: Status,
+    task: JoinHandle<Result<(), pipeline::PipelineError>>,
+}
+
+/// The collector's source on the emulator: schema history, snapshot `mode`, 40-row chunks.
+fn source(
+    ob: &TestServer,
+    schema: &str,
+    history: &std::path::Path,
+    mode: SnapshotMode,
+    status: &Status,
+) -> SnapshotThenStream {
+    let mut scfg = ob.source_config("wm");
+    scfg.schemas = vec![schema.to_owned()];
+    let provider = HistoryProvider::new(history, vec![schema.to_owned()]);
+    scfg.schema_provider = Some(Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
+    let mut snapshot = SnapshotConfig::new("wm");
+    // Small chunks: many windows, so the workload's writes fall into them.
+    snapshot.chunk_rows = 40;
+    SnapshotThenStream::new(BinlogSource::new(scfg, status.clone()), mode, snapshot, status.clone())
+}
+
+async fn start(
+    ob: &TestServer,
+    schema: &str,
+    dh: &EmulatorHandle,
+    offsets: &FileOffsetStore,
+    history: &std::path::Path,
+) -> Running {
+    let status = Status::new();
+    let source = source(ob, schema, history, SnapshotMode::Initial, &status);
+    let mut dcfg = DataHubConfig::new(dh.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
+    dcfg.retry = RetryPolicy { max_attempts: 2, backoff_ms: 10, max_backoff_ms: 100 };
+    let sink = DataHubSink::connect(dcfg).await.expect("DataHub sink connects");
+    let pcfg = PipelineConfig { checkpoint_interval_ms: 50, ..PipelineConfig::default() };
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(pipeline::run(source, sink, offsets.clone(), pcfg, status.clone(), cancel.clone()));
+    Running { cancel, status, task }
+}
+
+fn events_of(dh: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
+    decode(dh.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
+}
+
+/// Grants the replication user what the watermark snapshot needs in `schema` (CREATE for the
+/// signal table, INSERT for the watermarks), on the upstream the emulator writes to.
+async fn grant_signal_table(db: &TestServer, schema: &str) {
+    let mut c = db.admin_conn().await;
+    for host in ["127.0.0.1", "localhost"] {
+        exec(&mut c, &[&format!("GRANT CREATE, INSERT ON `{schema}`.* TO '{REPL_USER}'@'{host}'")]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_watermark_snapshot_through_the_oceanbase_emulator_rebuilds_every_table_under_concurrent_writes() {
+    let seed = workload::seed_from_env();
+    let _guard = SeedGuard(seed);
+    let db = server().await;
+    let mut cfg = Config::new(db.host.clone(), db.port, REPL_USER, REPL_PASSWORD);
+    cfg.heartbeat = Duration::from_millis(200);
+    let ob_emu = Emulator::start(cfg).await.expect("OceanBase emulator starts");
+    let ob = TestServer { host: "127.0.0.1".into(), port: ob_emu.local_addr().port() };
+    let schema = db.fresh_schema("wm_ob").await;
+    let mut admin = db.admin_conn().await;
+    workload::create_tables(&mut admin, &schema).await;
+
+    // Filled before the start: a burst of the workload, and 3,000 rows in w_bulk.
+    let mut fill = WorkloadConfig::new(seed ^ 0x5eed, schema.clone());
+    fill.txn_per_sec = 0.0;
+    fill.max_txns = Some(60);
+    fill.big_row_fraction = 0.0;
+    let filled = workload::start(&db, &fill).join().await;
+    workload::big_transaction(&mut admin, &schema, 3000).await.expect("bulk rows");
+    eprintln!("filled before the start: {filled:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("offsets.json.schema_history.jsonl");
+
+    // The precheck: no longer a refusal, but what the watermark snapshot needs. The replication
+    // user may neither create the signal table nor insert into it yet: the problem says what to
+    // run and grant.
+    let err = ChangeSource::precheck(&source(&ob, &schema, &history, SnapshotMode::Initial, &Status::new()))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, SourceError::Precheck(_)), "{err}");
+    assert!(text.contains("CREATE TABLE IF NOT EXISTS") && text.contains("GRANT INSERT"), "{text}");
+    assert!(text.contains(&format!("{schema}.{DEFAULT_SIGNAL_TABLE}")), "{text}");
+    grant_signal_table(&db, &schema).await;
+    ChangeSource::precheck(&source(&ob, &schema, &history, SnapshotMode::Initial, &Status::new()))
+        .await
+        .expect("the precheck passes once the signal table can be created and written");
+
+    let dh = DataHub::start(EmulatorConfig::single(PROJECT, TOPIC, 3, ID, KEY), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("DataHub emulator starts");
+    let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
+    let col = start(&ob, &schema, &dh, &offsets, &history).await;
+
+    // The workload runs during the whole snapshot, then a little longer.
+    let mut wcfg = WorkloadConfig::new(seed, schema.clone());
+    // As fast as it goes: many changes fall between a chunk's SELECT and its high watermark.
+    wcfg.txn_per_sec = 0.0;
+    // Keys spread over w_bulk's 3,000 rows: a key is rarely changed twice, so a chunk row emitted
+    // with a state older than a change in its window would stay the final state the verifier
+    // sees (the row is placed at its high watermark, so no position check could catch it).
+    wcfg.key_space = 3000;
+    wcfg.big_row_fraction = 0.0;
+    let writers = workload::start(&db, &wcfg);
+    let mut with_progress = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Some(cp) = offsets.load().unwrap() {
+            if let Some(p) = &cp.snapshot {
+                assert_eq!(p.method, SnapshotMethod::Watermark, "the watermark path on the binlog service");
+                if p.rows() > 0 {
+                    with_progress += 1;
+                }
+            }
+        }
+        if col.status.snapshot().snapshot.is_some_and(|s| s.phase == SnapshotPhase::Done) {
+            break;
+        }
+        assert!(!col.task.is_finished(), "the pipeline stopped during the snapshot");
+        assert!(tokio::time::Instant::now() < deadline, "snapshot not done in time: {:?}", col.status.snapshot());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(with_progress > 0, "no checkpoint with the snapshot's progress was stored while it ran");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stats = writers.stop().await;
+    eprintln!("workload during and after the snapshot: {stats:?}");
+    assert!(stats.committed > 20, "too little written: {stats:?}");
+
+    // Caught up and exact.
+    let mut c = db.admin_conn().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let report = verify_workload(&mut c, &events_of(&dh, &schema), &schema).await;
+        if report.is_clean() || tokio::time::Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(report.is_clean(), "{report:#?}");
+    col.cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(30), col.task).await;
+    let last = offsets.load().unwrap().expect("a checkpoint");
+    assert!(last.snapshot.is_none(), "checkpoints after the snapshot carry no progress: {last:?}");
+
+    let events = events_of(&dh, &schema);
+    let marks = |m: &str| events.iter().filter(|e| e.event["source"]["snapshot"] == m).count();
+    let incremental = marks("incremental");
+    eprintln!("{} events, {incremental} snapshot rows; {report}", events.len());
+    assert_eq!(marks("true") + marks("last"), 0, "no consistent-snapshot rows on the binlog service");
+    for t in TABLES {
+        let name = format!("{schema}.{}", t.name);
+        let reads: Vec<&TopicEvent> = events.iter().filter(|e| e.table() == name && e.event["op"] == "r").collect();
+        assert!(!reads.is_empty(), "no snapshot row of {name}");
+        assert!(reads.iter().all(|e| e.event["source"]["snapshot"] == "incremental"), "{name}: reads not incremental");
+    }
+    assert!(
+        events.iter().all(|e| e.event["source"]["table"] != DEFAULT_SIGNAL_TABLE),
+        "a signal table row reached DataHub"
+    );
+    let all = decode(dh.all_records(PROJECT, TOPIC));
+    assert!(
+        all.iter().all(|e| e.event["source"]["table"] != DEFAULT_SIGNAL_TABLE),
+        "a signal table row reached DataHub"
+    );
+    // The signal table did carry the watermarks (two per window).
+    let windows: Option<i64> = mysql_async::prelude::Queryable::query_first(
+        &mut c,
+        format!("SELECT COUNT(*) FROM `{schema}`.`{DEFAULT_SIGNAL_TABLE}` WHERE kind = 'high'"),
+    )
+    .await
+    .unwrap();
+    assert!(windows.unwrap_or(0) > 20, "{windows:?} windows");
+    ob_emu.shutdown();
+    dh.shutdown().await;
+}
