@@ -211,6 +211,9 @@ pub struct Emulator {
     addr: SocketAddr,
     service: Arc<convert::Service>,
     cancel: CancellationToken,
+    /// Parent of the client sessions' tokens; replaced by [`Emulator::drop_sessions`].
+    sessions: Arc<std::sync::Mutex<CancellationToken>>,
+    accepted: Arc<std::sync::atomic::AtomicU64>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -237,6 +240,10 @@ impl Emulator {
         let addr = listener.local_addr()?;
         let svc = service.clone();
         let c = cancel.clone();
+        let sessions = Arc::new(std::sync::Mutex::new(cancel.child_token()));
+        let generation = sessions.clone();
+        let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = accepted.clone();
         tokio::spawn(async move {
             let mut conn_id: u32 = 1;
             loop {
@@ -245,9 +252,10 @@ impl Emulator {
                     r = listener.accept() => match r {
                         Ok((sock, peer)) => {
                             let _ = sock.set_nodelay(true);
+                            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             conn_id = conn_id.wrapping_add(1);
                             let svc = svc.clone();
-                            let c = c.child_token();
+                            let c = generation.lock().expect("not poisoned").child_token();
                             tokio::spawn(async move {
                                 if let Err(e) = session::serve(sock, conn_id, svc, c).await {
                                     tracing::debug!(%peer, "session ended: {e}");
@@ -260,7 +268,7 @@ impl Emulator {
             }
         });
         tracing::info!(%addr, "oceanbase-emulator listening");
-        Ok(Emulator { addr, service, cancel, _tmp: tmp })
+        Ok(Emulator { addr, service, cancel, sessions, accepted, _tmp: tmp })
     }
 
     /// The address clients connect to.
@@ -277,6 +285,20 @@ impl Emulator {
     /// after the restart is done.
     pub async fn restart_converter(&self, at: convert::RestartAt) {
         self.service.restart(at).await;
+    }
+
+    /// Ends every client session at once, as ODP does when it restarts or drops its
+    /// connections to a client (the sockets are closed without an error packet, in the middle
+    /// of a query or a binlog dump); new connections are accepted as before. Returns at once.
+    pub fn drop_sessions(&self) {
+        let mut generation = self.sessions.lock().expect("not poisoned");
+        generation.cancel();
+        *generation = self.cancel.child_token();
+    }
+
+    /// Client connections accepted since the start.
+    pub fn sessions_accepted(&self) -> u64 {
+        self.accepted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Counters of what the converter did (for tests).

@@ -482,7 +482,6 @@ enum Pass {
     Retry,
 }
 
-
 /// True when `a` is strictly before `b` in the binlog (files ordered by their numeric suffix).
 fn is_before(a: &BinlogPosition, b: &BinlogPosition) -> bool {
     (a.file_index(), a.pos) < (b.file_index(), b.pos)

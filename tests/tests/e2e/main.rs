@@ -6,4 +6,5 @@
 
 mod flink_debezium;
 mod oceanbase;
+mod odp_sessions;
 mod pipeline;

@@ -25,17 +25,17 @@ use oceanbase_emulator::{Config, Emulator};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-const PROJECT: &str = "ob_project";
-const TOPIC: &str = "ob_events";
-const ID: &str = "ob_id";
-const KEY: &str = "ob_secret_key";
+pub(super) const PROJECT: &str = "ob_project";
+pub(super) const TOPIC: &str = "ob_events";
+pub(super) const ID: &str = "ob_id";
+pub(super) const KEY: &str = "ob_secret_key";
 
-struct Running {
-    cancel: CancellationToken,
-    task: JoinHandle<Result<(), pipeline::PipelineError>>,
+pub(super) struct Running {
+    pub(super) cancel: CancellationToken,
+    pub(super) task: JoinHandle<Result<(), pipeline::PipelineError>>,
 }
 
-async fn start(
+pub(super) async fn start(
     ob: &TestServer,
     schema: &str,
     dh: &EmulatorHandle,
@@ -58,13 +58,13 @@ async fn start(
     Running { cancel, task }
 }
 
-fn events_of(dh: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
+pub(super) fn events_of(dh: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
     decode(dh.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
 }
 
 /// Waits until the stored checkpoint reaches what the emulator's SHOW MASTER STATUS says (it
 /// lags the stream, so this only ever under-waits; the verifier then waits a little more).
-async fn wait_caught_up(ob: &TestServer, db: &TestServer, schema: &str, dh: &EmulatorHandle) {
+pub(super) async fn wait_caught_up(ob: &TestServer, db: &TestServer, schema: &str, dh: &EmulatorHandle) {
     let mut c = db.admin_conn().await;
     for _ in 0..600 {
         let events = events_of(dh, schema);
