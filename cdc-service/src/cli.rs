@@ -1,4 +1,4 @@
-//! The command line and the four subcommands:
+//! The command line and the five subcommands:
 //!
 //! - `run` (the default): the collector, until SIGTERM/SIGINT;
 //! - `validate` (also `--validate-only`, the seed's flag): checks the configuration, then the
@@ -7,7 +7,9 @@
 //! - `healthcheck`: `GET http://127.0.0.1:$MONITORING_PORT/health/live`, for Docker's
 //!   `HEALTHCHECK` on images without curl;
 //! - `tail`: change events as JSON lines on stdout, straight from the binlog (no DataHub, no
-//!   checkpoint).
+//!   checkpoint);
+//! - `snapshot DB.TABLE …`: marks tables to be snapshotted again at the next start (the
+//!   collector stopped; see [`crate::resnapshot`]).
 //!
 //! Exit codes: 0 success, 1 failure (a problem found, a fatal pipeline error, no drain within
 //! the grace period), 2 invalid configuration or usage.
@@ -104,6 +106,13 @@ pub enum Command {
     },
     /// Print change events as JSON lines on stdout (source only: no DataHub, no checkpoint).
     Tail,
+    /// Mark tables (`db.table`) to be snapshotted again at the next start, for repair after a
+    /// downstream loss; the collector must be stopped. Every other table keeps its position.
+    Snapshot {
+        /// The tables, as `db.table`.
+        #[arg(required = true)]
+        tables: Vec<String>,
+    },
 }
 
 /// Parses the process arguments and runs the chosen subcommand.
@@ -136,6 +145,10 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         },
         Command::Validate { timeout_ms } => validate(&env, file, Duration::from_millis(timeout_ms)).await,
         Command::Healthcheck { timeout_ms } => healthcheck(&env, file, Duration::from_millis(timeout_ms)).await,
+        Command::Snapshot { tables } => match load_or_report(&env, file, Purpose::SourceOnly) {
+            Ok(cfg) => crate::resnapshot::mark_for_snapshot(&cfg, &tables),
+            Err(code) => code,
+        },
         Command::Tail => match load_or_report(&env, file, Purpose::SourceOnly) {
             Ok(cfg) => {
                 init_logging(&cfg);
