@@ -33,6 +33,12 @@ impl BinlogPosition {
     pub fn file_index(&self) -> Option<u64> {
         self.file.rsplit('.').next().and_then(|s| s.parse().ok())
     }
+
+    /// True when `self` is strictly before `other` in the binlog: files ordered by
+    /// [`Self::file_index`], then offsets.
+    pub fn is_before(&self, other: &BinlogPosition) -> bool {
+        (self.file_index(), self.pos) < (other.file_index(), other.pos)
+    }
 }
 
 impl fmt::Display for BinlogPosition {

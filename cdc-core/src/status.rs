@@ -94,6 +94,24 @@ pub struct SnapshotStatus {
     pub elapsed_s: u64,
 }
 
+impl SnapshotStatus {
+    /// A finished snapshot of `tables_total` tables: `rows_done` rows in `elapsed_s` seconds,
+    /// nothing in progress.
+    pub fn done(tables_total: usize, rows_done: u64, elapsed_s: u64) -> Self {
+        Self {
+            phase: SnapshotPhase::Done,
+            table: None,
+            table_rows_done: 0,
+            table_rows_estimated: 0,
+            tables_remaining: 0,
+            tables_total,
+            rows_done,
+            table_eta_s: None,
+            elapsed_s,
+        }
+    }
+}
+
 impl StatusSnapshot {
     /// Ready = streaming, the sink accepting, and not shutting down. Returns the reason when
     /// not ready, naming every stage that is not running.
@@ -251,19 +269,7 @@ impl Status {
     pub fn set_snapshot_phase(&self, phase: SnapshotPhase) {
         self.with(|s| match &mut s.snapshot {
             Some(snap) => snap.phase = phase,
-            None => {
-                s.snapshot = Some(SnapshotStatus {
-                    phase,
-                    table: None,
-                    table_rows_done: 0,
-                    table_rows_estimated: 0,
-                    tables_remaining: 0,
-                    tables_total: 0,
-                    rows_done: 0,
-                    table_eta_s: None,
-                    elapsed_s: 0,
-                })
-            }
+            None => s.snapshot = Some(SnapshotStatus { phase, ..SnapshotStatus::done(0, 0, 0) }),
         });
         self.beat();
     }

@@ -76,7 +76,7 @@ use crate::metrics as m;
 use crate::position::{BinlogPosition, StartPosition};
 use crate::retry::{wait_or_cancel, Backoff};
 use crate::source::{
-    server_kind, BinlogSource, PrecheckProblem, ServerKind, SourceConfig, SourceError, SourceMessage, TableFilter,
+    is_oceanbase, send_or_cancel, BinlogSource, PrecheckProblem, SourceConfig, SourceError, SourceMessage, TableFilter,
 };
 use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, Status};
 
@@ -176,7 +176,7 @@ impl WatermarkSnapshot {
     ///
     /// Errors: [`SourceError::Connection`].
     pub(crate) async fn applies(cfg: &SourceConfig, conn: &mut mysql_async::Conn) -> Result<bool, SourceError> {
-        if cfg.server_kind == ServerKind::OceanBase || server_kind(conn).await? == ServerKind::OceanBase {
+        if is_oceanbase(cfg, conn).await? {
             return Ok(true);
         }
         match begin_consistent(conn).await {
@@ -352,7 +352,7 @@ impl Forwarder {
             // Nothing to read (no tables, or resumed after the last window closed): the start is
             // already a consistent point without a snapshot.
             self.finish();
-            if !send(tx, SourceMessage::Commit(Checkpoint { snapshot: None, ..from.clone() }), cancel).await {
+            if !send_or_cancel(tx, SourceMessage::Commit(Checkpoint { snapshot: None, ..from.clone() }), cancel).await {
                 return Ok(Flow::Stopped);
             }
             if self.mode == SnapshotMode::InitialOnly {
@@ -393,7 +393,7 @@ impl Forwarder {
                         // streams without a snapshot.
                         self.finish();
                         cp.snapshot = None;
-                        if !send(tx, SourceMessage::Commit(cp), cancel).await {
+                        if !send_or_cancel(tx, SourceMessage::Commit(cp), cancel).await {
                             return Ok(Flow::Stopped);
                         }
                         if self.mode == SnapshotMode::InitialOnly {
@@ -410,7 +410,7 @@ impl Forwarder {
                 }
                 other => other,
             };
-            if !send(tx, out, cancel).await {
+            if !send_or_cancel(tx, out, cancel).await {
                 return Ok(Flow::Stopped);
             }
         }
@@ -473,14 +473,6 @@ impl Forwarder {
         if let Some(snap) = self.snap.take() {
             self.stats.finish(&snap, &self.status);
         }
-    }
-}
-
-/// Sends `msg` unless `cancel` fires first; false when cancelled or the receiver is gone.
-async fn send(tx: &mpsc::Sender<SourceMessage>, msg: SourceMessage, cancel: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = cancel.cancelled() => false,
-        r = tx.send(msg) => r.is_ok(),
     }
 }
 
@@ -796,17 +788,7 @@ impl Stats {
         let progress = snap.progress();
         metrics::gauge!(m::SNAPSHOT_TABLES_REMAINING).set(0.0);
         metrics::gauge!(m::SNAPSHOT_DURATION_SECONDS).set(self.started.elapsed().as_secs_f64());
-        status.set_snapshot(SnapshotStatus {
-            phase: SnapshotPhase::Done,
-            table: None,
-            table_rows_done: 0,
-            table_rows_estimated: 0,
-            tables_remaining: 0,
-            tables_total: progress.tables.len(),
-            rows_done: self.rows,
-            table_eta_s: None,
-            elapsed_s: self.started.elapsed().as_secs(),
-        });
+        status.set_snapshot(SnapshotStatus::done(progress.tables.len(), self.rows, self.started.elapsed().as_secs()));
         info!(
             rows = self.rows,
             windows = self.windows,

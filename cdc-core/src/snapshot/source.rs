@@ -44,8 +44,7 @@ use crate::metrics as m;
 use crate::position::{BinlogPosition, StartPosition};
 use crate::retry::{wait_or_cancel, Backoff};
 use crate::source::{
-    server_kind, BinlogSource, ChangeSource, PrecheckProblems, ServerKind, SourceConfig, SourceError, SourceMessage,
-    TableFilter,
+    is_oceanbase, send_or_cancel, BinlogSource, ChangeSource, PrecheckProblems, SourceError, SourceMessage, TableFilter,
 };
 use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, StageState, Status};
 
@@ -192,26 +191,21 @@ impl SnapshotThenStream {
             let _ = conn.disconnect().await;
             return Ok(from);
         }
-        let method = if has_consistent_point(cfg, &mut conn).await? {
-            SnapshotMethod::Consistent
-        } else {
+        let method = if WatermarkSnapshot::applies(cfg, &mut conn).await? {
             SnapshotMethod::Watermark
+        } else {
+            SnapshotMethod::Consistent
         };
         let _ = conn.disconnect().await;
         let names: Vec<String> = added.iter().map(ToString::to_string).collect();
-        let Some(position) = from.position().cloned() else {
+        let Some(point) = point_of(&from) else {
             warn!(added = ?names, "Tables were added to the captured tables, but the checkpoint has no binlog file position to snapshot them from; they are streamed only.");
             return Ok(from);
         };
         info!(added = ?names, ?method, "Tables added to the captured tables since the last snapshot: snapshotting them.");
         let mut progress = SnapshotProgress::new(added.iter().cloned());
         progress.method = method;
-        progress.point = Some(SnapshotPoint {
-            position,
-            gtid_set: from.gtid_set().cloned(),
-            server_id: from.server_id,
-            ts_ms: from.ts_ms,
-        });
+        progress.point = Some(point);
         from.snapshot = Some(progress);
         // Recorded at once: until the snapshot is done its progress is what a restart follows,
         // and every checkpoint after it must count the added tables as delivered.
@@ -308,7 +302,7 @@ impl SnapshotThenStream {
         cancel: &CancellationToken,
     ) -> Result<Pass, SourceError> {
         let from = progress.point.clone().unwrap_or_else(|| target.clone());
-        if !is_before(&from.position, &target.position) {
+        if !from.position.is_before(&target.position) {
             progress.point = Some(target.clone());
             return Ok(Pass::Done(self.at_point(target, None)));
         }
@@ -325,14 +319,14 @@ impl SnapshotThenStream {
                 SourceMessage::Events(events) => {
                     // One message holds rows of one transaction: wholly before or after P.
                     let at = events.first().map(|e| BinlogPosition::new(&*e.source.file, e.source.pos));
-                    if at.is_some_and(|at| !is_before(&at, &target.position)) {
+                    if at.is_some_and(|at| !at.is_before(&target.position)) {
                         reached = true;
                         break;
                     }
                     (SourceMessage::Events(events), false)
                 }
                 SourceMessage::SchemaChange(change) => {
-                    if is_before(&target.position, &change.position) {
+                    if target.position.is_before(&change.position) {
                         reached = true;
                         break;
                     }
@@ -343,31 +337,22 @@ impl SnapshotThenStream {
                         // A resume by GTID set only has no file position to compare.
                         return Err(SourceError::Snapshot(Box::new(SnapshotError::NoResumePosition)));
                     };
-                    if is_before(&target.position, &at) {
+                    if target.position.is_before(&at) {
                         reached = true;
                         break;
                     }
-                    progress.point = Some(SnapshotPoint {
-                        position: at.clone(),
-                        gtid_set: cp.gtid_set().cloned(),
-                        server_id: cp.server_id,
-                        ts_ms: cp.ts_ms,
-                    });
+                    progress.point = point_of(&cp);
                     let last = at == target.position;
                     (SourceMessage::Commit(Checkpoint { snapshot: Some(progress.clone()), ..cp }), last)
                 }
                 SourceMessage::Heartbeat { position, ts_ms } => {
                     // No open transaction at `position`: at or past P, everything before P
                     // was delivered.
-                    let last = !is_before(&position, &target.position);
+                    let last = !position.is_before(&target.position);
                     (SourceMessage::Heartbeat { position, ts_ms }, last)
                 }
             };
-            let sent = tokio::select! {
-                _ = cancel.cancelled() => false,
-                r = tx.send(msg) => r.is_ok(),
-            };
-            if !sent {
+            if !send_or_cancel(tx, msg, cancel).await {
                 forwarded_all = false;
                 break;
             }
@@ -434,11 +419,7 @@ impl SnapshotThenStream {
             }
             msgs.push(SourceMessage::Commit(cp));
             for msg in msgs {
-                let sent = tokio::select! {
-                _ = cancel.cancelled() => false,
-                r = tx.send(msg) => r.is_ok(),
-                };
-                if !sent {
+                if !send_or_cancel(tx, msg, cancel).await {
                     forwarded_all = false;
                     break;
                 }
@@ -482,36 +463,15 @@ enum Pass {
     Retry,
 }
 
-/// True when `a` is strictly before `b` in the binlog (files ordered by their numeric suffix).
-fn is_before(a: &BinlogPosition, b: &BinlogPosition) -> bool {
-    (a.file_index(), a.pos) < (b.file_index(), b.pos)
-}
-
-/// True when the server gives a consistent snapshot point (MariaDB with binary logging; not
-/// the OceanBase binlog service, not MySQL): probed with a `START TRANSACTION WITH CONSISTENT
-/// SNAPSHOT` that is rolled back.
-async fn has_consistent_point(cfg: &SourceConfig, conn: &mut mysql_async::Conn) -> Result<bool, SourceError> {
-    if is_oceanbase(cfg, conn).await? {
-        return Ok(false);
-    }
-    match super::point::begin_consistent(conn).await {
-        Ok(_) => {
-            conn.query_drop("ROLLBACK").await.map_err(|e| SourceError::connection("ending the probe", e))?;
-            Ok(true)
-        }
-        Err(SnapshotError::NoConsistentPoint) => Ok(false),
-        Err(SnapshotError::Sql(e)) => Err(SourceError::connection("probing for a consistent snapshot point", e)),
-        Err(e) => Err(SourceError::Snapshot(Box::new(e))),
-    }
-}
-
-/// True when the configuration declares, or the server's `VERSION()` names, the OceanBase
-/// binlog service (whose positions have no consistent snapshot point).
-async fn is_oceanbase(cfg: &SourceConfig, conn: &mut mysql_async::Conn) -> Result<bool, SourceError> {
-    if cfg.server_kind == ServerKind::OceanBase {
-        return Ok(true);
-    }
-    Ok(server_kind(conn).await? == ServerKind::OceanBase)
+/// The point a checkpoint stands at, as a snapshot's point (where rows and delivered changes
+/// meet); None for a resume by GTID set only (no file position).
+fn point_of(cp: &Checkpoint) -> Option<SnapshotPoint> {
+    Some(SnapshotPoint {
+        position: cp.position()?.clone(),
+        gtid_set: cp.gtid_set().cloned(),
+        server_id: cp.server_id,
+        ts_ms: cp.ts_ms,
+    })
 }
 
 /// True for errors a new connection may fix (the connection broke, the server went away).
@@ -588,17 +548,7 @@ impl Tracker {
     fn finish(&self, progress: &SnapshotProgress, status: &Status) {
         metrics::gauge!(m::SNAPSHOT_TABLES_REMAINING).set(0.0);
         metrics::gauge!(m::SNAPSHOT_DURATION_SECONDS).set(self.started.elapsed().as_secs_f64());
-        status.set_snapshot(SnapshotStatus {
-            phase: SnapshotPhase::Done,
-            table: None,
-            table_rows_done: 0,
-            table_rows_estimated: 0,
-            tables_remaining: 0,
-            tables_total: progress.tables.len(),
-            rows_done: self.rows,
-            table_eta_s: None,
-            elapsed_s: self.started.elapsed().as_secs(),
-        });
+        status.set_snapshot(SnapshotStatus::done(progress.tables.len(), self.rows, self.started.elapsed().as_secs()));
     }
 }
 

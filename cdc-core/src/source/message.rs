@@ -54,3 +54,16 @@ pub struct SchemaChange {
     /// Binlog timestamp, ms since the epoch.
     pub ts_ms: i64,
 }
+
+/// Sends `msg` on `tx` unless `cancel` fires first; false when cancelled or the receiver is
+/// gone (the consumer stopped).
+pub(crate) async fn send_or_cancel(
+    tx: &tokio::sync::mpsc::Sender<SourceMessage>,
+    msg: SourceMessage,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        r = tx.send(msg) => r.is_ok(),
+    }
+}

@@ -72,6 +72,17 @@ pub(crate) async fn server_kind(conn: &mut Conn) -> Result<ServerKind, SourceErr
     Ok(ServerKind::of_version(&v.unwrap_or_default()))
 }
 
+/// True when `cfg` declares, or the server's `VERSION()` names, the OceanBase binlog service
+/// (whose positions have no consistent snapshot point).
+///
+/// Errors: [`SourceError::Connection`].
+pub(crate) async fn is_oceanbase(cfg: &SourceConfig, conn: &mut Conn) -> Result<bool, SourceError> {
+    if cfg.server_kind == ServerKind::OceanBase {
+        return Ok(true);
+    }
+    Ok(server_kind(conn).await? == ServerKind::OceanBase)
+}
+
 /// A new connection with `config`'s credentials.
 ///
 /// Errors: [`SourceError::Connection`] when the server cannot be reached or the login fails.
