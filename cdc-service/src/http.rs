@@ -245,6 +245,7 @@ mod tests {
                 shards: 3,
                 tables: vec!["shop.orders".into()],
                 dead_letter: false,
+                retrying: None,
             },
         );
         let (code, body) = get_json(&router(state), "/health").await;

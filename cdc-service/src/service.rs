@@ -191,7 +191,11 @@ pub async fn run_pipeline(
     let Some(dh) = &cfg.datahub else { bail!("DataHub settings missing") };
     let dcfg = dh.datahub_config(&cfg.retry, &cfg.batch);
     let mut scfg = cfg.source_config();
-    let Some(sink) = connect_sink(dcfg, dh.topics_config(), &scfg, topics, &status, &cancel).await? else {
+    let sink_retry_initial_ms = u64::try_from(cfg.retry.backoff.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut tcfg = dh.topics_config();
+    // A topic's writer re-sends a failed part with the pause the pipeline uses for a batch.
+    tcfg.resend_backoff = PipelineConfig::default().sink_backoff_from(sink_retry_initial_ms);
+    let Some(sink) = connect_sink(dcfg, tcfg, &scfg, topics, &status, &cancel).await? else {
         status.set_sink(StageState::Stopped);
         return Ok(());
     };
@@ -210,7 +214,7 @@ pub async fn run_pipeline(
         start: cfg.start_position.clone(),
         batch: cfg.batch,
         channel_capacity: cfg.queue_capacity,
-        sink_retry_initial_ms: u64::try_from(cfg.retry.backoff.as_millis()).unwrap_or(u64::MAX).max(1),
+        sink_retry_initial_ms,
         ..PipelineConfig::default()
     };
     pipeline::run(source, sink, offsets, pcfg, status, cancel).await.context("pipeline")

@@ -12,7 +12,8 @@
 //! - values a field cannot hold (BIGINT -2^63 in a BIGINT field, DATETIME 9999-12-31
 //!   23:59:59.999999 in a TIMESTAMP field) under `fail` (the collector stops naming
 //!   db.table.column, the value and the binlog position) and `skip` (dead-letter topic, counter);
-//! - faults on one topic while the others are written: nothing lost or reordered anywhere, the
+//! - faults on one topic while the others are written, and later batches flow to the other
+//!   topics meanwhile; a shutdown during the fault and a restart: nothing lost or reordered anywhere, the
 //!   checkpoint held back until every topic acknowledged.
 
 use std::collections::HashMap;
@@ -81,6 +82,9 @@ fn topics(template: &str, create: Option<RecordKind>, layout: Option<Layout>, mo
         create: create.map(|record_type| TopicCreation { record_type, shard_count: 3, lifecycle_days: 1 }),
         failure_mode: mode,
         dead_letter_topic: "dead_letters".into(),
+        // Fast re-sends, so the fault tests see recovery within seconds.
+        resend_backoff: cdc_core::retry::Backoff::from_millis(50, 500),
+        ..TopicsConfig::single("")
     }
 }
 
@@ -622,8 +626,55 @@ async fn values_a_field_cannot_hold_fail_or_go_to_the_dead_letter_topic() {
     }
 }
 
+/// The records of `topic` whose BLOB data contains `text`.
+fn blob_count(emu: &EmulatorHandle, topic: &str, text: &str) -> usize {
+    emu.all_records(PROJECT, topic)
+        .iter()
+        .filter(|(_, r)| matches!(&r.data, datahub_emulator::RecordData::Blob(b) if String::from_utf8_lossy(b).contains(text)))
+        .count()
+}
+
+/// The binlog position (file index, pos of its rows event) of the first record of `topic`
+/// whose BLOB data contains `text`.
+fn blob_position(emu: &EmulatorHandle, topic: &str, text: &str) -> (u64, u64) {
+    let data = emu
+        .all_records(PROJECT, topic)
+        .into_iter()
+        .find_map(|(_, r)| match r.data {
+            datahub_emulator::RecordData::Blob(b) if String::from_utf8_lossy(&b).contains(text) => Some(b),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no record with {text} in {topic}"));
+    let ev: Json = serde_json::from_slice(&data).unwrap();
+    let src = &ev["source"];
+    order(&BinlogPosition::new(src["file"].as_str().unwrap(), src["pos"].as_u64().unwrap()))
+}
+
+/// Waits up to `secs` for `topic` to hold a record containing `text`.
+async fn wait_for_blob(emu: &EmulatorHandle, topic: &str, text: &str, secs: u64) -> bool {
+    for _ in 0..secs * 20 {
+        if blob_contains(emu, topic, text) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// PutRecordsByShard on `topic` fails with ServiceUnavailable until the faults are cleared.
+fn fail_topic(emu: &EmulatorHandle, topic: &str) {
+    emu.faults().add_for_topic(
+        topic,
+        FaultRule {
+            op: Some(EmuOp::PutRecordsByShard),
+            kind: FaultKind::Error { code: "ServiceUnavailable".into(), status: None, message: None },
+            times: FaultTimes::Always,
+        },
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn faults_on_one_topic_hold_the_checkpoint_and_lose_nothing() {
+async fn faults_on_one_topic_let_the_others_flow_hold_the_checkpoint_and_lose_nothing() {
     recorder();
     let db = server().await;
     let emu = emulator().await;
@@ -632,21 +683,13 @@ async fn faults_on_one_topic_hold_the_checkpoint_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let cfg = topics("f_{table}", Some(RecordKind::Blob), None, FailureMode::Fail);
-    let run = start(&db, &schema, &emu, cfg, &offsets).await.expect("connects");
+    let run = start(&db, &schema, &emu, cfg.clone(), &offsets).await.expect("connects");
     write_rows(&mut c, &schema).await;
     wait_caught_up(&db, &offsets, 30).await;
-    let before_fault = offsets.load().unwrap().unwrap().position().cloned().unwrap();
 
-    // PutRecordsByShard on f_w_text fails until cleared; the other topics answer.
-    emu.faults().add_for_topic(
-        "f_w_text",
-        FaultRule {
-            op: Some(EmuOp::PutRecordsByShard),
-            kind: FaultKind::Error { code: "ServiceUnavailable".into(), status: None, message: None },
-            times: FaultTimes::Always,
-        },
-    );
-    // One transaction, so one batch holds rows of three topics.
+    // Phase 1: f_w_text fails; one transaction holds rows of three topics, then transactions
+    // of the other tables follow.
+    fail_topic(&emu, "f_w_text");
     exec(
         &mut c,
         &[
@@ -659,21 +702,43 @@ async fn faults_on_one_topic_hold_the_checkpoint_and_lose_nothing() {
         ],
     )
     .await;
-    // The batch's records of the other topics are written; the faulted topic has none; the
-    // checkpoint stays before the transaction.
-    let bulk_has = |emu: &EmulatorHandle| blob_contains(emu, "f_w_bulk", "during fault");
-    for _ in 0..200 {
-        if bulk_has(&emu) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        wait_for_blob(&emu, "f_w_bulk", "during fault", 10).await,
+        "the unfaulted topic is written during the fault"
+    );
+    // Inside the faulted transaction (other tests write to the server too: its end before the
+    // transaction is no bound).
+    let faulted = blob_position(&emu, "f_w_bulk", "during fault");
+    // Later transactions, each its own batch: the healthy topics take them while f_w_text
+    // still fails (one batch in flight for all topics would hold them behind it).
+    for i in 0..5 {
+        exec(
+            &mut c,
+            &[
+                "START TRANSACTION",
+                &format!("INSERT INTO `{schema}`.w_bulk VALUES ({}, {i}, 'later {i}')", 20 + i),
+                &format!("UPDATE `{schema}`.w_nopk SET s = 'later {i}' WHERE n = 10"),
+                "COMMIT",
+            ],
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    assert!(bulk_has(&emu), "the unfaulted topic is written during the fault");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    exec(&mut c, &[&format!("UPDATE `{schema}`.w_text SET v = 'queued behind' WHERE a = 10")]).await;
+    assert!(
+        wait_for_blob(&emu, "f_w_bulk", "later 4", 10).await,
+        "later batches reach the healthy topics while another topic fails"
+    );
+    assert!(wait_for_blob(&emu, "f_w_nopk", "later 4", 10).await);
     assert!(!blob_contains(&emu, "f_w_text", "during fault"), "the faulted topic has nothing of it");
+    // The checkpoint stays before the first transaction f_w_text has not acknowledged.
     let held = offsets.load().unwrap().unwrap().position().cloned().unwrap();
-    assert!(order(&held) < binlog_end(&db).await, "checkpoint {held:?} held back while a topic fails");
-    assert!(order(&held) >= order(&before_fault));
+    assert!(order(&held) < faulted, "checkpoint {held:?} stays before the faulted transaction ({faulted:?})");
+    {
+        let topics = run.registry.read().unwrap();
+        assert!(topics["f_w_text"].retrying.is_some(), "/health shows the failing topic: {:?}", topics["f_w_text"]);
+        assert!(topics["f_w_bulk"].retrying.is_none(), "{:?}", topics["f_w_bulk"]);
+    }
     let text = recorder().render();
     assert!(
         text.lines().any(|l| l.starts_with("cdc_sink_topic_requests_total{topic=\"f_w_text\",outcome=\"error\"")
@@ -683,19 +748,39 @@ async fn faults_on_one_topic_hold_the_checkpoint_and_lose_nothing() {
 
     emu.faults().clear();
     wait_caught_up(&db, &offsets, 60).await;
-    run.stop().await;
-    // The batch was re-sent until the faulted topic took it; the topics that had it already were
-    // not written again.
-    let count = |topic: &str, text: &str| {
-        emu.all_records(PROJECT, topic)
-            .iter()
-            .filter(|(_, r)| matches!(&r.data, datahub_emulator::RecordData::Blob(b) if String::from_utf8_lossy(b).contains(text)))
-            .count()
-    };
-    assert_eq!(count("f_w_bulk", "during fault"), 1, "no duplicate from the re-sends");
-    assert_eq!(count("f_w_nopk", "during"), 1, "no duplicate from the re-sends");
+    assert!(run.registry.read().unwrap()["f_w_text"].retrying.is_none());
+    // Only the failing topic's part was re-sent: the others hold each record once.
+    assert_eq!(blob_count(&emu, "f_w_bulk", "during fault"), 1, "no duplicate from the re-sends");
+    assert_eq!(blob_count(&emu, "f_w_bulk", "later 3"), 1, "no duplicate from the re-sends");
+    // The insert, and the first update's before image.
+    assert_eq!(blob_count(&emu, "f_w_nopk", "during"), 2, "no duplicate from the re-sends");
     // The insert, and the update whose before image holds the text: each once.
-    assert_eq!(count("f_w_text", "during fault"), 2, "the faulted topic got them once it recovered");
+    assert_eq!(blob_count(&emu, "f_w_text", "during fault"), 2, "the faulted topic got them once it recovered");
+
+    // Phase 2: shutdown while f_w_text fails ends cleanly with the checkpoint before what it
+    // lacks; the restart sends it again (the healthy topics get their part twice).
+    fail_topic(&emu, "f_w_text");
+    exec(
+        &mut c,
+        &[
+            "START TRANSACTION",
+            &format!("INSERT INTO `{schema}`.w_text (a, b, v) VALUES (11, 'g', 'second fault')"),
+            &format!("INSERT INTO `{schema}`.w_bulk VALUES (11, 11, 'second fault')"),
+            "COMMIT",
+        ],
+    )
+    .await;
+    assert!(wait_for_blob(&emu, "f_w_bulk", "second fault", 10).await);
+    let second = blob_position(&emu, "f_w_bulk", "second fault");
+    run.stop().await;
+    let held = offsets.load().unwrap().unwrap().position().cloned().unwrap();
+    assert!(order(&held) < second, "checkpoint {held:?} after a shutdown during the fault ({second:?})");
+    assert!(!blob_contains(&emu, "f_w_text", "second fault"));
+    emu.faults().clear();
+    let run = start(&db, &schema, &emu, cfg, &offsets).await.expect("connects");
+    wait_caught_up(&db, &offsets, 60).await;
+    run.stop().await;
+    assert!(blob_count(&emu, "f_w_text", "second fault") >= 1, "delivered after the restart");
     for (t, key) in TABLES {
         verify_topic(&mut c, &emu, &format!("f_{t}"), &schema, t, key).await;
     }

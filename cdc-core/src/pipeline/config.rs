@@ -26,15 +26,28 @@ pub struct PipelineConfig {
     pub sink_retry_initial_ms: u64,
     /// Longest pause between re-sends of a failing batch, ms. Default 30000.
     pub sink_retry_max_ms: u64,
+    /// Queueing sinks only ([`crate::sink::Sink::acknowledgements`], e.g. the multi-topic
+    /// DataHub sink): most batches taken by the sink and not yet acknowledged. When a
+    /// destination keeps failing, the others go on until this many batches wait behind it,
+    /// then the stage stops receiving (backpressure); it bounds what is read again after a
+    /// restart. Default 256.
+    pub max_unacked_batches: usize,
 }
 
 impl PipelineConfig {
     /// Default `channel_capacity`: 16 messages.
     pub const DEFAULT_CHANNEL_CAPACITY: usize = 16;
+    /// Default `max_unacked_batches`: 256 batches.
+    pub const DEFAULT_MAX_UNACKED_BATCHES: usize = 256;
 
     /// Backoff between re-sends of a batch the sink failed transiently.
     pub fn sink_backoff(&self) -> Backoff {
         Backoff::from_millis(self.sink_retry_initial_ms, self.sink_retry_max_ms)
+    }
+
+    /// [`Self::sink_backoff`] with `initial_ms` as the first pause.
+    pub fn sink_backoff_from(&self, initial_ms: u64) -> Backoff {
+        Backoff::from_millis(initial_ms, self.sink_retry_max_ms)
     }
 }
 
@@ -47,6 +60,7 @@ impl Default for PipelineConfig {
             checkpoint_interval_ms: 1000,
             sink_retry_initial_ms: 500,
             sink_retry_max_ms: 30_000,
+            max_unacked_batches: Self::DEFAULT_MAX_UNACKED_BATCHES,
         }
     }
 }

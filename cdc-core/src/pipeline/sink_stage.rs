@@ -1,9 +1,10 @@
 //! The sink stage: batcher + sink + checkpoint (see [`sink_stage`]).
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -16,7 +17,7 @@ use crate::checkpoint::OffsetStore;
 use crate::event::ChangeEvent;
 use crate::metrics as m;
 use crate::retry::wait_or_cancel;
-use crate::sink::Sink;
+use crate::sink::{AckProgress, Sink};
 use crate::source::SourceMessage;
 use crate::status::{StageState, Status};
 
@@ -39,6 +40,13 @@ struct SinkStage<'a, O> {
     /// The last checkpoint written.
     stored: Option<Checkpoint>,
     last_store: Instant,
+    /// Queueing sinks only: batches taken by the sink and not yet acknowledged, oldest first —
+    /// (batch number, the commit it covers, when it was sent).
+    unacked: VecDeque<(u64, Option<Checkpoint>, Instant)>,
+    /// Queueing sinks only: batches the sink took so far (its batch numbers are 1..=sent).
+    sent: u64,
+    /// Queueing sinks only: the last progress applied.
+    progress: AckProgress,
 }
 
 /// Outcome of sending one batch.
@@ -50,21 +58,32 @@ enum Flush {
     Abandoned,
 }
 
-/// Sends `events` until the sink acknowledges them, re-sending after transient errors with
-/// backoff. Takes the sink and gives it back, so that the stage can keep receiving while this
-/// runs (one batch in flight, the next one filling).
+/// Sends `events` until the sink acknowledges them (a queueing sink: takes them), re-sending
+/// after transient errors with backoff. Takes the sink and gives it back, so that the stage can
+/// keep receiving while this runs (one batch in flight, the next one filling). `queued`: the
+/// sink acknowledges later ([`Sink::acknowledgements`]), so success here says nothing of the
+/// destination's health and counts nothing as acknowledged.
 async fn send_until_acked<'s, S: Sink>(
     sink: &'s mut S,
     events: Vec<ChangeEvent>,
     cfg: &PipelineConfig,
     status: &Status,
     cancel: &CancellationToken,
+    queued: bool,
 ) -> (&'s mut S, Result<Flush, PipelineError>) {
     let mut attempt = 0u32;
     let mut delays = cfg.sink_backoff().jittered();
     let started = Instant::now();
     loop {
         match sink.send(&events).await {
+            Ok(ack) if queued => {
+                debug!(records = ack.records, bytes = ack.bytes, "Batch queued.");
+                if attempt > 0 {
+                    info!(records = events.len(), attempts = attempt + 1, "Sink recovered; batch queued.");
+                    status.set_sink(StageState::Running);
+                }
+                return (sink, Ok(Flush::Done));
+            }
             Ok(ack) => {
                 metrics::histogram!(m::PIPELINE_BATCH_SECONDS).record(started.elapsed().as_secs_f64());
                 debug!(records = ack.records, bytes = ack.bytes, "Batch acknowledged.");
@@ -99,6 +118,41 @@ async fn send_until_acked<'s, S: Sink>(
 }
 
 impl<O: OffsetStore> SinkStage<'_, O> {
+    /// Applies a queueing sink's progress: batches it now counts as acknowledged make their
+    /// commits safe to checkpoint; its per-destination retries show as the sink's state.
+    ///
+    /// Errors: the sink's fatal error, once nothing more will be acknowledged.
+    fn apply_progress(&mut self, p: AckProgress) -> Result<(), PipelineError> {
+        while let Some((n, covers, sent_at)) = self.unacked.front() {
+            if *n > p.batches {
+                break;
+            }
+            metrics::histogram!(m::PIPELINE_BATCH_SECONDS).record(sent_at.elapsed().as_secs_f64());
+            if covers.is_some() {
+                self.acked.clone_from(covers);
+            }
+            self.unacked.pop_front();
+        }
+        self.status.on_acked(p.records.saturating_sub(self.progress.records));
+        if p.retrying.is_empty() {
+            if !self.progress.retrying.is_empty() {
+                info!("Every destination acknowledges again.");
+                self.status.set_sink(StageState::Running);
+            }
+        } else if p.retrying != self.progress.retrying {
+            metrics::counter!(m::PIPELINE_BATCH_RETRIES_TOTAL).increment(1);
+            self.status.set_sink(StageState::Retrying(p.retrying.join("; ")));
+        }
+        let fatal = p.fatal.clone().filter(|_| p.batches < self.sent);
+        self.progress = p;
+        if let Some(e) = fatal {
+            error!(error = %e, "Sink failed with a non-retryable error; stopping.");
+            self.status.set_sink(StageState::Failed(e.to_string()));
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
     /// Moves events from `carry` into the batch until it is full.
     fn absorb(&mut self) {
         while !self.batch.is_full(&self.cfg.batch) {
@@ -160,7 +214,12 @@ type InFlight<'a, S> = (BoxFuture<'a, (&'a mut S, Result<Flush, PipelineError>)>
 /// with nothing more queued. **One batch is in flight at a time** while the next one fills; the
 /// next is sent only after the previous one was acknowledged, so per-key order is the binlog
 /// order. When the filling batch is full and one is in flight, nothing is received: the channel
-/// fills and the source waits (backpressure). Checkpoints are stored as described in the module
+/// fills and the source waits (backpressure). A *queueing* sink ([`Sink::acknowledgements`])
+/// keeps per-key order across batches itself: its `send` returns once the batch is queued, the
+/// next batch follows at once, and a batch's commit becomes safe to checkpoint only when the
+/// sink's [`AckProgress`] counts that batch (and so every earlier one); at most
+/// [`PipelineConfig::max_unacked_batches`] wait for it. Such a sink failing for good
+/// ([`AckProgress::fatal`]) ends the stage with its error. Checkpoints are stored as described in the module
 /// docs. On return (`Ok`), everything received was acknowledged and the final checkpoint is
 /// stored — unless shutdown interrupted a failing batch, in which case the checkpoint stays
 /// before it.
@@ -184,7 +243,16 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
         acked: None,
         stored: None,
         last_store: Instant::now(),
+        unacked: VecDeque::new(),
+        sent: 0,
+        progress: AckProgress::default(),
     };
+    // A queueing sink acknowledges through this; `None`: `send` returning `Ok` is the ack.
+    let mut acks: Option<watch::Receiver<AckProgress>> = sink.acknowledgements();
+    if let Some(rx) = acks.as_mut() {
+        st.progress = rx.borrow_and_update().clone();
+    }
+    let queued = acks.is_some();
     // The sink is either here (idle) or inside the in-flight future.
     let mut idle_sink: Option<&mut S> = Some(sink);
     let mut in_flight: Option<InFlight<'_, S>> = None;
@@ -197,15 +265,16 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         // Start the next send when the sink is free and the batch is due.
+        let room = st.unacked.len() < cfg.max_unacked_batches.max(1);
         if let Some(sink) =
-            idle_sink.take_if(|_| !st.batch.is_empty() && (send_soon || closed || st.batch.is_full(&cfg.batch)))
+            idle_sink.take_if(|_| room && !st.batch.is_empty() && (send_soon || closed || st.batch.is_full(&cfg.batch)))
         {
             let events = st.batch.take();
             linger_deadline = None;
             send_soon = false;
             metrics::histogram!(m::PIPELINE_BATCH_ROWS).record(events.len() as f64);
             let covers = st.pending.clone();
-            in_flight = Some((Box::pin(send_until_acked(sink, events, cfg, status, cancel)), covers));
+            in_flight = Some((Box::pin(send_until_acked(sink, events, cfg, status, cancel, queued)), covers));
             st.absorb();
         }
         // The linger starts when the filling batch gets its first event (it only ever sets
@@ -214,9 +283,21 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
             linger_deadline = Some(Instant::now() + cfg.batch.linger);
         }
         if closed && in_flight.is_none() && st.batch.is_empty() {
-            // The source stopped and everything received is acknowledged: final checkpoint.
-            st.checkpoint(false, true)?;
-            return Ok(());
+            if st.unacked.is_empty() {
+                // The source stopped and everything received is acknowledged: final checkpoint.
+                st.checkpoint(false, true)?;
+                return Ok(());
+            }
+            if cancel.is_cancelled() && !st.progress.retrying.is_empty() {
+                // Shutdown while a destination fails: what it has not acknowledged stays after
+                // the checkpoint and is read again on restart.
+                warn!(
+                    batches = st.unacked.len(),
+                    "Shutdown while the sink was failing; the unacknowledged batches will be read again on restart."
+                );
+                st.checkpoint(true, true)?;
+                return Ok(());
+            }
         }
         tokio::select! {
             biased;
@@ -224,6 +305,14 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
                 let (_, covers) = in_flight.take().expect("guarded");
                 idle_sink = Some(sink);
                 match result? {
+                    Flush::Done if queued => {
+                        st.sent += 1;
+                        st.unacked.push_back((st.sent, covers, Instant::now()));
+                        // The sink may have counted it already (published before `changed`).
+                        let p = acks.as_mut().expect("queued").borrow_and_update().clone();
+                        st.apply_progress(p)?;
+                        st.checkpoint(!st.unacked.is_empty(), false)?;
+                    }
                     Flush::Done => {
                         if covers.is_some() {
                             st.acked = covers;
@@ -232,6 +321,19 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
                     }
                     Flush::Abandoned => return Ok(()),
                 }
+            }
+            changed = async { acks.as_mut().expect("guarded").changed().await }, if acks.is_some() => {
+                if changed.is_err() {
+                    // The sink is gone with its acknowledgements: nothing more will come.
+                    acks = None;
+                    if !st.unacked.is_empty() {
+                        return Err(crate::sink::SinkError::fatal(None, "the sink stopped acknowledging").into());
+                    }
+                    continue;
+                }
+                let p = acks.as_mut().expect("guarded").borrow_and_update().clone();
+                st.apply_progress(p)?;
+                st.checkpoint(in_flight.is_some() || !st.unacked.is_empty(), false)?;
             }
             msg = rx.recv(), if !closed && st.can_receive() => match msg {
                 // The source stopped (shutdown or failure): drain, final checkpoint.
@@ -251,7 +353,7 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
                     if !st.batch.is_empty() && rx.is_empty() {
                         send_soon = true;
                     }
-                    st.checkpoint(in_flight.is_some(), false)?;
+                    st.checkpoint(in_flight.is_some() || !st.unacked.is_empty(), false)?;
                 }
                 Some(SourceMessage::SchemaChange(change)) => {
                     // Rows before it are in earlier messages, rows after it in later ones: the
@@ -273,7 +375,7 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
                 if let Some(lag) = status.snapshot().lag_ms {
                     metrics::gauge!(m::REPLICATION_LAG_SECONDS).set(lag as f64 / 1000.0);
                 }
-                st.checkpoint(in_flight.is_some(), false)?;
+                st.checkpoint(in_flight.is_some() || !st.unacked.is_empty(), false)?;
             }
         }
     }

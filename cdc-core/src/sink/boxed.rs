@@ -4,7 +4,7 @@
 
 use futures_util::future::BoxFuture;
 
-use super::seam::{Sink, SinkAck, SinkError};
+use super::seam::{AckProgress, Sink, SinkAck, SinkError};
 use crate::event::ChangeEvent;
 
 /// The object-safe form of [`Sink`]; implemented for every `Sink`.
@@ -13,6 +13,8 @@ pub trait DynSink: Send {
     fn send_boxed<'a>(&'a mut self, batch: &'a [ChangeEvent]) -> BoxFuture<'a, Result<SinkAck, SinkError>>;
     /// [`Sink::check`], boxed.
     fn check_boxed(&mut self) -> BoxFuture<'_, Result<(), SinkError>>;
+    /// [`Sink::acknowledgements`].
+    fn acknowledgements_dyn(&self) -> Option<tokio::sync::watch::Receiver<AckProgress>>;
 }
 
 impl<S: Sink> DynSink for S {
@@ -22,6 +24,10 @@ impl<S: Sink> DynSink for S {
 
     fn check_boxed(&mut self) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(self.check())
+    }
+
+    fn acknowledgements_dyn(&self) -> Option<tokio::sync::watch::Receiver<AckProgress>> {
+        self.acknowledgements()
     }
 }
 
@@ -35,5 +41,9 @@ impl Sink for BoxSink {
 
     async fn check(&mut self) -> Result<(), SinkError> {
         self.as_mut().check_boxed().await
+    }
+
+    fn acknowledgements(&self) -> Option<tokio::sync::watch::Receiver<AckProgress>> {
+        self.as_ref().acknowledgements_dyn()
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `seam` | the [`Sink`] trait, [`SinkAck`], [`SinkError`] |
+//! | `seam` | the [`Sink`] trait, [`SinkAck`], [`AckProgress`] (queueing sinks), [`SinkError`] |
 //! | `boxed` | [`BoxSink`]: a sink chosen at run time ([`DynSink`], object-safe) |
 //! | `stdout` | [`JsonLinesSink`]: JSON lines on stdout (`cdc-collector tail`) or any writer |
 //! | [`datahub`] | the signed DataHub producer ([`datahub::DataHubSink`]) |
@@ -15,5 +15,5 @@ mod seam;
 mod stdout;
 
 pub use boxed::{BoxSink, DynSink};
-pub use seam::{Sink, SinkAck, SinkError, SinkErrorKind};
+pub use seam::{AckProgress, Sink, SinkAck, SinkError, SinkErrorKind};
 pub use stdout::{is_closed_pipe, JsonLinesSink};

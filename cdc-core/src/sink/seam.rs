@@ -2,7 +2,9 @@
 //!
 //! A sink either acknowledges a whole batch (every record durably accepted by the destination)
 //! or fails; it never reports records as sent that were not acknowledged. The pipeline
-//! advances checkpoints only on `Ok`.
+//! advances checkpoints only on `Ok` — or, for a sink that queues batches
+//! ([`Sink::acknowledgements`]), only past the batches its [`AckProgress`] counts as
+//! acknowledged.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -76,13 +78,33 @@ impl SinkError {
     }
 }
 
+/// How far a queueing sink ([`Sink::acknowledgements`]) has got, published after every change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AckProgress {
+    /// Batches acknowledged, counted from the sink's first `send` that returned `Ok`: batches
+    /// `1..=batches` (in the order `send` took them) are durably accepted, every record of
+    /// them; the batch after them is not yet (entirely).
+    pub batches: u64,
+    /// Events (rows) of those batches.
+    pub records: u64,
+    /// Destinations (DataHub topics) re-sending after a transient error, with the error; empty
+    /// while every destination takes what it is sent.
+    pub retrying: Vec<String>,
+    /// Set when a destination failed for good: nothing after `batches` will be acknowledged.
+    pub fatal: Option<SinkError>,
+}
+
 /// Delivers batches of change events with acknowledgement.
 ///
-/// Contract: `send` returns `Ok` only when every event of `batch` is durably accepted; events of
-/// one partition key are written in the order they appear in `batch`. A retried batch may be
-/// partly duplicated at the destination (at-least-once), never reordered per key.
+/// Contract: `send` returns `Ok` only when every event of `batch` is durably accepted — unless
+/// the sink says otherwise by returning `Some` from [`Sink::acknowledgements`], in which case
+/// `Ok` means *queued* and the batch counts as acknowledged only once the [`AckProgress`]
+/// covers it. Events of one partition key are written in the order they appear in `batch` and,
+/// for a queueing sink, after those of every earlier batch. A retried batch may be partly
+/// duplicated at the destination (at-least-once), never reordered per key.
 pub trait Sink: Send {
-    /// Sends `batch` (in source order) and waits for its acknowledgement.
+    /// Sends `batch` (in source order) and waits for its acknowledgement (a queueing sink:
+    /// until it is queued; it may wait for room, which is backpressure).
     ///
     /// Errors: [`SinkError`] with [`SinkErrorKind::Transient`] when a later retry may succeed,
     /// [`SinkErrorKind::Fatal`] otherwise.
@@ -93,4 +115,12 @@ pub trait Sink: Send {
     ///
     /// Errors: as [`Sink::send`].
     fn check(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// `None` (the default): `send` returning `Ok` means acknowledged. `Some`: the sink queues
+    /// batches and acknowledges them later, in order, through this receiver; the pipeline then
+    /// sends the next batch without waiting and checkpoints only what it reports
+    /// ([`crate::pipeline`]). Asked once, before the first `send`.
+    fn acknowledgements(&self) -> Option<tokio::sync::watch::Receiver<AckProgress>> {
+        None
+    }
 }

@@ -75,6 +75,7 @@ impl DataHubSettings {
             create: self.create,
             failure_mode: self.failure_mode,
             dead_letter_topic: self.dead_letter_topic.clone(),
+            ..TopicsConfig::single("")
         }
     }
 

@@ -17,6 +17,7 @@
 //! | [`encode`] | events → records → request bodies, request bounds |
 //! | [`producer`] | [`DataHubSink`] |
 //! | [`multi`] | [`MultiTopicSink`]: many tables → many topics, creation, failure handling |
+//! | `lanes` | one writer task per topic, so a failing topic does not hold the others |
 //! | [`topics`] | [`TopicRouting`], topic names, MySQL → DataHub type mapping, schema checks |
 //! | [`tuple`] | TUPLE topics: DTS / DataWorks layouts, field-type conversions |
 
@@ -25,6 +26,7 @@ pub mod compress;
 pub mod config;
 pub mod encode;
 pub mod error;
+mod lanes;
 pub mod model;
 pub mod multi;
 pub mod pb;
@@ -38,6 +40,7 @@ pub mod tuple;
 pub use client::DataHubClient;
 pub use config::{Compression, ConfigError, DataHubConfig, RetryPolicy, WriteProtocol};
 pub use error::{DataHubError, ErrorClass, ErrorCode};
+pub use lanes::DEFAULT_MAX_QUEUED_BYTES;
 pub use model::{BlobRecord, CursorType, ShardInfo, ShardState};
 pub use multi::{FailureMode, MultiTopicSink, RecordKind, TopicCreation, TopicsConfig};
 pub use producer::DataHubSink;

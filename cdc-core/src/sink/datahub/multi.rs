@@ -1,17 +1,22 @@
 //! [`MultiTopicSink`]: one collector, many tables, many topics. Each table's events go to the
 //! topic [`TopicRouting`] names; every topic is written by its own [`DataHubSink`] in the same
-//! ordered, per-shard, acknowledged way, all topics of a batch concurrently.
+//! ordered, per-shard, acknowledged way, each topic by its own writer task (a *lane*,
+//! `super::lanes`), so that a topic that fails does not stop the others.
 //!
 //! Guarantees:
 //!
-//! * **Acknowledged only when every topic is.** `send` returns [`SinkAck`] only when every
-//!   record of the batch, in every topic (and the dead-letter topic), is acknowledged, so the
-//!   pipeline's checkpoint advances only past what every topic holds. On a failure the pipeline
-//!   re-sends the batch; the topics that had acknowledged their part of it are not written again
-//!   (remembered for that one batch, in memory: after a restart the batch is read again and
-//!   every topic may get it twice, at-least-once). Nothing is reordered.
-//! * **Per-key order.** One key → one table → one topic → one shard: the topic's sink keeps
-//!   the key's records in batch order (see [`super::producer`]).
+//! * **A queueing sink; acknowledged only when every topic is.** `send` encodes the batch,
+//!   splits it by topic and queues each part on its topic's lane, then returns (waiting only
+//!   for room: at most [`TopicsConfig::max_queued_bytes`] of encoded records are queued). The
+//!   batch counts as acknowledged ([`Sink::acknowledgements`]) only when every topic it touched
+//!   (and the dead-letter topic) acknowledged its part and every earlier batch is acknowledged,
+//!   so the pipeline's checkpoint advances only past what every topic holds. A lane re-sends its
+//!   failed part (transient errors, with backoff, without end) while the other lanes go on with
+//!   later batches; after a restart the batches past the checkpoint are read again and the
+//!   topics that had them get them twice (at-least-once). Nothing is reordered.
+//! * **Per-key order.** One key → one table → one topic → one lane → one shard: the lane writes
+//!   a topic's parts in batch order, and the topic's sink keeps the key's records in order within
+//!   a part (see [`super::producer`]).
 //! * **No mixed schemas.** Two tables routed to one TUPLE topic are refused
 //!   ([`DataHubError::Topic`]); a shared BLOB topic is fine (records carry `db`/`table`).
 //!
@@ -35,17 +40,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use futures_util::future::join_all;
 use serde::Serialize;
 
 use crate::event::ChangeEvent;
-use crate::sink::{Sink, SinkAck, SinkError};
+use crate::retry::Backoff;
+use crate::sink::{AckProgress, Sink, SinkAck, SinkError};
 use crate::source::TableFilter;
 
 use super::client::DataHubClient;
 use super::config::DataHubConfig;
 use super::encode;
-use super::error::{DataHubError, ErrorClass, ErrorCode};
+use super::error::{DataHubError, ErrorCode};
+use super::lanes::{Lanes, DEFAULT_MAX_QUEUED_BYTES};
 use super::model::{BlobRecord, NewField, NewRecordType, NewTopic};
 use super::producer::DataHubSink;
 use super::record::EncodedRecord;
@@ -126,6 +132,12 @@ pub struct TopicsConfig {
     pub failure_mode: FailureMode,
     /// BLOB topic for [`FailureMode::Skip`] (created when creation is on).
     pub dead_letter_topic: String,
+    /// Most encoded record bytes queued on the topics' writers at once (parts being written
+    /// included); `send` waits for room. Default [`DEFAULT_MAX_QUEUED_BYTES`] (32 MiB).
+    pub max_queued_bytes: usize,
+    /// Pauses between re-sends of a part a topic did not acknowledge (transient errors; the
+    /// producer's own per-request retries come first). Default 500 ms doubling to 30 s.
+    pub resend_backoff: Backoff,
 }
 
 impl TopicsConfig {
@@ -138,6 +150,8 @@ impl TopicsConfig {
             create: None,
             failure_mode: FailureMode::Fail,
             dead_letter_topic: "cdc_dead_letter".into(),
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            resend_backoff: Backoff::from_millis(500, 30_000),
         }
     }
 }
@@ -155,6 +169,10 @@ pub struct TopicState {
     pub tables: Vec<String>,
     /// True for the dead-letter topic.
     pub dead_letter: bool,
+    /// The last error while the topic's writer re-sends a part it did not acknowledge; `None`
+    /// while the topic takes what it is sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrying: Option<String>,
 }
 
 /// The topics a [`MultiTopicSink`] writes, by name; shared with `/health`.
@@ -337,25 +355,12 @@ pub struct MultiTopicSink {
     tables: HashMap<String, Vec<String>>,
     dead_letter: Option<DataHubSink>,
     registry: TopicRegistry,
-    /// The last batch that failed and the topics (keys; [`DEAD_LETTER_KEY`] for the dead-letter
-    /// topic) that had acknowledged their part of it: when the pipeline re-sends that batch,
-    /// those topics are not written again.
-    resend: Option<(BatchKey, HashSet<String>)>,
+    /// One writer per topic (keys as `sinks`, [`DEAD_LETTER_KEY`] for the dead-letter topic).
+    lanes: Lanes,
 }
 
-/// The `sinks` key standing for the dead-letter topic in [`MultiTopicSink::resend`] (no topic
-/// name can start with a NUL).
+/// The lane key of the dead-letter topic (no topic name can start with a NUL).
 const DEAD_LETTER_KEY: &str = "\0dead-letter";
-
-/// Identifies a batch: its length and its first and last events' `(file, pos, row, op)`. The
-/// pipeline re-sends the same batch until it is acknowledged and only then builds the next one,
-/// so equal keys of consecutive calls mean the same events.
-type BatchKey = (usize, Option<(String, u64, u32, &'static str)>, Option<(String, u64, u32, &'static str)>);
-
-fn batch_key(batch: &[ChangeEvent]) -> BatchKey {
-    let id = |e: &ChangeEvent| (e.source.file.to_string(), e.source.pos, e.source.row, e.op.code());
-    (batch.len(), batch.first().map(id), batch.last().map(id))
-}
 
 impl MultiTopicSink {
     /// Validates `base` (its `topic` is only a placeholder), connects the dead-letter topic
@@ -378,6 +383,7 @@ impl MultiTopicSink {
         checked.topic = "t".into(); // the topics are the routing's, checked there
         checked.validate()?;
         let client = DataHubClient::new(&base)?;
+        let cfg_max_queued = cfg.max_queued_bytes;
         let mut sink = Self {
             base,
             client,
@@ -388,7 +394,7 @@ impl MultiTopicSink {
             tables: HashMap::new(),
             dead_letter: None,
             registry,
-            resend: None,
+            lanes: Lanes::new(cfg_max_queued),
         };
         sink.registry.write().expect("registry lock").clear();
         if sink.cfg.failure_mode == FailureMode::Skip {
@@ -407,6 +413,7 @@ impl MultiTopicSink {
                 return Err(DataHubError::Topic { topic: name, message: "the dead-letter topic must be BLOB".into() });
             }
             sink.register(&name, &dl, true);
+            sink.open_lane(DEAD_LETTER_KEY, &dl);
             sink.dead_letter = Some(dl);
         }
         for (db, table) in tables {
@@ -427,6 +434,7 @@ impl MultiTopicSink {
             }
             let s = sink.connect_topic(&name, sink.cfg.layout).await?;
             sink.register(&name, &s, false);
+            sink.open_lane(&name.to_ascii_lowercase(), &s);
             sink.sinks.insert(name.to_ascii_lowercase(), s);
         }
         Ok(sink)
@@ -442,13 +450,20 @@ impl MultiTopicSink {
         self.sinks.get(&topic.to_ascii_lowercase())
     }
 
+    /// Starts the writer of `key` with a copy of `s` (kept here for encoding).
+    fn open_lane(&mut self, key: &str, s: &DataHubSink) {
+        self.lanes.open(key, s.clone(), self.cfg.resend_backoff, self.registry.clone());
+    }
+
     fn register(&self, name: &str, s: &DataHubSink, dead_letter: bool) {
+        let retrying = self.registry.read().expect("registry lock").get(name).and_then(|t| t.retrying.clone());
         let state = TopicState {
             record_type: if s.topic().is_blob() { "BLOB".into() } else { "TUPLE".into() },
             layout: s.tuple_encoder().map(|e| e.layout().to_string()),
             shards: s.router().shard_ids().count(),
             tables: self.tables.get(&name.to_ascii_lowercase()).cloned().unwrap_or_default(),
             dead_letter,
+            retrying,
         };
         self.registry.write().expect("registry lock").insert(name.to_owned(), state);
     }
@@ -523,6 +538,7 @@ impl MultiTopicSink {
             }
         } else {
             let sink = self.open_table_topic(&name, db, table).await?;
+            self.open_lane(&key, &sink);
             self.sinks.insert(key.clone(), sink);
         }
         self.tables.entry(key.clone()).or_default().push(qualified);
@@ -622,13 +638,14 @@ impl MultiTopicSink {
         Ok(true)
     }
 
-    /// Writes `batch` to its topics; see the module docs. When `batch` is the batch whose last
-    /// write failed (the pipeline re-sending it), the topics that had acknowledged their part are
-    /// not written again: a failing topic does not make the others store the batch once per
-    /// retry.
+    /// Queues `batch` on its topics' writers; see the module docs. Returns once every part is
+    /// queued (waiting for room in the byte budget); the batch is acknowledged later, through
+    /// [`Sink::acknowledgements`] ([`Self::flush`] waits for it). The returned [`SinkAck`] counts
+    /// the batch's events and payload bytes as queued (`requests` 0).
     ///
     /// Errors: a preparation error (new table), [`DataHubError::Unfit`] (mode `fail`, before
-    /// anything is sent), or the first fatal (else the first) error of a topic's write.
+    /// anything is queued), or [`DataHubError::Topic`] when a topic's writer had stopped after
+    /// a fatal error (that error is also in [`AckProgress::fatal`]).
     pub async fn write(&mut self, batch: &[ChangeEvent]) -> Result<SinkAck, DataHubError> {
         let mut groups: BTreeMap<String, Vec<&ChangeEvent>> = BTreeMap::new();
         let mut last: Option<(&Arc<str>, &Arc<str>, String)> = None;
@@ -644,7 +661,7 @@ impl MultiTopicSink {
             self.append_new_columns(&groups).await?;
         }
         let skip = self.cfg.failure_mode == FailureMode::Skip;
-        let mut encoded: BTreeMap<String, Vec<EncodedRecord>> = BTreeMap::new();
+        let mut parts: Vec<(String, Vec<EncodedRecord>)> = Vec::with_capacity(groups.len() + 1);
         let mut dead: Vec<(&ChangeEvent, String, String)> = Vec::new();
         for (key, evs) in &groups {
             let sink = &self.sinks[key];
@@ -664,7 +681,7 @@ impl MultiTopicSink {
                 tracing::warn!(topic = %sink.config().topic, error = %error, file = %ev.source.file, pos = ev.source.pos, row = ev.source.row, "event does not fit its topic; sent to the dead-letter topic");
                 dead.push((ev, sink.config().topic.clone(), unfit_reason(&error)));
             }
-            encoded.insert(key.clone(), records);
+            parts.push((key.clone(), records));
         }
         let protocol = self.base.protocol;
         let dead_records: Vec<EncodedRecord> = dead
@@ -685,60 +702,30 @@ impl MultiTopicSink {
                 }
             })
             .collect();
-        let dead_topics: Vec<String> = dead.iter().map(|(_, t, _)| t.clone()).collect();
-        let key = batch_key(batch);
-        let mut done: HashSet<String> = match self.resend.take() {
-            Some((k, done)) if k == key => done,
-            _ => HashSet::new(),
-        };
-        let mut ack = SinkAck::default();
-        // Acknowledged by an earlier attempt of this batch: counted, not written again.
-        for k in &done {
-            if let Some(recs) = encoded.remove(k) {
-                ack.records += recs.iter().map(|r| r.events).sum::<usize>();
-            } else if k == DEAD_LETTER_KEY {
-                ack.records += dead_records.len();
-            }
+        // Counted when queued: the dead-letter topic's writer does not know the source topics.
+        for (_, t, _) in &dead {
+            metrics::counter!(DEAD_LETTER_EVENTS_TOTAL, "topic" => t.clone()).increment(1);
         }
-        let (keys, writes): (Vec<String>, Vec<_>) = self
-            .sinks
-            .iter_mut()
-            .filter_map(|(k, s)| encoded.remove(k).map(|recs| (k.clone(), s.write_encoded(recs))))
-            .unzip();
-        let dl = self.dead_letter.as_mut().filter(|_| !dead_records.is_empty() && !done.contains(DEAD_LETTER_KEY));
-        let (results, dl_result) = tokio::join!(join_all(writes), async move {
-            match dl {
-                Some(dl) => Some(dl.write_encoded(dead_records).await),
-                None => None,
-            }
-        });
-        let mut failure: Option<DataHubError> = None;
-        let dl_entry = dl_result.map(|r| (DEAD_LETTER_KEY.to_owned(), r));
-        for (k, r) in keys.into_iter().zip(results).chain(dl_entry) {
-            match r {
-                Ok(a) => {
-                    ack.records += a.records;
-                    ack.bytes += a.bytes;
-                    ack.requests += a.requests;
-                    if k == DEAD_LETTER_KEY {
-                        for t in &dead_topics {
-                            metrics::counter!(DEAD_LETTER_EVENTS_TOTAL, "topic" => t.clone()).increment(1);
-                        }
-                    }
-                    done.insert(k);
-                }
-                Err(e) => {
-                    if failure.as_ref().is_none_or(|f| f.class() != ErrorClass::Fatal) {
-                        failure = Some(e);
-                    }
-                }
-            }
+        parts.push((DEAD_LETTER_KEY.to_owned(), dead_records));
+        let bytes = parts.iter().flat_map(|(_, r)| r.iter()).map(|r| r.payload_bytes).sum();
+        self.lanes.submit(parts, batch.len() as u64).await?;
+        Ok(SinkAck { records: batch.len(), bytes, requests: 0 })
+    }
+
+    /// Waits until everything queued is acknowledged by every topic.
+    ///
+    /// Errors: the fatal error a topic's writer stopped with ([`SinkError`]).
+    pub async fn flush(&self) -> Result<(), SinkError> {
+        let mut rx = self.lanes.progress();
+        let target = self.lanes.submitted();
+        let p = rx
+            .wait_for(|p| p.batches >= target || p.fatal.is_some())
+            .await
+            .map_err(|_| SinkError::fatal(None, "the topic writers stopped"))?;
+        match &p.fatal {
+            Some(e) if p.batches < target => Err(e.clone()),
+            _ => Ok(()),
         }
-        if let Some(e) = failure {
-            self.resend = Some((key, done));
-            return Err(e);
-        }
-        Ok(ack)
     }
 
     /// AppendField for columns of this batch's rows that their TUPLE topic lacks (checked once
@@ -756,6 +743,8 @@ impl MultiTopicSink {
                     let lacks =
                         row.columns.iter().any(|c| !enc.schema().fields.iter().any(|f| f.name.eq_ignore_ascii_case(c)));
                     if lacks {
+                        // Records queued before the new field must reach the topic first.
+                        self.lanes.drain(key).await?;
                         let names: Vec<&str> = row.columns.iter().map(|c| &**c).collect();
                         let mut sink = self.sinks.remove(key).expect("prepared");
                         let r = self.append_missing(&mut sink, &ev.source.db, &ev.source.table, &names).await;
@@ -800,5 +789,9 @@ impl Sink for MultiTopicSink {
 
     async fn check(&mut self) -> Result<(), SinkError> {
         self.check_topics().await.map_err(|e| e.to_sink_error())
+    }
+
+    fn acknowledgements(&self) -> Option<tokio::sync::watch::Receiver<AckProgress>> {
+        Some(self.lanes.progress())
     }
 }

@@ -67,7 +67,7 @@ pub const TOPIC_BYTES_TOTAL: &str = "cdc_sink_topic_bytes_total";
 pub const TOPIC_REQUESTS_TOTAL: &str = "cdc_sink_topic_requests_total";
 
 /// The DataHub producer as a [`Sink`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DataHubSink {
     client: DataHubClient,
     cfg: DataHubConfig,
