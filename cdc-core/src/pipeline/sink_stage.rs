@@ -282,22 +282,21 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
         if !st.batch.is_empty() && linger_deadline.is_none() && !send_soon {
             linger_deadline = Some(Instant::now() + cfg.batch.linger);
         }
-        if closed && in_flight.is_none() && st.batch.is_empty() {
-            if st.unacked.is_empty() {
-                // The source stopped and everything received is acknowledged: final checkpoint.
-                st.checkpoint(false, true)?;
-                return Ok(());
-            }
-            if cancel.is_cancelled() && !st.progress.retrying.is_empty() {
-                // Shutdown while a destination fails: what it has not acknowledged stays after
-                // the checkpoint and is read again on restart.
-                warn!(
-                    batches = st.unacked.len(),
-                    "Shutdown while the sink was failing; the unacknowledged batches will be read again on restart."
-                );
-                st.checkpoint(true, true)?;
-                return Ok(());
-            }
+        if closed && in_flight.is_none() && st.batch.is_empty() && st.unacked.is_empty() {
+            // The source stopped and everything received is acknowledged: final checkpoint.
+            st.checkpoint(false, true)?;
+            return Ok(());
+        }
+        if cancel.is_cancelled() && in_flight.is_none() && !st.unacked.is_empty() && !st.progress.retrying.is_empty() {
+            // Shutdown while a destination of a queueing sink fails: what it has not
+            // acknowledged (and what was not sent yet) stays after the checkpoint and is read
+            // again on restart.
+            warn!(
+                batches = st.unacked.len(),
+                "Shutdown while the sink was failing; the unacknowledged batches will be read again on restart."
+            );
+            st.checkpoint(true, true)?;
+            return Ok(());
         }
         tokio::select! {
             biased;
@@ -311,6 +310,9 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
                         // The sink may have counted it already (published before `changed`).
                         let p = acks.as_mut().expect("queued").borrow_and_update().clone();
                         st.apply_progress(p)?;
+                        if st.progress.retrying.is_empty() {
+                            status.set_sink(StageState::Running);
+                        }
                         st.checkpoint(!st.unacked.is_empty(), false)?;
                     }
                     Flush::Done => {

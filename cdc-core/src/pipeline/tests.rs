@@ -431,3 +431,144 @@ async fn random_failures_and_delays_lose_and_reorder_nothing() {
         assert_eq!(store.load().unwrap().unwrap().position().unwrap().pos, 5100, "seed {seed}: final checkpoint");
     }
 }
+
+/// A queueing sink ([`Sink::acknowledgements`]): `send` only queues the batch; a task started
+/// by [`QueueingSink::start`] acknowledges queued batches in order, one every `delay` (virtual
+/// time), appending their events to `acked` *before* publishing the progress, stops
+/// acknowledging (publishing a retrying destination) after `stall_after` batches, and publishes
+/// a fatal error instead of batch `fatal_at`.
+struct QueueingSink {
+    queue: Arc<Mutex<std::collections::VecDeque<Vec<ChangeEvent>>>>,
+    acked: Arc<Mutex<Vec<ChangeEvent>>>,
+    tx: Arc<tokio::sync::watch::Sender<crate::sink::AckProgress>>,
+    queued: Arc<Mutex<u64>>,
+    /// Most batches queued and not acknowledged at once.
+    most_waiting: Arc<Mutex<u64>>,
+}
+
+impl QueueingSink {
+    fn start(delay: Duration, stall_after: Option<u64>, fatal_at: Option<u64>) -> Self {
+        let (tx, _) = tokio::sync::watch::channel(crate::sink::AckProgress::default());
+        let sink = Self {
+            queue: Arc::default(),
+            acked: Arc::default(),
+            tx: Arc::new(tx),
+            queued: Arc::default(),
+            most_waiting: Arc::default(),
+        };
+        let (queue, acked, tx) = (sink.queue.clone(), sink.acked.clone(), sink.tx.clone());
+        tokio::spawn(async move {
+            let mut done = 0u64;
+            loop {
+                sleep(delay).await;
+                if stall_after.is_some_and(|s| done >= s) {
+                    tx.send_modify(|p| p.retrying = vec!["topic t: ServiceUnavailable".into()]);
+                    continue;
+                }
+                let Some(batch) = queue.lock().unwrap().pop_front() else { continue };
+                if fatal_at == Some(done + 1) {
+                    tx.send_modify(|p| p.fatal = Some(SinkError::fatal(Some("NoSuchTopic".into()), "topic deleted")));
+                    return;
+                }
+                done += 1;
+                let n = batch.len() as u64;
+                acked.lock().unwrap().extend(batch);
+                tx.send_modify(|p| {
+                    p.batches = done;
+                    p.records += n;
+                });
+            }
+        });
+        sink
+    }
+}
+
+impl Sink for QueueingSink {
+    async fn check(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    async fn send(&mut self, batch: &[ChangeEvent]) -> Result<SinkAck, SinkError> {
+        self.queue.lock().unwrap().push_back(batch.to_vec());
+        let mut q = self.queued.lock().unwrap();
+        *q += 1;
+        let waiting = *q - self.tx.borrow().batches;
+        let mut most = self.most_waiting.lock().unwrap();
+        *most = (*most).max(waiting);
+        Ok(SinkAck { records: batch.len(), bytes: 0, requests: 0 })
+    }
+
+    fn acknowledgements(&self) -> Option<tokio::sync::watch::Receiver<crate::sink::AckProgress>> {
+        Some(self.tx.subscribe())
+    }
+}
+
+fn queueing_store(sink: &QueueingSink) -> CheckedStore {
+    checked_store(&FlakySink { acked: sink.acked.clone(), ..FlakySink::default() })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queueing_sink_gets_batch_after_batch_and_only_acknowledged_batches_are_checkpointed() {
+    let mut sink = QueueingSink::start(Duration::from_millis(3), None, None);
+    let store = queueing_store(&sink);
+    let (tx, rx) = mpsc::channel(16);
+    let feeder = tokio::spawn(async move {
+        for m in workload() {
+            tx.send(m).await.unwrap();
+        }
+    });
+    let (status, cancel) = (Status::new(), CancellationToken::new());
+    // CheckedStore proves at every store that no checkpoint passes an unacknowledged event.
+    sink_stage(rx, &mut sink, &store, &cfg(4), &status, &cancel).await.unwrap();
+    feeder.await.unwrap();
+    let acked = sink.acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), 150, "every event acknowledged once");
+    assert_per_key_order(&acked);
+    assert!(*sink.most_waiting.lock().unwrap() > 1, "batches were sent before the previous one was acknowledged");
+    assert_eq!(store.load().unwrap().unwrap().position().unwrap().pos, 5100, "final checkpoint after the last ack");
+    assert_eq!(status.snapshot().sink, StageState::Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queueing_sink_that_stops_acknowledging_holds_the_checkpoint_and_bounds_what_waits() {
+    let mut sink = QueueingSink::start(Duration::from_millis(2), Some(3), None);
+    let store = queueing_store(&sink);
+    let (tx, rx) = mpsc::channel(256);
+    for m in workload() {
+        tx.send(m).await.unwrap();
+    }
+    let mut cfg = cfg(5);
+    cfg.max_unacked_batches = 4;
+    let (status, cancel) = (Status::new(), CancellationToken::new());
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        sleep(Duration::from_secs(5)).await;
+        c2.cancel();
+        drop(tx);
+    });
+    // Shutdown while the destination retries: returns, the checkpoint before what it lacks.
+    sink_stage(rx, &mut sink, &store, &cfg, &status, &cancel).await.unwrap();
+    assert_eq!(sink.acked.lock().unwrap().len(), 15, "three batches of 5 acknowledged");
+    assert_eq!(*sink.queued.lock().unwrap(), 3 + 4, "at most max_unacked_batches wait behind the stall");
+    assert!(matches!(status.snapshot().sink, StageState::Retrying(_)), "{:?}", status.snapshot().sink);
+    let cp = store.load().unwrap().expect("a checkpoint");
+    assert!(cp.position().unwrap().pos <= 100 + 5 * 100, "checkpoint {} passed an unacknowledged batch", cp.resume);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queueing_sink_failing_for_good_stops_the_stage_with_its_error() {
+    let mut sink = QueueingSink::start(Duration::from_millis(2), None, Some(3));
+    let store = queueing_store(&sink);
+    let (tx, rx) = mpsc::channel(256);
+    for m in workload() {
+        tx.send(m).await.unwrap();
+    }
+    drop(tx);
+    let (status, cancel) = (Status::new(), CancellationToken::new());
+    let err = sink_stage(rx, &mut sink, &store, &cfg(5), &status, &cancel).await.unwrap_err();
+    assert!(matches!(err, PipelineError::Sink(_)) && err.to_string().contains("topic deleted"), "{err}");
+    assert_eq!(sink.acked.lock().unwrap().len(), 10);
+    assert!(matches!(status.snapshot().sink, StageState::Failed(_)));
+    let cp = store.load().unwrap().expect("a checkpoint");
+    assert!(cp.position().unwrap().pos <= 100 + 4 * 100, "checkpoint {} ahead of acknowledged data", cp.resume);
+}
