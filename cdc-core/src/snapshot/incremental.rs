@@ -84,9 +84,16 @@ use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, Status};
 pub const DEFAULT_SIGNAL_TABLE: &str = "cdc_signal";
 
 /// The signal table's columns (after `CREATE TABLE IF NOT EXISTS <db>.<table>`): `kind` is
-/// `low` or `high`, `win` the window's id.
-pub const SIGNAL_TABLE_DDL: &str =
-    "(id BIGINT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(8) NOT NULL, win BIGINT NOT NULL)";
+/// `low` or `high` (a watermark; `win` the window's id) or `snapshot` (an ad-hoc snapshot
+/// signal; `data` the tables, [`parse_signal_tables`]).
+pub const SIGNAL_TABLE_DDL: &str = "(id BIGINT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(8) NOT NULL, \
+     win BIGINT NOT NULL DEFAULT 0, data VARCHAR(4096) NULL)";
+
+/// The `kind` of a signal row asking for an ad-hoc snapshot of the tables in its `data`.
+pub const SNAPSHOT_SIGNAL: &str = "snapshot";
+
+/// The `data` column of the signal table (added to a signal table created before it existed).
+const SIGNAL_DATA_COLUMN: &str = "data VARCHAR(4096) NULL";
 
 /// How long a window may wait for its low watermark in the stream before a warning (then again
 /// every such period).
@@ -107,6 +114,40 @@ pub fn parse_signal_table(text: &str) -> Result<TableId, String> {
         }
         _ => Err(format!("signal table `{text}` is not `db.table`")),
     }
+}
+
+/// The tables an ad-hoc snapshot signal's `data` names: `db.table` items separated by commas
+/// (`shop.orders, shop.items`), or Debezium's `execute-snapshot` data, a JSON object with a
+/// `data-collections` array of `db.table` strings
+/// (<https://debezium.io/documentation/reference/stable/configuration/signalling.html>).
+/// Backticks around either part are allowed; duplicates are dropped.
+///
+/// Errors: the text of why — no table, an item that is not `db.table`, JSON without
+/// `data-collections`.
+pub fn parse_signal_tables(data: &str) -> Result<Vec<TableId>, String> {
+    let data = data.trim();
+    let items: Vec<String> = if data.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(data).map_err(|e| format!("signal data is not JSON: {e}"))?;
+        v.get("data-collections")
+            .and_then(|c| c.as_array())
+            .ok_or_else(|| "signal data has no `data-collections` array".to_string())?
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| format!("`{i}` is not a string")))
+            .collect::<Result<_, _>>()?
+    } else {
+        data.split(',').map(str::trim).filter(|i| !i.is_empty()).map(str::to_owned).collect()
+    };
+    let mut out: Vec<TableId> = Vec::new();
+    for i in items {
+        let t = parse_signal_table(&i).map_err(|_| format!("`{i}` is not `db.table`"))?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if out.is_empty() {
+        return Err("the signal names no table".into());
+    }
+    Ok(out)
 }
 
 /// The signal table of `config` on `source`: the configured one, else [`DEFAULT_SIGNAL_TABLE`]
@@ -190,18 +231,20 @@ impl WatermarkSnapshot {
         }
     }
 
-    /// What the watermark snapshot needs, when this server takes that path ([`Self::applies`]):
-    /// a signal table (created here when missing, like the snapshot itself does) with `kind`
-    /// and `win` columns, that the user may INSERT into (checked by an INSERT rolled back).
-    /// Returns the problems found, each with its fix; none on servers with a consistent point.
+    /// What the watermark snapshot needs, when this server takes that path ([`Self::applies`])
+    /// or `signals` (ad-hoc snapshots by signal) are on: a signal table (created here when
+    /// missing, like the snapshot itself does) with `kind` and `win` columns (and `data` for
+    /// signals, added when missing), that the user may INSERT into (checked by an INSERT rolled
+    /// back). Returns the problems found, each with its fix; none on servers with a consistent
+    /// point when signals are off.
     ///
     /// Errors: [`SourceError::Connection`] when the server cannot be reached.
-    pub(crate) async fn precheck(&self) -> Result<Vec<PrecheckProblem>, SourceError> {
+    pub(crate) async fn precheck(&self, signals: bool) -> Result<Vec<PrecheckProblem>, SourceError> {
         let cfg = self.binlog.config();
         let mut conn =
             mysql_async::Conn::new(cfg.opts()).await.map_err(|e| SourceError::connection("connecting", e))?;
         let result = async {
-            if !Self::applies(cfg, &mut conn).await? {
+            if !signals && !Self::applies(cfg, &mut conn).await? {
                 return Ok(Vec::new());
             }
             let Some(signal) = signal_table_of(&self.config, cfg) else {
@@ -213,7 +256,7 @@ impl WatermarkSnapshot {
                      watermarks there)",
                 )]);
             };
-            Ok(check_signal_table(&mut conn, &signal, &cfg.user).await)
+            Ok(check_signal_table(&mut conn, &signal, &cfg.user, signals).await)
         }
         .await;
         let _ = conn.disconnect().await;
@@ -279,18 +322,30 @@ impl WatermarkSnapshot {
     ) -> Result<(), SourceError> {
         let signal = self.signal()?;
         let mut cfg = self.binlog.config().clone();
+        let filter = TableFilter::new(&cfg.schemas, &cfg.tables).map_err(SourceError::Config)?;
         cfg.also_decode.push((signal.db.clone(), signal.table.clone()));
         let opts = cfg.opts();
         let binlog = BinlogSource::new(cfg, self.status.clone());
-        let progress = from.snapshot.clone().unwrap_or_else(|| SnapshotProgress::new([]));
         let first_id = u64::try_from(now_ms()).unwrap_or(0).saturating_mul(1000);
-        let snap = IncrementalSnapshot::new(progress, self.config.chunk_rows, first_id);
-        info!(tables = snap.progress().tables.len(), remaining = snap.progress().remaining(), rows = snap.progress().rows(), from = %from.resume, "Watermark snapshot started.");
+        // Without a snapshot in the checkpoint: streaming, with signals watched.
+        let snap = from.snapshot.clone().map(|p| IncrementalSnapshot::new(p, self.config.chunk_rows, first_id));
+        match &snap {
+            Some(snap) => {
+                info!(tables = snap.progress().tables.len(), remaining = snap.progress().remaining(), rows = snap.progress().rows(), from = %from.resume, "Watermark snapshot started.")
+            }
+            None => {
+                info!(%signal, from = %from.resume, "Streaming; ad-hoc snapshot signals are read from the signal table.")
+            }
+        }
         let (itx, mut irx) = mpsc::channel(INNER_CAPACITY);
         let inner_cancel = cancel.child_token();
         let task = tokio::spawn(binlog.run(from.clone(), itx, inner_cancel.clone()));
         let mut fwd = Forwarder {
-            snap: Some(snap),
+            snap,
+            chunk_rows: self.config.chunk_rows,
+            next_id: first_id.saturating_add(1 << 32),
+            filter,
+            signals: Vec::new(),
             mode: self.mode,
             signal: signal.clone(),
             io: ChunkIo::new(opts, signal, self.config.name.clone()),
@@ -330,8 +385,16 @@ struct OpenWindow {
 
 /// Feeds the stream to the state machine and the pipeline (see the module docs).
 struct Forwarder {
-    /// None once the snapshot is done and announced.
+    /// None once the snapshot is done and announced (or before a signal starts one).
     snap: Option<IncrementalSnapshot>,
+    /// Rows per chunk of a snapshot a signal starts.
+    chunk_rows: usize,
+    /// First window id of the next snapshot a signal starts (ids never repeat within a run).
+    next_id: u64,
+    /// The captured tables (a signal may only name those).
+    filter: TableFilter,
+    /// The `data` of ad-hoc snapshot signals read from the stream, not yet applied.
+    signals: Vec<String>,
     mode: SnapshotMode,
     signal: TableId,
     io: ChunkIo,
@@ -378,6 +441,9 @@ impl Forwarder {
             let out = match msg {
                 SourceMessage::Events(events) => {
                     let events = self.on_events(events)?;
+                    if !self.signals.is_empty() {
+                        self.apply_signals().await?;
+                    }
                     if events.is_empty() {
                         continue;
                     }
@@ -428,6 +494,10 @@ impl Forwarder {
                 out.push(ev);
                 continue;
             }
+            if let Some(data) = snapshot_signal_of(&ev) {
+                self.signals.push(data);
+                continue;
+            }
             let (Some((mark, id)), Some(window), Some(snap)) =
                 (watermark_of(&ev), self.window.as_mut(), self.snap.as_mut())
             else {
@@ -457,6 +527,52 @@ impl Forwarder {
             }
         }
         Ok(out)
+    }
+
+    /// Starts (or extends) a watermark snapshot with the tables the pending signals name: each
+    /// must be captured and exist; a table already pending or being read is left as it is, a
+    /// table done is read again. A signal naming no such table is logged and dropped (it never
+    /// stops the stream).
+    ///
+    /// Errors: [`SourceError::Connection`] when `information_schema` cannot be read.
+    async fn apply_signals(&mut self) -> Result<(), SourceError> {
+        for data in std::mem::take(&mut self.signals) {
+            let tables = match parse_signal_tables(&data) {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(signal = %self.signal, data = %data, error = %e, "Ad-hoc snapshot signal ignored.");
+                    continue;
+                }
+            };
+            let mut accepted = Vec::new();
+            for t in tables {
+                if t == self.signal || !self.filter.matches(&t.db, &t.table) {
+                    warn!(table = %t, "Ad-hoc snapshot signal: the table is not captured; ignored.");
+                } else if !self.io.table_exists(&t).await? {
+                    warn!(table = %t, "Ad-hoc snapshot signal: no such base table; ignored.");
+                } else {
+                    accepted.push(t);
+                }
+            }
+            if accepted.is_empty() {
+                continue;
+            }
+            let snap = match self.snap.as_mut() {
+                Some(snap) => snap,
+                None => {
+                    let mut progress = SnapshotProgress::new([]);
+                    progress.method = SnapshotMethod::Watermark;
+                    self.stats = Stats::new();
+                    let id = self.next_id;
+                    self.next_id = self.next_id.saturating_add(1 << 32);
+                    self.snap.insert(IncrementalSnapshot::new(progress, self.chunk_rows, id))
+                }
+            };
+            let added = snap.add_tables(&accepted);
+            let names: Vec<String> = added.iter().map(ToString::to_string).collect();
+            info!(tables = %names.join(", "), signal = %self.signal, "Ad-hoc snapshot signal: these tables are read in watermark windows while streaming.");
+        }
+        Ok(())
     }
 
     fn warn_if_slow(&mut self) {
@@ -498,6 +614,24 @@ fn watermark_of(ev: &ChangeEvent) -> Option<(Mark, u64)> {
         _ => return None,
     };
     Some((mark, id))
+}
+
+/// The `data` of an ad-hoc snapshot signal: an inserted signal-table row whose `kind` is
+/// [`SNAPSHOT_SIGNAL`] (an empty string when `data` is NULL or missing).
+fn snapshot_signal_of(ev: &ChangeEvent) -> Option<String> {
+    if ev.before.is_some() {
+        return None;
+    }
+    let row = ev.after.as_ref()?;
+    match row.get("kind")? {
+        Value::String(s) if s.as_str().eq_ignore_ascii_case(SNAPSHOT_SIGNAL) => {}
+        _ => return None,
+    }
+    Some(match row.get("data") {
+        Some(Value::String(s)) => s.to_string(),
+        Some(Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    })
 }
 
 /// The chunk rows as emitted at the high watermark `at`: its binlog file, position, server_id
@@ -614,6 +748,26 @@ impl ChunkIo {
         }
     }
 
+    /// True when `table` is a base table (`information_schema.TABLES`), on the write connection.
+    ///
+    /// Errors: [`SourceError::Connection`].
+    async fn table_exists(&mut self, table: &TableId) -> Result<bool, SourceError> {
+        let err = |e| SourceError::connection("looking up a table named by a snapshot signal", e);
+        let conn = match self.write.as_mut() {
+            Some(c) => c,
+            None => self.write.insert(mysql_async::Conn::new(self.opts.clone()).await.map_err(err)?),
+        };
+        let n: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA = ? \
+                 AND TABLE_NAME = ?",
+                (&table.db, &table.table),
+            )
+            .await
+            .map_err(err)?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
     /// Writes a watermark (autocommit: committed when this returns).
     async fn watermark(&mut self, mark: Mark, id: u64) -> Result<(), SnapshotError> {
         let conn = match self.write.as_mut() {
@@ -699,7 +853,12 @@ async fn signal_columns(conn: &mut mysql_async::Conn, signal: &TableId) -> Resul
 }
 
 /// The precheck of the signal table (see [`WatermarkSnapshot::precheck`]).
-async fn check_signal_table(conn: &mut mysql_async::Conn, signal: &TableId, user: &str) -> Vec<PrecheckProblem> {
+async fn check_signal_table(
+    conn: &mut mysql_async::Conn,
+    signal: &TableId,
+    user: &str,
+    signals: bool,
+) -> Vec<PrecheckProblem> {
     let setting = format!("watermark snapshot signal table {signal}");
     let ddl = create_statement(signal);
     if let Err(e) = create_signal_table(conn, signal).await {
@@ -718,6 +877,20 @@ async fn check_signal_table(conn: &mut mysql_async::Conn, signal: &TableId, user
                 format!("the columns of {SIGNAL_TABLE_DDL}"),
                 format!("drop it and let the collector create it, or create it as `{ddl}`"),
             )];
+        }
+        Ok(Some(cols)) if signals && !cols.iter().any(|x| x.eq_ignore_ascii_case("data")) => {
+            // A signal table created before ad-hoc snapshot signals: add the column.
+            let alter =
+                format!("ALTER TABLE {}.{} ADD COLUMN {SIGNAL_DATA_COLUMN}", ident(&signal.db), ident(&signal.table));
+            if let Err(e) = conn.query_drop(&alter).await {
+                return vec![PrecheckProblem::new(
+                    setting,
+                    format!("no `data` column, and adding it failed: {e}"),
+                    "a `data` column for the tables of ad-hoc snapshot signals",
+                    format!("run `{alter}`"),
+                )];
+            }
+            info!(%signal, "Signal table: `data` column added for ad-hoc snapshot signals.");
         }
         Ok(_) => {}
         Err(e) => return vec![PrecheckProblem::new(setting, e.to_string(), "readable", "check the connection")],
@@ -804,6 +977,29 @@ impl Stats {
 mod tests {
     use super::*;
     use crate::event::{Op, Row, SourceInfo};
+
+    #[test]
+    fn snapshot_signal_data_parses_as_a_list_or_as_debeziums_json() {
+        let two = vec![TableId::new("shop", "orders"), TableId::new("shop", "items")];
+        assert_eq!(parse_signal_tables("shop.orders, `shop`.`items`,shop.orders").unwrap(), two);
+        assert_eq!(
+            parse_signal_tables(r#"{"data-collections": ["shop.orders", "shop.items"], "type": "incremental"}"#)
+                .unwrap(),
+            two
+        );
+        assert!(parse_signal_tables("").unwrap_err().contains("no table"));
+        assert!(parse_signal_tables("orders").unwrap_err().contains("`orders` is not `db.table`"));
+        assert!(parse_signal_tables(r#"{"type": "incremental"}"#).unwrap_err().contains("data-collections"));
+        assert!(parse_signal_tables(r#"{"data-collections": [1]}"#).is_err());
+    }
+
+    #[test]
+    fn a_snapshot_signal_row_is_recognised_by_its_kind_and_carries_its_data() {
+        let ev = signal_event("snapshot", 0, false);
+        assert_eq!(snapshot_signal_of(&ev), Some(String::new()), "no data column: an empty list");
+        assert_eq!(snapshot_signal_of(&signal_event("low", 7, false)), None);
+        assert_eq!(snapshot_signal_of(&signal_event("snapshot", 0, true)), None, "an update is no signal");
+    }
 
     #[test]
     fn signal_table_names_parse_and_default_to_the_first_schema() {

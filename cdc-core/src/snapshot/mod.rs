@@ -68,7 +68,9 @@ pub mod watermark;
 pub use chunk::{read_chunk, ChunkRows};
 pub use error::SnapshotError;
 pub use events::{ReadEvents, SnapshotMark};
-pub use incremental::{parse_signal_table, signal_table_of, DEFAULT_SIGNAL_TABLE, SIGNAL_TABLE_DDL};
+pub use incremental::{
+    parse_signal_table, parse_signal_tables, signal_table_of, DEFAULT_SIGNAL_TABLE, SIGNAL_TABLE_DDL, SNAPSHOT_SIGNAL,
+};
 pub use layout::TableLayout;
 pub use mode::{ParseSnapshotModeError, SnapshotMode};
 pub use point::{begin_consistent, prepare_session, SnapshotPoint};

@@ -124,6 +124,13 @@ impl SnapshotThenStream {
         }
     }
 
+    /// True when ad-hoc snapshot signals are read while streaming: a signal table is configured
+    /// ([`SnapshotConfig::signal_table`]). (On the watermark path they are read anyway, from the
+    /// default signal table when none is configured.)
+    fn signals(&self) -> bool {
+        self.config.signal_table.is_some()
+    }
+
     /// The watermark snapshot (servers without a consistent point; see [`super::incremental`]).
     fn watermark(&self) -> WatermarkSnapshot {
         WatermarkSnapshot::new(self.binlog.clone(), self.mode, self.config.clone(), self.status.clone())
@@ -558,10 +565,10 @@ impl ChangeSource for SnapshotThenStream {
     /// needs (its signal table, writable), each problem with its fix.
     async fn precheck(&self) -> Result<(), SourceError> {
         let binlog = self.binlog.precheck().await;
-        if !self.mode.snapshots() {
+        if !self.mode.snapshots() && !self.signals() {
             return binlog;
         }
-        let problems = self.watermark().precheck().await?;
+        let problems = self.watermark().precheck(self.signals()).await?;
         match binlog {
             Err(SourceError::Precheck(mut list)) => {
                 list.0.extend(problems);
@@ -625,6 +632,11 @@ impl ChangeSource for SnapshotThenStream {
             if self.mode == SnapshotMode::InitialOnly {
                 info!("Snapshot mode initial_only: the snapshot is delivered; stopping.");
                 return Ok(());
+            }
+            if self.signals() {
+                // Streaming through the watermark forwarder, which reads the signal table: a
+                // signal starts a watermark snapshot of the tables it names.
+                return self.watermark().run(Checkpoint { snapshot: None, ..from }, tx, cancel).await;
             }
             match self.binlog.clone().run(from.clone(), tx.clone(), cancel.clone()).await {
                 Err(SourceError::PositionPurged { position, oldest }) if self.mode == SnapshotMode::WhenNeeded => {

@@ -97,6 +97,23 @@ impl IncrementalSnapshot {
         Self { progress, chunk_rows: chunk_rows.max(1), next_id: first_id, window: None, dropped: 0 }
     }
 
+    /// Adds `tables` to the snapshot (an ad-hoc snapshot signal): a table not listed is appended
+    /// pending, a table done is read again from its start (pending), a table pending or being
+    /// read is left as it is. Returns the tables that will be read (again).
+    pub fn add_tables(&mut self, tables: &[TableId]) -> Vec<TableId> {
+        let mut added = Vec::new();
+        for t in tables {
+            match self.progress.state(t) {
+                Some(TableState::Pending | TableState::InProgress { .. }) => {}
+                None | Some(TableState::Done { .. }) => {
+                    self.progress.set(t, TableState::Pending);
+                    added.push(t.clone());
+                }
+            }
+        }
+        added
+    }
+
     /// The progress after the last closed window (record it in the checkpoint with the stream
     /// position of that window's high watermark).
     pub fn progress(&self) -> &SnapshotProgress {

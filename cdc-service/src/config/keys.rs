@@ -303,7 +303,7 @@ keys! {
         default: DefaultValue::Int(8192),
         kind: Kind::Int { min: 1, max: 1_000_000, unit: Unit::Records, max_is: None },
     }
-    CDC_SNAPSHOT_SIGNAL_TABLE: "signal table (`db.table`) of the watermark snapshot, used on servers without a consistent snapshot point (the OceanBase binlog service, MySQL): its low/high watermark rows (never shipped) bracket each chunk read; created when missing (`id BIGINT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(8), win BIGINT`), the user needs INSERT on it (and CREATE to create it)" {
+    CDC_SNAPSHOT_SIGNAL_TABLE: "signal table (`db.table`) of the watermark snapshot, used on servers without a consistent snapshot point (the OceanBase binlog service, MySQL): its low/high watermark rows (never shipped) bracket each chunk read; created when missing (`id BIGINT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(8), win BIGINT DEFAULT 0, data VARCHAR(4096)`), the user needs INSERT on it (and CREATE to create it). Set explicitly, it also turns on ad-hoc snapshots by signal on every server: a row `(kind, data) = ('snapshot', 'db.t1,db.t2')` snapshots those tables while streaming" {
         default: DefaultValue::Derived("`cdc_signal` in the first schema of `DATABASE_SCHEMA`"),
         kind: Kind::Text,
     }

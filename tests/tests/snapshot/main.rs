@@ -8,6 +8,7 @@
 mod pipeline;
 mod schema_history_mariadb;
 mod schema_history_stream;
+mod signal;
 mod values;
 mod watermark;
 mod watermark_oceanbase;

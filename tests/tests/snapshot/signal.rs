@@ -1,0 +1,185 @@
+//! An ad-hoc snapshot while running (issue 13, "re-snapshot named tables while running"), on
+//! MariaDB: a collector streaming in mode `never` with a signal table configured reads the
+//! tables a `snapshot` signal row names in watermark windows inside the stream, under a
+//! concurrent workload, with a restart in the middle of it (resumed after the stored key). The
+//! tables were filled before the collector started, so only the signalled snapshot can bring
+//! their rows: the verifier must rebuild every table exactly, with 0 per-key reorders. Signals
+//! naming tables that are not captured or do not exist are ignored without stopping the stream,
+//! and no signal-table row reaches DataHub.
+
+use std::time::Duration;
+
+use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
+use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink, RetryPolicy};
+use cdc_core::pipeline::{self, PipelineConfig};
+use cdc_core::snapshot::{SnapshotConfig, SnapshotMethod, SnapshotMode, SnapshotThenStream, TableId};
+use cdc_core::source::BinlogSource;
+use cdc_core::status::{SnapshotPhase, Status};
+use cdc_tests::mariadb::{exec, server, TestServer, REPL_USER};
+use cdc_tests::verify::{decode, verify_workload, TopicEvent};
+use cdc_tests::workload::{self, SeedGuard, WorkloadConfig, TABLES};
+use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const PROJECT: &str = "sig_project";
+const TOPIC: &str = "sig_events";
+const ID: &str = "sig_id";
+const KEY: &str = "sig_secret_key";
+const SIGNAL: &str = "ops_signal";
+
+struct Running {
+    status: Status,
+    cancel: CancellationToken,
+    task: JoinHandle<Result<(), pipeline::PipelineError>>,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("pipeline drains")
+            .expect("pipeline task")
+            .expect("pipeline ends cleanly");
+    }
+}
+
+/// Mode `never`, signal table `<schema>.ops_signal`, 50-row chunks.
+async fn start(db: &TestServer, schema: &str, emu: &EmulatorHandle, offsets: &FileOffsetStore) -> Running {
+    let mut scfg = db.source_config("sig");
+    scfg.schemas = vec![schema.to_owned()];
+    let status = Status::new();
+    let mut snap = SnapshotConfig::new("sig");
+    snap.chunk_rows = 50;
+    snap.signal_table = Some(TableId::new(schema, SIGNAL));
+    let source =
+        SnapshotThenStream::new(BinlogSource::new(scfg, status.clone()), SnapshotMode::Never, snap, status.clone());
+    let mut dcfg = DataHubConfig::new(emu.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
+    dcfg.retry = RetryPolicy { max_attempts: 2, backoff_ms: 10, max_backoff_ms: 100 };
+    let sink = DataHubSink::connect(dcfg).await.expect("DataHub sink connects");
+    let pcfg = PipelineConfig { checkpoint_interval_ms: 20, ..PipelineConfig::default() };
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(pipeline::run(source, sink, offsets.clone(), pcfg, status.clone(), cancel.clone()));
+    for _ in 0..500 {
+        if status.snapshot().readiness().is_ok() {
+            return Running { status, cancel, task };
+        }
+        assert!(!task.is_finished(), "the pipeline stopped at start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("pipeline not ready: {:?}", status.snapshot());
+}
+
+fn events_of(emu: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
+    decode(emu.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_signal_while_streaming_reads_the_named_tables_in_key_order_across_a_restart() {
+    let seed = workload::seed_from_env();
+    let _guard = SeedGuard(seed);
+    let db = server().await;
+    let schema = db.fresh_schema("sig").await;
+    let mut admin = db.admin_conn().await;
+    workload::create_tables(&mut admin, &schema).await;
+    for host in ["127.0.0.1", "localhost"] {
+        exec(&mut admin, &[&format!("GRANT CREATE, INSERT ON `{schema}`.* TO '{REPL_USER}'@'{host}'")]).await;
+    }
+    // Filled before the start: none of these rows is in the stream the collector reads.
+    let mut fill = WorkloadConfig::new(seed ^ 0x5197, schema.clone());
+    fill.txn_per_sec = 0.0;
+    fill.max_txns = Some(60);
+    fill.big_row_fraction = 0.0;
+    workload::start(&db, &fill).join().await;
+    workload::big_transaction(&mut admin, &schema, 2000).await.expect("bulk rows");
+
+    let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 3, ID, KEY), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("emulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
+    let col = start(&db, &schema, &emu, &offsets).await;
+    assert!(col.status.snapshot().snapshot.is_none(), "mode never: no snapshot at start");
+
+    // Signals that name nothing readable: ignored, the stream goes on.
+    exec(
+        &mut admin,
+        &[
+            &format!("INSERT INTO `{schema}`.{SIGNAL} (kind, data) VALUES ('snapshot', 'mysql.user')"),
+            &format!("INSERT INTO `{schema}`.{SIGNAL} (kind, data) VALUES ('snapshot', '{schema}.no_such_table')"),
+            &format!("INSERT INTO `{schema}`.{SIGNAL} (kind, data) VALUES ('snapshot', 'not a table list')"),
+        ],
+    )
+    .await;
+
+    // The workload runs during the whole snapshot.
+    let mut wcfg = WorkloadConfig::new(seed, schema.clone());
+    wcfg.txn_per_sec = 0.0;
+    wcfg.key_space = 2000;
+    wcfg.big_row_fraction = 0.0;
+    let writers = workload::start(&db, &wcfg);
+
+    // Every workload table, in Debezium's execute-snapshot data shape.
+    let names: Vec<String> = TABLES.iter().map(|t| format!("\"{schema}.{}\"", t.name)).collect();
+    let data = format!("{{\"data-collections\": [{}], \"type\": \"incremental\"}}", names.join(", "));
+    exec(&mut admin, &[&format!("INSERT INTO `{schema}`.{SIGNAL} (kind, data) VALUES ('snapshot', '{data}')")]).await;
+
+    // Once a checkpoint records rows read, restart the collector in the middle of the snapshot.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mid = loop {
+        if let Some(p) = offsets.load().unwrap().and_then(|cp| cp.snapshot) {
+            assert_eq!(p.method, SnapshotMethod::Watermark);
+            if p.rows() > 100 && !p.is_done() {
+                break p;
+            }
+        }
+        assert!(!col.task.is_finished(), "the pipeline stopped during the snapshot");
+        assert!(tokio::time::Instant::now() < deadline, "no snapshot progress: {:?}", col.status.snapshot());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    eprintln!("restart after {} rows read, {} tables remaining", mid.rows(), mid.remaining());
+    col.stop().await;
+    let stored = offsets.load().unwrap().and_then(|cp| cp.snapshot).expect("the stop keeps the progress");
+    assert!(!stored.is_done(), "the stop came in the middle of the snapshot: {stored:?}");
+
+    let col = start(&db, &schema, &emu, &offsets).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        if col.status.snapshot().snapshot.is_some_and(|s| s.phase == SnapshotPhase::Done) {
+            break;
+        }
+        assert!(!col.task.is_finished(), "the pipeline stopped during the snapshot");
+        assert!(tokio::time::Instant::now() < deadline, "snapshot not done in time: {:?}", col.status.snapshot());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let stats = writers.stop().await;
+    eprintln!("workload during the snapshot: {stats:?}");
+    assert!(stats.committed > 20, "too little written: {stats:?}");
+
+    let mut c = db.admin_conn().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let report = verify_workload(&mut c, &events_of(&emu, &schema), &schema).await;
+        if report.is_clean() || tokio::time::Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(report.is_clean(), "{report:#?}");
+    col.stop().await;
+    let last = offsets.load().unwrap().expect("a checkpoint");
+    assert!(last.snapshot.is_none(), "checkpoints after the snapshot carry no progress: {last:?}");
+
+    let events = events_of(&emu, &schema);
+    for t in TABLES {
+        let name = format!("{schema}.{}", t.name);
+        let reads: Vec<&TopicEvent> = events.iter().filter(|e| e.table() == name && e.event["op"] == "r").collect();
+        assert!(!reads.is_empty(), "no snapshot row of {name}");
+        assert!(reads.iter().all(|e| e.event["source"]["snapshot"] == "incremental"), "{name}: reads not incremental");
+    }
+    let all = decode(emu.all_records(PROJECT, TOPIC));
+    assert!(all.iter().all(|e| e.event["source"]["table"] != SIGNAL), "a signal table row reached DataHub");
+    emu.shutdown().await;
+}
