@@ -255,6 +255,7 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
             let mode = partial.full.as_ref().map(|c| c.snapshot_mode).unwrap_or_default();
             let mut snapshot = SnapshotConfig::new("validate");
             snapshot.signal_table = partial.full.as_ref().and_then(|c| c.snapshot_signal_table.clone());
+            snapshot.method = partial.full.as_ref().and_then(|c| c.snapshot_method);
             let checked_source = SnapshotThenStream::new(source.clone(), mode, snapshot, Status::new());
             match tokio::time::timeout(timeout, ChangeSource::precheck(&checked_source)).await {
                 Err(_) => problems.push(format!("database: no answer from {where_} within {} ms", timeout.as_millis())),

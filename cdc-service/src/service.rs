@@ -207,6 +207,7 @@ pub async fn run_pipeline(
     let mut snapshot = SnapshotConfig::new(scfg.name.clone());
     snapshot.chunk_rows = cfg.snapshot_chunk_rows;
     snapshot.signal_table = cfg.snapshot_signal_table.clone();
+    snapshot.method = cfg.snapshot_method;
     let binlog = BinlogSource::new(scfg, status.clone());
     let source = SnapshotThenStream::new(binlog, cfg.snapshot_mode, snapshot, status.clone());
     let offsets = FileOffsetStore::new(&cfg.offset_path);

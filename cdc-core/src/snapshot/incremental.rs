@@ -284,7 +284,7 @@ impl WatermarkSnapshot {
         let mut progress = SnapshotProgress::new(listed.into_iter().filter(|t| *t != signal));
         progress.method = SnapshotMethod::Watermark;
         let start = self.binlog.resolve_start(&StartPosition::Latest).await?;
-        info!(tables = progress.tables.len(), %signal, start = %start.resume, "No checkpoint stored: the captured tables will be snapshotted in watermark windows while streaming (no consistent snapshot point on this server).");
+        info!(tables = progress.tables.len(), %signal, start = %start.resume, "No checkpoint stored: the captured tables will be snapshotted in watermark windows while streaming (no consistent snapshot point on this server, or CDC_SNAPSHOT_METHOD=watermark).");
         Ok(Checkpoint { snapshot: Some(progress), ..start })
     }
 

@@ -14,7 +14,7 @@ use super::events::{ReadEvents, SnapshotMark};
 use super::layout::TableLayout;
 use super::point::SnapshotPoint;
 use super::point::{begin_consistent, prepare_session};
-use super::progress::{SnapshotProgress, TableId, TableState};
+use super::progress::{SnapshotMethod, SnapshotProgress, TableId, TableState};
 use super::query;
 use crate::event::ChangeEvent;
 
@@ -31,12 +31,23 @@ pub struct SnapshotConfig {
     /// watermarks are written on servers without a consistent point; None: `cdc_signal` in the
     /// first captured schema (`SourceConfig::schemas`), see [`super::signal_table_of`].
     pub signal_table: Option<TableId>,
+    /// `Some(SnapshotMethod::Watermark)`: snapshot in watermark windows inside the stream even
+    /// where a consistent point exists (MariaDB), so that every table streams during a long
+    /// snapshot (`CDC_SNAPSHOT_METHOD=watermark`). None (the default): the consistent snapshot
+    /// where the server has a point, the watermark snapshot elsewhere. `Some(Consistent)` is
+    /// the same as None.
+    pub method: Option<SnapshotMethod>,
 }
 
 impl SnapshotConfig {
-    /// `name`, 8,192 rows per chunk, the default signal table.
+    /// `name`, 8,192 rows per chunk, the default signal table, the method the server allows.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), chunk_rows: 8192, signal_table: None }
+        Self { name: name.into(), chunk_rows: 8192, signal_table: None, method: None }
+    }
+
+    /// True when the watermark method is asked for whatever the server offers.
+    pub fn forces_watermark(&self) -> bool {
+        self.method == Some(SnapshotMethod::Watermark)
     }
 }
 

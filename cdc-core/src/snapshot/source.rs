@@ -116,6 +116,9 @@ impl SnapshotThenStream {
     /// a crash before the first checkpoint with it would restart at a later point and lose the
     /// changes (deletes) between the two to rows the first run had delivered.
     async fn fresh(&self) -> Result<Checkpoint, SourceError> {
+        if self.config.forces_watermark() {
+            return self.watermark().fresh().await;
+        }
         match self.fresh_consistent().await {
             Err(SourceError::Snapshot(e)) if matches!(e.downcast_ref(), Some(SnapshotError::NoConsistentPoint)) => {
                 self.watermark().fresh().await
@@ -198,7 +201,7 @@ impl SnapshotThenStream {
             let _ = conn.disconnect().await;
             return Ok(from);
         }
-        let method = if WatermarkSnapshot::applies(cfg, &mut conn).await? {
+        let method = if self.config.forces_watermark() || WatermarkSnapshot::applies(cfg, &mut conn).await? {
             SnapshotMethod::Watermark
         } else {
             SnapshotMethod::Consistent
@@ -568,7 +571,8 @@ impl ChangeSource for SnapshotThenStream {
         if !self.mode.snapshots() && !self.signals() {
             return binlog;
         }
-        let problems = self.watermark().precheck(self.signals()).await?;
+        let needs_signal_table = self.signals() || (self.mode.snapshots() && self.config.forces_watermark());
+        let problems = self.watermark().precheck(needs_signal_table).await?;
         match binlog {
             Err(SourceError::Precheck(mut list)) => {
                 list.0.extend(problems);

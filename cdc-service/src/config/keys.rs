@@ -299,6 +299,10 @@ keys! {
         default: DefaultValue::Text("initial"),
         kind: Kind::Choice { values: &["initial", "never", "when_needed", "initial_only"], aliases: &[] },
     }
+    CDC_SNAPSHOT_METHOD: "how the snapshot reads its rows: `auto` (one consistent snapshot where the server gives its binlog point — MariaDB —, watermark windows inside the stream elsewhere — the OceanBase binlog service, MySQL), or `watermark` (watermark windows everywhere: every table keeps streaming during a long snapshot; needs the signal table)" {
+        default: DefaultValue::Text("auto"),
+        kind: Kind::Choice { values: &["auto", "watermark"], aliases: &[] },
+    }
     CDC_SNAPSHOT_CHUNK_ROWS: "rows per snapshot chunk (one keyset query, one checkpoint)" {
         default: DefaultValue::Int(8192),
         kind: Kind::Int { min: 1, max: 1_000_000, unit: Unit::Records, max_is: None },

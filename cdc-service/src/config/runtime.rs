@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cdc_core::batch::BatchLimits;
 use cdc_core::position::{BinlogPosition, StartPosition};
-use cdc_core::snapshot::{parse_signal_table, SnapshotMode, TableId};
+use cdc_core::snapshot::{parse_signal_table, SnapshotMethod, SnapshotMode, TableId};
 use cdc_core::source::SourceConfig;
 
 use super::database::DatabaseSettings;
@@ -55,6 +55,9 @@ pub struct ServiceConfig {
     /// `CDC_START_POSITION` is set to other than `latest` (a start position says where to
     /// stream from, as Flink CDC's `scan.startup.mode` does).
     pub snapshot_mode: SnapshotMode,
+    /// `CDC_SNAPSHOT_METHOD`: `watermark` forces the watermark snapshot (`Some`); `auto` (the
+    /// default) is None: what the server allows.
+    pub snapshot_method: Option<SnapshotMethod>,
     /// `CDC_SNAPSHOT_CHUNK_ROWS`: rows per snapshot chunk; default 8192.
     pub snapshot_chunk_rows: usize,
     /// `CDC_SNAPSHOT_SIGNAL_TABLE`: the watermark snapshot's signal table; None: `cdc_signal`
@@ -133,6 +136,7 @@ impl ServiceConfig {
                 }
             },
             start_position,
+            snapshot_method: (f.choice(&keys::CDC_SNAPSHOT_METHOD) == "watermark").then_some(SnapshotMethod::Watermark),
             snapshot_chunk_rows: f.int(&keys::CDC_SNAPSHOT_CHUNK_ROWS),
             snapshot_signal_table: f
                 .text(&keys::CDC_SNAPSHOT_SIGNAL_TABLE)

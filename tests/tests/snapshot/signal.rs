@@ -1,5 +1,8 @@
-//! An ad-hoc snapshot while running (issue 13, "re-snapshot named tables while running"), on
-//! MariaDB: a collector streaming in mode `never` with a signal table configured reads the
+//! The watermark snapshot on MariaDB (issue 13): `CDC_SNAPSHOT_METHOD=watermark` makes the
+//! initial snapshot of a large table run inside the stream, so a change to another table reaches
+//! DataHub while the snapshot is still reading (the consistent path would hold it until every
+//! row is read); and an ad-hoc snapshot while running ("re-snapshot named tables while
+//! running"): a collector streaming in mode `never` with a signal table configured reads the
 //! tables a `snapshot` signal row names in watermark windows inside the stream, under a
 //! concurrent workload, with a restart in the middle of it (resumed after the stored key). The
 //! tables were filled before the collector started, so only the signalled snapshot can bring
@@ -47,14 +50,26 @@ impl Running {
 
 /// Mode `never`, signal table `<schema>.ops_signal`, 50-row chunks.
 async fn start(db: &TestServer, schema: &str, emu: &EmulatorHandle, offsets: &FileOffsetStore) -> Running {
-    let mut scfg = db.source_config("sig");
-    scfg.schemas = vec![schema.to_owned()];
-    let status = Status::new();
     let mut snap = SnapshotConfig::new("sig");
     snap.chunk_rows = 50;
     snap.signal_table = Some(TableId::new(schema, SIGNAL));
-    let source =
-        SnapshotThenStream::new(BinlogSource::new(scfg, status.clone()), SnapshotMode::Never, snap, status.clone());
+    start_with(db, schema, emu, offsets, SnapshotMode::Never, snap).await
+}
+
+/// The pipeline from `schema` to the emulator's topic, `mode` and `snap` as given; returns once
+/// it is ready.
+async fn start_with(
+    db: &TestServer,
+    schema: &str,
+    emu: &EmulatorHandle,
+    offsets: &FileOffsetStore,
+    mode: SnapshotMode,
+    snap: SnapshotConfig,
+) -> Running {
+    let mut scfg = db.source_config("sig");
+    scfg.schemas = vec![schema.to_owned()];
+    let status = Status::new();
+    let source = SnapshotThenStream::new(BinlogSource::new(scfg, status.clone()), mode, snap, status.clone());
     let mut dcfg = DataHubConfig::new(emu.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
     dcfg.retry = RetryPolicy { max_attempts: 2, backoff_ms: 10, max_backoff_ms: 100 };
     let sink = DataHubSink::connect(dcfg).await.expect("DataHub sink connects");
@@ -71,6 +86,13 @@ async fn start(db: &TestServer, schema: &str, emu: &EmulatorHandle, offsets: &Fi
     panic!("pipeline not ready: {:?}", status.snapshot());
 }
 
+/// Grants the replication user CREATE (the signal table) and INSERT (watermarks) in `schema`.
+async fn grant_signal_table(admin: &mut mysql_async::Conn, schema: &str) {
+    for host in ["127.0.0.1", "localhost"] {
+        exec(admin, &[&format!("GRANT CREATE, INSERT ON `{schema}`.* TO '{REPL_USER}'@'{host}'")]).await;
+    }
+}
+
 fn events_of(emu: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
     decode(emu.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
 }
@@ -83,9 +105,7 @@ async fn a_snapshot_signal_while_streaming_reads_the_named_tables_in_key_order_a
     let schema = db.fresh_schema("sig").await;
     let mut admin = db.admin_conn().await;
     workload::create_tables(&mut admin, &schema).await;
-    for host in ["127.0.0.1", "localhost"] {
-        exec(&mut admin, &[&format!("GRANT CREATE, INSERT ON `{schema}`.* TO '{REPL_USER}'@'{host}'")]).await;
-    }
+    grant_signal_table(&mut admin, &schema).await;
     // Filled before the start: none of these rows is in the stream the collector reads.
     let mut fill = WorkloadConfig::new(seed ^ 0x5197, schema.clone());
     fill.txn_per_sec = 0.0;
@@ -181,5 +201,70 @@ async fn a_snapshot_signal_while_streaming_reads_the_named_tables_in_key_order_a
     }
     let all = decode(emu.all_records(PROJECT, TOPIC));
     assert!(all.iter().all(|e| e.event["source"]["table"] != SIGNAL), "a signal table row reached DataHub");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_watermark_method_on_mariadb_streams_other_tables_while_a_large_table_is_read() {
+    let seed = workload::seed_from_env();
+    let _guard = SeedGuard(seed);
+    let db = server().await;
+    let schema = db.fresh_schema("wmdb").await;
+    let mut admin = db.admin_conn().await;
+    workload::create_tables(&mut admin, &schema).await;
+    grant_signal_table(&mut admin, &schema).await;
+    let mut fill = WorkloadConfig::new(seed ^ 0x3d17, schema.clone());
+    fill.txn_per_sec = 0.0;
+    fill.max_txns = Some(40);
+    fill.big_row_fraction = 0.0;
+    workload::start(&db, &fill).join().await;
+    workload::big_transaction(&mut admin, &schema, 6000).await.expect("bulk rows");
+
+    let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 3, ID, KEY), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("emulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
+    let mut snap = SnapshotConfig::new("sig");
+    // Many small windows: the snapshot of w_bulk takes hundreds of them.
+    snap.chunk_rows = 10;
+    snap.method = Some(SnapshotMethod::Watermark);
+    let col = start_with(&db, &schema, &emu, &offsets, SnapshotMode::Initial, snap).await;
+
+    // A change to another table while the snapshot reads: in DataHub before the snapshot ends.
+    exec(&mut admin, &[&format!("INSERT INTO `{schema}`.w_nums (id, i) VALUES (900001, 424242)")]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let arrived = events_of(&emu, &schema).iter().any(|e| e.event["op"] == "c" && e.event["after"]["id"] == 900001);
+        if arrived {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the change never arrived: {:?}", col.status.snapshot());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let during = col.status.snapshot().snapshot.expect("a snapshot runs");
+    assert_ne!(during.phase, SnapshotPhase::Done, "the change arrived while the snapshot was still reading");
+    let p = offsets.load().unwrap().and_then(|cp| cp.snapshot).expect("progress in the checkpoint");
+    assert_eq!(p.method, SnapshotMethod::Watermark, "the watermark path on MariaDB when asked for");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    while !col.status.snapshot().snapshot.is_some_and(|s| s.phase == SnapshotPhase::Done) {
+        assert!(!col.task.is_finished(), "the pipeline stopped during the snapshot");
+        assert!(tokio::time::Instant::now() < deadline, "snapshot not done in time: {:?}", col.status.snapshot());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut c = db.admin_conn().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let report = verify_workload(&mut c, &events_of(&emu, &schema), &schema).await;
+        if report.is_clean() || tokio::time::Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(report.is_clean(), "{report:#?}");
+    let events = events_of(&emu, &schema);
+    assert!(events.iter().filter(|e| e.event["op"] == "r").all(|e| e.event["source"]["snapshot"] == "incremental"));
+    col.stop().await;
     emu.shutdown().await;
 }
