@@ -3,7 +3,9 @@
 //! - `run` (the default): the collector, until SIGTERM/SIGINT;
 //! - `validate` (also `--validate-only`, the seed's flag): checks the configuration, then the
 //!   database (reachability, binlog settings, grants, stored position still on the server) and
-//!   DataHub (credentials, topic), prints every problem found one per line;
+//!   DataHub (credentials, topic), prints every problem found one per line, and warnings
+//!   (`WARNING: …`, which do not fail it: unknown settings, and on OceanBase the captured columns
+//!   its binlog service's value faults can corrupt, [`BinlogSource::value_warnings`]);
 //! - `healthcheck`: `GET http://127.0.0.1:$MONITORING_PORT/health/live`, for Docker's
 //!   `HEALTHCHECK` on images without curl;
 //! - `tail`: change events as JSON lines on stdout, straight from the binlog (no DataHub, no
@@ -243,6 +245,8 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
     let partial = config::load_partial_from(env, file, Purpose::Run);
     let mut problems: Vec<String> = partial.errors.0.iter().map(|e| format!("config: {e}")).collect();
     let mut checked: Vec<String> = Vec::new();
+    // Printed whatever the outcome; they do not fail validation.
+    let mut warnings: Vec<String> = Vec::new();
     let unknown = config::unknown_env_keys(env);
 
     // The captured tables' topics are checked only against a database that answered.
@@ -265,6 +269,18 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
                 Ok(Ok(())) => {
                     database_ok = true;
                     checked.push(format!("database {where_}: reachable, binlog settings and grants OK"));
+                    // OceanBase: columns its binlog service's value faults can corrupt.
+                    match tokio::time::timeout(timeout, source.value_warnings()).await {
+                        Err(_) => warnings.push(format!(
+                            "database: the columns at risk of OceanBase value faults were not listed: no answer \
+                             from {where_} within {} ms",
+                            timeout.as_millis()
+                        )),
+                        Ok(Err(e)) => warnings.push(format!(
+                            "database: the columns at risk of OceanBase value faults were not listed: {e}"
+                        )),
+                        Ok(Ok(list)) => warnings.extend(list.iter().map(|p| format!("database: {p}"))),
+                    }
                     check_positions(&source, partial.full.as_ref(), timeout, &mut problems, &mut checked).await;
                 }
             }
@@ -319,6 +335,9 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
     let mut out = out.lock();
     for k in &unknown {
         let _ = writeln!(out, "WARNING: {k} is not a setting of cdc-collector (misspelt?); it is ignored");
+    }
+    for w in &warnings {
+        let _ = writeln!(out, "WARNING: {w}");
     }
     if problems.is_empty() {
         let _ = writeln!(out, "OK: configuration valid");
