@@ -260,7 +260,10 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
             let mut snapshot = SnapshotConfig::new("validate");
             snapshot.signal_table = partial.full.as_ref().and_then(|c| c.snapshot_signal_table.clone());
             let checked_source = SnapshotThenStream::new(source.clone(), mode, snapshot, Status::new());
-            match tokio::time::timeout(timeout, ChangeSource::precheck(&checked_source)).await {
+            let checked_db = tokio::time::timeout(timeout, ChangeSource::precheck(&checked_source)).await;
+            // The server answered (its precheck passed or listed problems).
+            let reachable = matches!(checked_db, Ok(Ok(())) | Ok(Err(SourceError::Precheck(_))));
+            match checked_db {
                 Err(_) => problems.push(format!("database: no answer from {where_} within {} ms", timeout.as_millis())),
                 Ok(Err(SourceError::Precheck(list))) => {
                     problems.extend(list.0.iter().map(|p| format!("database: {p}")));
@@ -269,19 +272,21 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
                 Ok(Ok(())) => {
                     database_ok = true;
                     checked.push(format!("database {where_}: reachable, binlog settings and grants OK"));
-                    // OceanBase: columns its binlog service's value faults can corrupt.
-                    match tokio::time::timeout(timeout, source.value_warnings()).await {
-                        Err(_) => warnings.push(format!(
-                            "database: the columns at risk of OceanBase value faults were not listed: no answer \
-                             from {where_} within {} ms",
-                            timeout.as_millis()
-                        )),
-                        Ok(Err(e)) => warnings.push(format!(
-                            "database: the columns at risk of OceanBase value faults were not listed: {e}"
-                        )),
-                        Ok(Ok(list)) => warnings.extend(list.iter().map(|p| format!("database: {p}"))),
-                    }
                     check_positions(&source, partial.full.as_ref(), timeout, &mut problems, &mut checked).await;
+                }
+            }
+            // OceanBase: the columns its binlog service's value faults can corrupt, also when the
+            // precheck found problems (they are independent of them).
+            if reachable {
+                match tokio::time::timeout(timeout, source.value_warnings()).await {
+                    Err(_) => warnings.push(format!(
+                        "database: the columns at risk of OceanBase value faults were not listed: no answer from \
+                         {where_} within {} ms",
+                        timeout.as_millis()
+                    )),
+                    Ok(Err(e)) => warnings
+                        .push(format!("database: the columns at risk of OceanBase value faults were not listed: {e}")),
+                    Ok(Ok(list)) => warnings.extend(list.iter().map(|p| format!("database: {p}"))),
                 }
             }
         }

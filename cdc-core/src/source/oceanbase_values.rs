@@ -42,7 +42,7 @@ pub(crate) struct RiskColumn {
 }
 
 /// The upgrade the BP2-fixed faults name.
-const UPGRADE: &str = "upgrade the OceanBase binlog service to oblogproxy v2.0.1_BP2 or later (obbinlog 4.x)";
+const UPGRADE: &str = "upgrade the OceanBase binlog service to oblogproxy v2.0.1_BP2 or later";
 
 /// `(i, j)` with label `i` a prefix of label `j` (i ≠ j; for ENUM only i < j, the first match
 /// wins), if any.
