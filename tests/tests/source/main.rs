@@ -12,6 +12,7 @@ mod filters;
 mod fixtures;
 mod heartbeat;
 mod oceanbase;
+mod oceanbase_large_rows;
 mod oceanbase_values;
 mod positions;
 mod precheck;
