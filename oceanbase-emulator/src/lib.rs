@@ -132,7 +132,7 @@ pub enum Quirk {
     /// metadata decodes them), unlike the value faults below. On by default (no release says it
     /// changed). Off: MariaDB's 8-byte bitmap and metadata. Needs the member count: from the
     /// upstream TABLE_MAP's optional metadata (`binlog_row_metadata=FULL`); without it the
-    /// column is left as the upstream wrote it (logged once per table map).
+    /// column is left as the upstream wrote it (logged once per table).
     SetShortBitmap,
     /// An ENUM value is stored as the 1-based index of the **first label that is a prefix of
     /// the value's text** (`memcmp(label, value, strlen(label)) == 0`), so in ENUM('a','ab') the

@@ -50,8 +50,13 @@ async fn write(ddl: &str, setup: &[&str], dml: &[&str]) -> String {
 /// The TABLE_MAP metadata of `db`.t and the rows of `db` decoded by mysql_common, once `rows`
 /// row changes arrived.
 async fn decoded(emu: &Emulator, db: &str, rows: usize) -> (Vec<Vec<u8>>, Vec<Vec<String>>) {
+    decoded_at(emu_opts(emu), db, rows).await
+}
+
+/// [`decoded`] from the emulator at `o`.
+async fn decoded_at(o: mysql_async::Opts, db: &str, rows: usize) -> (Vec<Vec<u8>>, Vec<Vec<String>>) {
     let dbc = db.to_string();
-    let (got, _) = read_stream(emu_opts(emu), &[], "mysql-bin.000001", 4, Duration::from_secs(20), move |g| {
+    let (got, _) = read_stream(o, &[], "mysql-bin.000001", 4, Duration::from_secs(20), move |g| {
         row_changes(g, &dbc).len() >= rows
     })
     .await;
@@ -245,4 +250,36 @@ async fn bit_atoi() {
         // mysql_common decodes them too.
         assert_eq!(decoded(&emu, &db, 3).await.1.len(), 3);
     }
+}
+
+/// The binary's `--enable` / `--disable` switch the value quirks as `Config::quirks` does.
+#[tokio::test]
+async fn the_binary_switches_them_with_enable_and_disable() {
+    use std::io::BufRead;
+    let _l = LOCK.lock().await;
+    let port = upstream().await.to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oceanbase-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--upstream-host", "127.0.0.1", "--upstream-port", &port])
+        .args(["--upstream-user", REPL_USER, "--heartbeat-ms", "300"])
+        .args(["--enable", "unsigned-bigint-atoll", "--disable", "enum-prefix-match"])
+        .env("OCEANBASE_EMULATOR_UPSTREAM_PASSWORD", REPL_PASSWORD)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the emulator binary");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr =
+        line.trim().strip_prefix("listening on ").and_then(|a| a.parse().ok()).expect("the bound address");
+    let db = write(
+        "id INT PRIMARY KEY, u BIGINT UNSIGNED, e ENUM('a','ab')",
+        &[],
+        &["INSERT INTO t VALUES (1, 18446744073709551615, 'ab')"],
+    )
+    .await;
+    let (_, rows) = decoded_at(opts(addr.port(), REPL_USER, REPL_PASSWORD), &db, 1).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    // atoll on (saturated), the ENUM prefix match off (index 2, 'ab').
+    assert_eq!(rows[0][1..], ["int:9223372036854775807", "int:2"]);
 }
