@@ -354,7 +354,7 @@ struct Ctx {
     ids: HashMap<(Vec<u8>, Vec<u8>), (u64, u64)>,
     /// upstream table id → its TABLE_MAP, our id, and what the value quirks need.
     maps: HashMap<u64, Arc<Mapped>>,
-    /// Tables whose missing column facts were logged (once per table and process).
+    /// Tables whose missing column facts were logged (once per table until a restart).
     warned: std::collections::HashSet<(Vec<u8>, Vec<u8>)>,
     xid: u64,
     in_txn: bool,
