@@ -40,8 +40,25 @@ async fn inserts(
     dml: &[&str],
     n: usize,
 ) -> Vec<serde_json::Value> {
+    inserts_with(at, db, c, dml, n, None).await
+}
+
+/// [`inserts`] with column facts from `history` (a schema history file) instead of
+/// `information_schema`.
+async fn inserts_with(
+    at: &TestServer,
+    db: &str,
+    c: &mut mysql_async::Conn,
+    dml: &[&str],
+    n: usize,
+    history: Option<&std::path::Path>,
+) -> Vec<serde_json::Value> {
     let mut scfg = at.source_config("obval");
     scfg.schemas = vec![db.to_string()];
+    if let Some(h) = history {
+        let provider = cdc_core::schema_history::HistoryProvider::new(h, vec![db.to_string()]);
+        scfg.schema_provider = Some(std::sync::Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
+    }
     let mut src = start_source(scfg, StartPosition::Latest).await;
     exec(c, dml).await;
     let msgs = collect_until_commit(&mut src.rx, n, Duration::from_secs(30)).await;
@@ -85,6 +102,14 @@ async fn a_40_member_set_arrives_as_read_from_mariadb() {
     exec(&mut c, &["DELETE FROM t"]).await;
     let direct = inserts(&srv, &db, &mut c, &dml, 3).await;
     assert_eq!(via_ob, direct);
+    // And through the emulator with the schema history as the column facts' source (the
+    // collector's OceanBase configuration).
+    exec(&mut c, &["DELETE FROM t"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let with_history = inserts_with(&ob, &db, &mut c, &dml, 3, Some(&dir.path().join("history.jsonl"))).await;
+    assert_eq!(with_history, direct);
+    let recorded = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap_or_default();
+    assert!(recorded.contains("m40"), "the history recorded the table: {recorded}");
     assert_eq!(via_ob[0], serde_json::json!({"id": 1, "s": "m01,m33,m40", "n": 7, "small": "y"}));
     assert_eq!(via_ob[1]["s"], "");
     assert_eq!(via_ob[2]["s"], "m08,m09,m32");
