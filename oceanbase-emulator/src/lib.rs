@@ -128,10 +128,10 @@ pub enum Quirk {
     /// 8). Source: oblogproxy `src/binlog/data_type.cpp` `set_column_metadata` (`OB_TYPE_SET`:
     /// `fixed_len(size)`) and `convert_binlog_set` (`bitmap_len = fixed_len(array->size())`),
     /// <https://github.com/oceanbase/oblogproxy/blob/2d1e5030b8ddf8288f97c116d3993b51c4e51c0b/src/binlog/data_type.cpp>;
-    /// the reference's §8. The bytes are consistent (a reader that takes the length from the
-    /// metadata decodes them), unlike the value faults below. On by default (no release says it
-    /// changed). Off: MariaDB's 8-byte bitmap and metadata. Needs the member count: from the
-    /// upstream TABLE_MAP's optional metadata (`binlog_row_metadata=FULL`); without it the
+    /// binlog-service reference §8. The bytes are consistent (a reader that takes the length
+    /// from the metadata decodes them), unlike the value faults below. On by default (no release
+    /// says it changed). Off: MariaDB's 8-byte bitmap and metadata. Needs the member count: from
+    /// the upstream TABLE_MAP's optional metadata (`binlog_row_metadata=FULL`); without it the
     /// column is left as the upstream wrote it (logged once per table).
     SetShortBitmap,
     /// An ENUM value is stored as the 1-based index of the **first label that is a prefix of
@@ -140,9 +140,10 @@ pub enum Quirk {
     /// ENUM, MariaDB's index 0 here) is written as **0 bytes**, which shifts the rest of the row.
     /// Source: oblogproxy `src/binlog/data_type.cpp` `convert_binlog_enum` (same URL as
     /// [`Quirk::SetShortBitmap`]; `ret = 0`, `buff = nullptr` when no label matched); the
-    /// reference's §8 marks the prefix match an inferred bug (read in code, not seen running).
-    /// On by default: no release note says it was fixed. Off: MariaDB's index. Needs the labels
-    /// (upstream `binlog_row_metadata=FULL`), else the column is left as the upstream wrote it.
+    /// binlog-service reference (§8) marks the prefix match an inferred bug (read in code, not
+    /// seen running). On by default: no release note says it was fixed. Off: MariaDB's index.
+    /// Needs the labels (upstream `binlog_row_metadata=FULL`), else the column is left as the
+    /// upstream wrote it.
     EnumPrefixMatch,
     /// A SET member is set when **any** of the value's comma-separated items starts with it
     /// (`memcmp(member, item, strlen(member)) == 0`), so in SET('a','ab') the value 'ab' is
