@@ -3,7 +3,9 @@
 //! - `run` (the default): the collector, until SIGTERM/SIGINT;
 //! - `validate` (also `--validate-only`, the seed's flag): checks the configuration, then the
 //!   database (reachability, binlog settings, grants, stored position still on the server) and
-//!   DataHub (credentials, topic), prints every problem found one per line;
+//!   DataHub (credentials, topic), prints every problem found one per line, and warnings
+//!   (`WARNING: …`, which do not fail it: unknown settings, and on OceanBase the captured columns
+//!   its binlog service's value faults can corrupt, [`BinlogSource::value_warnings`]);
 //! - `healthcheck`: `GET http://127.0.0.1:$MONITORING_PORT/health/live`, for Docker's
 //!   `HEALTHCHECK` on images without curl;
 //! - `tail`: change events as JSON lines on stdout, straight from the binlog (no DataHub, no
@@ -243,6 +245,8 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
     let partial = config::load_partial_from(env, file, Purpose::Run);
     let mut problems: Vec<String> = partial.errors.0.iter().map(|e| format!("config: {e}")).collect();
     let mut checked: Vec<String> = Vec::new();
+    // Printed whatever the outcome; they do not fail validation.
+    let mut warnings: Vec<String> = Vec::new();
     let unknown = config::unknown_env_keys(env);
 
     // The captured tables' topics are checked only against a database that answered.
@@ -257,7 +261,10 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
             snapshot.signal_table = partial.full.as_ref().and_then(|c| c.snapshot_signal_table.clone());
             snapshot.method = partial.full.as_ref().and_then(|c| c.snapshot_method);
             let checked_source = SnapshotThenStream::new(source.clone(), mode, snapshot, Status::new());
-            match tokio::time::timeout(timeout, ChangeSource::precheck(&checked_source)).await {
+            let checked_db = tokio::time::timeout(timeout, ChangeSource::precheck(&checked_source)).await;
+            // The server answered (its precheck passed or listed problems).
+            let reachable = matches!(checked_db, Ok(Ok(())) | Ok(Err(SourceError::Precheck(_))));
+            match checked_db {
                 Err(_) => problems.push(format!("database: no answer from {where_} within {} ms", timeout.as_millis())),
                 Ok(Err(SourceError::Precheck(list))) => {
                     problems.extend(list.0.iter().map(|p| format!("database: {p}")));
@@ -267,6 +274,20 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
                     database_ok = true;
                     checked.push(format!("database {where_}: reachable, binlog settings and grants OK"));
                     check_positions(&source, partial.full.as_ref(), timeout, &mut problems, &mut checked).await;
+                }
+            }
+            // OceanBase: the columns its binlog service's value faults can corrupt, also when the
+            // precheck found problems (they are independent of them).
+            if reachable {
+                match tokio::time::timeout(timeout, source.value_warnings()).await {
+                    Err(_) => warnings.push(format!(
+                        "database: the columns at risk of OceanBase value faults were not listed: no answer from \
+                         {where_} within {} ms",
+                        timeout.as_millis()
+                    )),
+                    Ok(Err(e)) => warnings
+                        .push(format!("database: the columns at risk of OceanBase value faults were not listed: {e}")),
+                    Ok(Ok(list)) => warnings.extend(list.iter().map(|p| format!("database: {p}"))),
                 }
             }
         }
@@ -320,6 +341,9 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
     let mut out = out.lock();
     for k in &unknown {
         let _ = writeln!(out, "WARNING: {k} is not a setting of cdc-collector (misspelt?); it is ignored");
+    }
+    for w in &warnings {
+        let _ = writeln!(out, "WARNING: {w}");
     }
     if problems.is_empty() {
         let _ = writeln!(out, "OK: configuration valid");

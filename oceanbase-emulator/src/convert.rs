@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::binlog::{self, ty, TableMap};
+use crate::values;
 use crate::{Config, Error, Quirk};
 
 /// Name of the converter's state file in the data directory.
@@ -351,8 +352,10 @@ struct Ctx {
     next_table_id: u64,
     /// (db, table) → (upstream table id, our table id).
     ids: HashMap<(Vec<u8>, Vec<u8>), (u64, u64)>,
-    /// upstream table id → its TABLE_MAP and our id.
-    maps: HashMap<u64, (TableMap, u64)>,
+    /// upstream table id → its TABLE_MAP, our id, and what the value quirks need.
+    maps: HashMap<u64, Arc<Mapped>>,
+    /// Tables whose missing column facts were logged (once per table until a restart).
+    warned: std::collections::HashSet<(Vec<u8>, Vec<u8>)>,
     xid: u64,
     in_txn: bool,
     standalone: bool,
@@ -366,6 +369,7 @@ impl Default for Ctx {
             next_table_id: 1,
             ids: HashMap::new(),
             maps: HashMap::new(),
+            warned: Default::default(),
             xid: 0,
             in_txn: false,
             standalone: false,
@@ -373,6 +377,21 @@ impl Default for Ctx {
             restart_pending: None,
         }
     }
+}
+
+/// One upstream TABLE_MAP as the converter keeps it.
+#[derive(Debug)]
+struct Mapped {
+    /// The upstream's map (the row images are parsed against it).
+    tm: TableMap,
+    /// Our table id.
+    our: u64,
+    /// The map written out (SET metadata changed by [`Quirk::SetShortBitmap`]).
+    out: TableMap,
+    /// Signedness and labels from the upstream's optional metadata.
+    facts: values::ColumnFacts,
+    /// Whether a value quirk applies to a column of this table.
+    reencode: bool,
 }
 
 enum Stop {
@@ -635,26 +654,48 @@ impl Converter {
                         id
                     }
                 };
+                let mapped = self.mapped(ev, tm, our)?;
                 if !self.cfg().has(Quirk::SingleRowEvents) {
-                    let body = self.table_map_body(&tm, our);
+                    let body = self.table_map_body(&mapped.out, our);
                     self.write(ts, ty::TABLE_MAP, sid, &body)?;
                 }
-                self.ctx.maps.insert(tm.table_id, (tm, our));
+                self.ctx.maps.insert(mapped.tm.table_id, Arc::new(mapped));
                 Ok(false)
             }
             t if binlog::rows_v2_type(t).is_some() => {
                 let v2 = binlog::rows_v2_type(t).unwrap();
                 let table_id = data.get(..6).map(|b| b.iter().rev().fold(0u64, |a, &x| a << 8 | u64::from(x)));
-                let (tm, our) = self
+                let mapped = self
                     .ctx
                     .maps
                     .get(&table_id.unwrap_or(u64::MAX))
                     .cloned()
                     .ok_or_else(|| Error::Protocol("rows event without its TABLE_MAP".into()))?;
-                let rb = binlog::RowsBody::parse(t, data, &tm)?;
+                let (tm, our) = (&mapped.tm, mapped.our);
+                let mut rb = binlog::RowsBody::parse(t, data, tm)?;
+                // The value quirks' images (owned), which `rb.rows` then borrows.
+                let reencoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = if mapped.reencode {
+                    let q = &self.cfg().quirks;
+                    rb.rows
+                        .iter()
+                        .map(|(i1, i2)| {
+                            let a = values::reencode_image(tm, rb.present1, i1, &mapped.facts, q)?;
+                            let b = match (i2, rb.present2) {
+                                (Some(i2), Some(p2)) => Some(values::reencode_image(tm, p2, i2, &mapped.facts, q)?),
+                                _ => None,
+                            };
+                            Ok((a, b))
+                        })
+                        .collect::<Result<_, binlog::FormatError>>()?
+                } else {
+                    Vec::new()
+                };
+                if mapped.reencode {
+                    rb.rows = reencoded.iter().map(|(a, b)| (a.as_slice(), b.as_deref())).collect();
+                }
                 let ones = self.cfg().has(Quirk::OnesPaddedBitmaps);
                 if self.cfg().has(Quirk::SingleRowEvents) {
-                    let tmb = self.table_map_body(&tm, our);
+                    let tmb = self.table_map_body(&mapped.out, our);
                     for row in &rb.rows {
                         self.write(ts, ty::TABLE_MAP, sid, &tmb)?;
                         let body = binlog::rows_v2_body(
@@ -678,6 +719,33 @@ impl Converter {
             }
             _ => Ok(false),
         }
+    }
+
+    /// The converter's record of upstream map `tm` (event `ev`), written out as our table
+    /// `our`: the column facts the value quirks need and the map to write.
+    fn mapped(&mut self, ev: &mysql_common::binlog::events::Event, tm: TableMap, our: u64) -> Result<Mapped, Error> {
+        let q = &self.svc.cfg.quirks;
+        let any = values::VALUE_QUIRKS.iter().any(|v| q.contains(v));
+        let facts = if any {
+            let tme: mysql_common::binlog::events::TableMapEvent<'_> =
+                ev.read_event().map_err(|e| Error::Format(binlog::FormatError(format!("TABLE_MAP: {e}"))))?;
+            values::ColumnFacts::of(&tme)?
+        } else {
+            values::ColumnFacts::default()
+        };
+        let missing = if any { facts.missing(&tm, q) } else { Vec::new() };
+        if !missing.is_empty() && self.ctx.warned.insert((tm.db.clone(), tm.table.clone())) {
+            tracing::warn!(
+                db = %String::from_utf8_lossy(&tm.db),
+                table = %String::from_utf8_lossy(&tm.table),
+                "the upstream TABLE_MAP carries no {}: the value quirks leave those columns as the upstream wrote \
+                 them (start the upstream with binlog_row_metadata=FULL)",
+                missing.join(" or ")
+            );
+        }
+        let out = values::output_table_map(&tm, &facts, q);
+        let reencode = any && (out != tm || touches_values(&tm, &facts, q));
+        Ok(Mapped { tm, our, out, facts, reencode })
     }
 
     fn bump_rows(&self) {
@@ -747,6 +815,23 @@ impl Converter {
         }
         self.save()
     }
+}
+
+/// True when a value quirk of `q` changes values of a column of `tm` (whose facts are known).
+fn touches_values(tm: &TableMap, facts: &values::ColumnFacts, q: &std::collections::BTreeSet<Quirk>) -> bool {
+    tm.types.iter().zip(&tm.meta).enumerate().any(|(i, (&t, m))| {
+        let real = if t == binlog::col::STRING { m[0] } else { t };
+        let labels = facts.labels.get(i).is_some_and(Option::is_some);
+        match real {
+            binlog::col::SET => labels && (q.contains(&Quirk::SetPrefixMatch) || q.contains(&Quirk::SetShortBitmap)),
+            binlog::col::ENUM => labels && q.contains(&Quirk::EnumPrefixMatch),
+            binlog::col::LONGLONG => {
+                q.contains(&Quirk::UnsignedBigintAtoll) && facts.unsigned.get(i) == Some(&Some(true))
+            }
+            binlog::col::BIT => q.contains(&Quirk::BitAtoi),
+            _ => false,
+        }
+    })
 }
 
 /// The parts of an upstream QUERY event body the converter uses (MySQL manual "QUERY_EVENT").

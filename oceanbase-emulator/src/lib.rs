@@ -12,8 +12,9 @@
 //! - the dumper ([`dump`]): serves COM_BINLOG_DUMP / COM_BINLOG_DUMP_GTID from those files
 //!   (fake ROTATE, raw FDE, heartbeats when idle and after every batch).
 //!
-//! Every deviation from MySQL is a [`Quirk`], on by default, that can be switched off
-//! (`--disable QUIRK`), so tests name which one they exercise. The facts and their sources
+//! Every deviation from MySQL is a [`Quirk`], a switch (`--disable QUIRK`, `--enable QUIRK`),
+//! so tests name which one they exercise. Each is on by default except the value faults a later
+//! binlog service release fixed ([`Quirk::defaults`]). The facts and their sources
 //! (oblogproxy v2.0.1 code, ODP code, OceanBase docs) are listed on each quirk and in the
 //! crate README.
 
@@ -31,6 +32,7 @@ pub mod convert;
 pub mod dump;
 pub mod protocol;
 pub mod session;
+pub mod values;
 
 /// Errors of the emulator.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +52,10 @@ pub enum Error {
 }
 
 /// A behaviour of the real OceanBase binlog service / ODP that differs from MySQL. Each is on
-/// by default; `--disable <name>` (kebab-case) switches it off and the emulator then behaves
-/// as MySQL 5.7 would at that point.
+/// by default except those [`Quirk::defaults`] leaves off (value faults fixed in oblogproxy
+/// v2.0.1_BP2); `--disable <name>` / `--enable <name>` (kebab-case) switch one off / on. Off,
+/// the emulator behaves as MySQL 5.7 would at that point (for the value quirks: the upstream
+/// MariaDB's bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub enum Quirk {
     /// One TABLE_MAP + one ROWS v2 event per changed row, every ROWS event with STMT_END_F
@@ -118,6 +122,57 @@ pub enum Quirk {
     /// `''` (oblogproxy `src/binlog/sys_var.h`); only the first select item is evaluated.
     /// Off: forwarded to the upstream.
     BinlogServiceVariables,
+    /// A SET column's bitmap is `(n + 7) / 8` bytes for `n` members, in the rows and in the
+    /// TABLE_MAP (STRING 254, metadata byte 0 = 248, byte 1 = that length): 5, 6 or 7 bytes for
+    /// 33–56 members, where MySQL and MariaDB round to 8 (`get_set_pack_length`: 1, 2, 3, 4 or
+    /// 8). Source: oblogproxy `src/binlog/data_type.cpp` `set_column_metadata` (`OB_TYPE_SET`:
+    /// `fixed_len(size)`) and `convert_binlog_set` (`bitmap_len = fixed_len(array->size())`),
+    /// <https://github.com/oceanbase/oblogproxy/blob/2d1e5030b8ddf8288f97c116d3993b51c4e51c0b/src/binlog/data_type.cpp>;
+    /// binlog-service reference §8. The bytes are consistent (a reader that takes the length
+    /// from the metadata decodes them), unlike the value faults below. On by default (no release
+    /// says it changed). Off: MariaDB's 8-byte bitmap and metadata. Needs the member count: from
+    /// the upstream TABLE_MAP's optional metadata (`binlog_row_metadata=FULL`); without it the
+    /// column is left as the upstream wrote it (logged once per table).
+    SetShortBitmap,
+    /// An ENUM value is stored as the 1-based index of the **first label that is a prefix of
+    /// the value's text** (`memcmp(label, value, strlen(label)) == 0`), so in ENUM('a','ab') the
+    /// value 'ab' is written as 1 ('a'); a value matching no label (OceanBase accepts '' in an
+    /// ENUM, MariaDB's index 0 here) is written as **0 bytes**, which shifts the rest of the row.
+    /// Source: oblogproxy `src/binlog/data_type.cpp` `convert_binlog_enum` (same URL as
+    /// [`Quirk::SetShortBitmap`]; `ret = 0`, `buff = nullptr` when no label matched); the
+    /// binlog-service reference (§8) marks the prefix match an inferred bug (read in code, not
+    /// seen running). On by default: no release note says it was fixed. Off: MariaDB's index.
+    /// Needs the labels (upstream `binlog_row_metadata=FULL`), else the column is left as the
+    /// upstream wrote it.
+    EnumPrefixMatch,
+    /// A SET member is set when **any** of the value's comma-separated items starts with it
+    /// (`memcmp(member, item, strlen(member)) == 0`), so in SET('a','ab') the value 'ab' is
+    /// written as 'a,ab'. Source: oblogproxy `src/binlog/data_type.cpp` `convert_binlog_set`
+    /// (the same prefix test as [`Quirk::EnumPrefixMatch`]); read in code, not seen running. On
+    /// by default (no release note says it was fixed). Off: MariaDB's bitmap. Needs the labels.
+    SetPrefixMatch,
+    /// A BIGINT UNSIGNED value above 2^63−1 is written as 9223372036854775807: obcdc gives the
+    /// value as decimal text and oblogproxy parses it with `atoll` (`int_two_complement` in
+    /// `src/binlog/data_type.cpp`), which in glibc is `strtoll(s, NULL, 10)` and saturates at
+    /// `LLONG_MAX` on overflow (C11 7.22.1.4; glibc `stdlib/atoll.c`). Values up to 2^63−1, and
+    /// every smaller integer type, are exact. Fixed in oblogproxy v2.0.1_BP2 ("fixes the issue
+    /// of unsigned data synchronization errors",
+    /// <https://github.com/oceanbase/oblogproxy/releases/tag/v2.0.1_BP2>), so **off by default**
+    /// (the emulator stands for a current binlog service); `--enable unsigned-bigint-atoll`
+    /// reproduces v2.0.1_BP1 and older. Needs the signedness (upstream `binlog_row_metadata`
+    /// MINIMAL or FULL), else the column is left as the upstream wrote it.
+    UnsignedBigintAtoll,
+    /// A BIT value is written as `(bits + 7) / 8` big-endian bytes of
+    /// `(unsigned long long)(int) strtol(text, NULL, 10)`: obcdc gives BIT as its unsigned
+    /// decimal text (`ObObj2strHelper::convert_bit_obj_to_decimal_str_`, `"%lu"`, oceanbase
+    /// `src/logservice/libobcdc/src/ob_obj2str_helper.cpp`) and oblogproxy's `binary_to_hex`
+    /// (`src/binlog/data_type.cpp`) builds a `std::bitset<64>` from `atoi` of it. glibc's `atoi`
+    /// is `(int) strtol(...)`: saturated at `LONG_MAX` (2^63−1), then cut to its low 32 bits and
+    /// sign-extended back to 64. So BIT(n ≤ 32) is exact and wider values lose their high bits
+    /// (bit 31 set: the high bits all 1; above 2^63−1: all ones). Fixed in oblogproxy
+    /// v2.0.1_BP2 ("fixes … bit type writes exceed a length of 32", release notes as for
+    /// [`Quirk::UnsignedBigintAtoll`]), so **off by default**; `--enable bit-atoi` turns it on.
+    BitAtoi,
 }
 
 impl Quirk {
@@ -125,6 +180,21 @@ impl Quirk {
     pub fn all() -> BTreeSet<Quirk> {
         use clap::ValueEnum;
         Quirk::value_variants().iter().copied().collect()
+    }
+
+    /// The quirks on by default: every one except those of behaviour a later binlog service
+    /// release fixed ([`Quirk::UnsignedBigintAtoll`], [`Quirk::BitAtoi`], fixed in oblogproxy
+    /// v2.0.1_BP2), which [`Config::new`] leaves off.
+    pub fn defaults() -> BTreeSet<Quirk> {
+        let mut q = Quirk::all();
+        q.remove(&Quirk::UnsignedBigintAtoll);
+        q.remove(&Quirk::BitAtoi);
+        q
+    }
+
+    /// True for a quirk [`Quirk::defaults`] leaves off.
+    pub fn off_by_default(self) -> bool {
+        !Quirk::defaults().contains(&self)
     }
 }
 
@@ -162,13 +232,13 @@ pub struct Config {
     pub dump_batch_events: usize,
     /// The GTID source id (OceanBase tenant `server_uuid`).
     pub server_uuid: [u8; 16],
-    /// The quirks switched on.
+    /// The quirks switched on ([`Quirk::defaults`] unless changed).
     pub quirks: BTreeSet<Quirk>,
 }
 
 impl Config {
     /// Defaults for an upstream at `host:port` with `user`/`password`: listen on
-    /// 127.0.0.1:0, all quirks on, 1 s heartbeats, no restarts, 500 MiB files.
+    /// 127.0.0.1:0, the [`Quirk::defaults`] on, 1 s heartbeats, no restarts, 500 MiB files.
     pub fn new(host: impl Into<String>, port: u16, user: impl Into<String>, password: impl Into<String>) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -184,7 +254,7 @@ impl Config {
             status_batch_events: 3,
             dump_batch_events: 8,
             server_uuid: *b"\x3e\x11\xfa\x47\x71\xca\x11\xe1\x9e\x33\xc8\x0a\xa9\x42\x95\x62",
-            quirks: Quirk::all(),
+            quirks: Quirk::defaults(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! ```text
 //! oceanbase-emulator --listen 127.0.0.1:2883 --upstream-host 127.0.0.1 --upstream-port 3306 \
 //!     --upstream-user cdc_repl --upstream-password PW [--heartbeat-ms 1000] [--restart-every-s N] \
-//!     [--data-dir DIR] [--max-binlog-size BYTES] [--disable QUIRK]...
+//!     [--data-dir DIR] [--max-binlog-size BYTES] [--disable QUIRK]... [--enable QUIRK]...
 //! ```
 
 use std::net::SocketAddr;
@@ -55,9 +55,14 @@ struct Args {
     /// Events per dump batch (a heartbeat follows each with quirk heartbeat-per-batch).
     #[arg(long, default_value_t = 8)]
     dump_batch_events: usize,
-    /// Switch a quirk off (repeatable); all are on by default.
+    /// Switch a quirk off (repeatable); all are on by default except `unsigned-bigint-atoll`
+    /// and `bit-atoi` (value faults fixed in oblogproxy v2.0.1_BP2).
     #[arg(long = "disable", value_enum)]
     disable: Vec<Quirk>,
+    /// Switch a quirk on (repeatable): `unsigned-bigint-atoll` and `bit-atoi` reproduce
+    /// oblogproxy v2.0.1_BP1 and older. Applied after `--disable`.
+    #[arg(long = "enable", value_enum)]
+    enable: Vec<Quirk>,
 }
 
 #[tokio::main]
@@ -80,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
     for q in a.disable {
         cfg.quirks.remove(&q);
     }
+    cfg.quirks.extend(a.enable);
     let emu = Emulator::start(cfg).await.context("start the emulator")?;
     println!("listening on {}", emu.local_addr());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -661,13 +661,22 @@ impl Decoder {
         self.op_counts = [0; 4];
         while !buf.is_empty() {
             let left = buf.0.len();
-            let before = match before_image {
-                Some(cols) => Some(read_image(plan, cols, false, &mut buf, None)?),
-                None => None,
-            };
-            let after = match after_image {
-                Some(cols) => Some(read_image(plan, cols, partial, &mut buf, before.as_ref())?),
-                None => None,
+            let images = (|| {
+                let before = match before_image {
+                    Some(cols) => Some(read_image(plan, cols, false, &mut buf, None, None)?),
+                    None => None,
+                };
+                let after = match after_image {
+                    Some(cols) => Some(read_image(plan, cols, partial, &mut buf, before.as_ref(), None)?),
+                    None => None,
+                };
+                Ok::<_, io::Error>((before, after))
+            })();
+            let (before, after) = match images {
+                Ok(images) => images,
+                Err(e) => {
+                    return Err(explain_unreadable_row(e, plan, before_image, after_image, partial, re.rows_data()))
+                }
             };
             // A row always holds at least its NULL bitmap: a row of 0 bytes (corrupt event,
             // images without columns) would loop forever, emitting rows until memory runs out.
@@ -793,14 +802,90 @@ impl<'a> ImageColumns<'a> {
     }
 }
 
+/// What a row that does not parse is told as, when its table has ENUM columns: the OceanBase
+/// binlog service writes an ENUM value that is none of the column's labels (OceanBase accepts
+/// `''` there) as **0 bytes** (oblogproxy `src/binlog/data_type.cpp` `convert_binlog_enum`,
+/// v2.0.1; no release note of a fix), which shifts the rest of the row. Every row event of that
+/// service holds one row, so the rows data is read again as one row with each ENUM column in
+/// turn holding no bytes (in the before image, the after image, or both); when exactly that
+/// reading consumes the event, the error names the column. Otherwise the original error, with
+/// the ENUM columns named as possible causes.
+///
+/// Detectable: a 0-byte ENUM value makes the row unreadable unless the shifted bytes happen to
+/// parse to exactly the event's length (possible in principle with variable-length columns after
+/// it, not seen in practice). That case, and the prefix-matched ENUM/SET labels, cannot be told
+/// from the stream (the precheck warns about such columns on an OceanBase server).
+fn explain_unreadable_row(
+    e: io::Error,
+    plan: &TablePlan,
+    before_image: Option<ImageColumns<'_>>,
+    after_image: Option<ImageColumns<'_>>,
+    partial: bool,
+    rows_data: &[u8],
+) -> io::Error {
+    let enums: Vec<usize> =
+        (0..plan.cols.len()).filter(|&i| matches!(plan.cols[i].kind, super::column::Kind::Enum(_))).collect();
+    if enums.is_empty() {
+        return e;
+    }
+    let variants: [(bool, bool); 3] = [(true, true), (true, false), (false, true)];
+    for &j in &enums {
+        for (in_before, in_after) in variants {
+            let mut buf = ParseBuf(rows_data);
+            let read = (|| {
+                let skip_b = (in_before && before_image.is_some()).then_some(j);
+                let skip_a = (in_after && after_image.is_some()).then_some(j);
+                if skip_b.is_none() && skip_a.is_none() {
+                    return Err(io::Error::other("no image to try"));
+                }
+                let before = match before_image {
+                    Some(cols) => Some(read_image(plan, cols, false, &mut buf, None, skip_b)?),
+                    None => None,
+                };
+                if let Some(cols) = after_image {
+                    read_image(plan, cols, partial, &mut buf, before.as_ref(), skip_a)?;
+                }
+                Ok(())
+            })();
+            if read.is_ok() && buf.is_empty() {
+                let column = &plan.columns[j];
+                return io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "ENUM column {db}.{table}.{column} holds no bytes in this row ({e}; the row reads exactly \
+                         when the column is taken as empty): the OceanBase binlog service writes an ENUM value \
+                         that is none of the column's labels (OceanBase accepts '' there) as 0 bytes, and the \
+                         value is lost. Set the row's {column} to one of its labels in the table, or change the \
+                         column to VARCHAR; then restart from a position after this event (remove the checkpoint \
+                         and set the start position) and re-snapshot {db}.{table}",
+                        db = plan.db,
+                        table = plan.table,
+                    ),
+                );
+            }
+        }
+    }
+    let names: Vec<&str> = enums.iter().map(|&i| &*plan.columns[i]).collect();
+    io::Error::new(
+        e.kind(),
+        format!(
+            "{e} (if the server is the OceanBase binlog service: it writes an ENUM value that is none of the \
+             labels as 0 bytes, and this table has ENUM columns {})",
+            names.join(", ")
+        ),
+    )
+}
+
 /// Reads one row image: optional shared-image header (PARTIAL_UPDATE after image), the NULL
-/// bitmap over the present columns, then each present non-NULL value.
+/// bitmap over the present columns, then each present non-NULL value. `empty`: a column whose
+/// non-NULL value is taken to hold no bytes (read as NULL), for [`explain_unreadable_row`].
 fn read_image(
     plan: &TablePlan,
     cols: ImageColumns<'_>,
     partial_update_after: bool,
     buf: &mut ParseBuf<'_>,
     before: Option<&Vec<Value>>,
+    empty: Option<usize>,
 ) -> io::Result<Vec<Value>> {
     let short = || io::Error::new(io::ErrorKind::UnexpectedEof, "row image truncated");
     let mut partial_bits: Option<Vec<bool>> = None;
@@ -833,7 +918,7 @@ fn read_image(
         }
         let is_null = nulls.get(image_idx >> 3).is_none_or(|b| b >> (image_idx & 7) & 1 != 0);
         image_idx += 1;
-        if is_null {
+        if is_null || empty == Some(i) {
             values.push(Value::Null);
             continue;
         }

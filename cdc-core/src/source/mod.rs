@@ -17,6 +17,7 @@
 //! | `message` | [`SourceMessage`]: events, commits, schema changes, heartbeats |
 //! | `config`, `error` | [`SourceConfig`]; [`SourceError`] (transient vs definite), [`PrecheckProblem`] |
 //! | `server`, `precheck`, `start` | server queries, the CDC precheck, start-position resolution |
+//! | `oceanbase_values` | the columns the OceanBase binlog service's value faults can corrupt (warnings) |
 //! | `stream` | [`BinlogSource`]: the replication connection, reconnects |
 //! | `coalesce` | the rule that gathers rows of consecutive rows events into one message |
 //! | [`decode`] | the event state machine (TABLE_MAP + ROWS → change events) |
@@ -51,6 +52,7 @@ pub mod file;
 pub mod filter;
 pub mod gtid;
 mod message;
+mod oceanbase_values;
 mod precheck;
 pub mod schema;
 mod schema_provider;

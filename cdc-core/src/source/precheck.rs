@@ -7,11 +7,16 @@
 //! `binlog_row_image=FULL`, MariaDB `log_bin_compress=OFF` (compressed rows events are not
 //! decoded), MySQL `binlog_row_value_options` without `PARTIAL_JSON`; and the user's global
 //! grants REPLICATION SLAVE, REPLICATION CLIENT (MariaDB: BINLOG MONITOR) and SELECT.
+//!
+//! On an OceanBase server (declared or detected) it also logs, as warnings, the captured columns
+//! the binlog service's value faults can corrupt undetectably (see `oceanbase_values`;
+//! [`super::BinlogSource::value_warnings`] returns them).
 
 use mysql_async::prelude::*;
 
 use super::config::SourceConfig;
 use super::error::{PrecheckProblem, PrecheckProblems, SourceError};
+use super::oceanbase_values;
 use super::server::{self, Flavor, ServerKind};
 
 fn is_on(v: &str) -> bool {
@@ -113,6 +118,19 @@ pub(crate) async fn precheck(config: &SourceConfig) -> Result<(), SourceError> {
             "granted",
             "GRANT SELECT ON *.* TO the user",
         ));
+    }
+    if kind == ServerKind::OceanBase || config.server_kind == ServerKind::OceanBase {
+        // Not problems: the binlog service's version, which decides some of them, is not visible.
+        match oceanbase_values::value_risks(config, &mut conn).await {
+            Ok(risks) => {
+                for r in &risks {
+                    tracing::warn!("OceanBase binlog service value fault: {r}");
+                }
+            }
+            Err(e) => tracing::warn!(
+                "the columns at risk of the OceanBase binlog service's value faults were not listed: {e}"
+            ),
+        }
     }
     let _ = conn.disconnect().await;
     if problems.is_empty() {

@@ -26,7 +26,7 @@ use super::message::SourceMessage;
 use super::schema_provider::SchemaProvider;
 use super::server::{self, Flavor};
 use super::table::TableSchema;
-use super::{coalesce, gtid, precheck, schema, start};
+use super::{coalesce, gtid, oceanbase_values, precheck, schema, start};
 use crate::metrics;
 use crate::position::{Resume, StartPosition};
 use crate::retry::Backoff;
@@ -63,6 +63,27 @@ impl BinlogSource {
     /// fails; [`SourceError::Precheck`] with every problem found, each with what to set.
     pub async fn precheck(&self) -> Result<(), SourceError> {
         precheck::precheck(&self.config).await
+    }
+
+    /// On the OceanBase binlog service (declared, or named by `VERSION()`): the captured columns
+    /// its value faults can corrupt without a trace in the stream — BIGINT UNSIGNED and BIT wider
+    /// than 32 bits (before oblogproxy v2.0.1_BP2), ENUM/SET columns with a label that is a
+    /// prefix of another — one [`PrecheckProblem`] each (`setting` names `db.table.column`,
+    /// `actual` the fault, `fix` the upgrade or the column change). Empty on other servers. The
+    /// precheck logs the same list as warnings; they do not fail it (the service's version,
+    /// which decides whether the first two apply, is not visible to a client).
+    ///
+    /// Errors: [`SourceError::Connection`] when the server cannot be reached or
+    /// `information_schema` read; [`SourceError::Config`] for table selectors that do not compile.
+    pub async fn value_warnings(&self) -> Result<Vec<PrecheckProblem>, SourceError> {
+        let mut conn = server::connect(&self.config).await?;
+        let out = if server::is_oceanbase(&self.config, &mut conn).await? {
+            oceanbase_values::value_risks(&self.config, &mut conn).await
+        } else {
+            Ok(Vec::new())
+        };
+        let _ = conn.disconnect().await;
+        out
     }
 
     /// Turns a [`StartPosition`] into a concrete checkpoint (see the `start` module).

@@ -713,6 +713,22 @@ mod tests {
     }
 
     #[test]
+    fn a_set_is_as_long_as_its_metadata_says() {
+        // The OceanBase binlog service writes a 40-member SET in (40 + 7) / 8 = 5 bytes with
+        // metadata (248, 5) (oblogproxy data_type.cpp `fixed_len`); MySQL and MariaDB in 8.
+        let labels: Arc<[String]> = (1..=40).map(|i| format!("m{i:02}")).collect::<Vec<_>>().into();
+        let five = col(ColumnType::MYSQL_TYPE_SET, &[248, 5], false, Kind::Set(labels.clone()));
+        let eight = col(ColumnType::MYSQL_TYPE_SET, &[248, 8], false, Kind::Set(labels));
+        let want = Value::String("m01,m33,m40".into());
+        assert_eq!(one(&five, &[0x01, 0, 0, 0, 0x81]), want);
+        assert_eq!(one(&eight, &[0x01, 0, 0, 0, 0x81, 0, 0, 0]), want);
+        // The next value starts right after the 5 bytes.
+        let mut buf = ParseBuf(&[0x01, 0, 0, 0, 0x81, 0xaa][..]);
+        assert!(matches!(parse_value(&five, false, &mut buf), Ok(Parsed::Value(v)) if v == want));
+        assert_eq!(buf.0, [0xaa]);
+    }
+
+    #[test]
     fn decimal_with_impossible_precision_or_scale_is_an_error_not_a_panic() {
         // Found by prop_decode in CI: DECIMAL(5,200) made mysql_common underflow.
         for meta in [[5u8, 200u8], [0, 0], [66, 2], [40, 31]] {

@@ -576,6 +576,74 @@ fn rows_of_an_unknown_table_id_are_a_decode_error() {
     assert!(out.is_empty());
 }
 
+/// The OceanBase binlog service writes an ENUM value that is none of the labels as 0 bytes
+/// (oblogproxy `data_type.cpp` `convert_binlog_enum`): the row does not parse, and the error
+/// names the column, found by reading the one-row event again with the ENUM column empty.
+#[test]
+fn a_row_with_a_0_byte_enum_value_is_an_error_naming_the_column() {
+    let mut d = decoder(&at(FILE, 4, None));
+    let mut log = Binlog::at(4);
+    let column = |name: &str, data_type: &str, labels: &[&str]| SchemaColumn {
+        name: name.into(),
+        data_type: data_type.into(),
+        labels: labels.iter().map(|l| l.to_string()).collect(),
+        ..SchemaColumn::default()
+    };
+    d.put_schema(
+        "d".into(),
+        "t".into(),
+        TableSchema {
+            columns: vec![column("id", "int", &[]), column("e", "enum", &["x", "y"]), column("n", "int", &[])],
+            primary_key: vec![0],
+        },
+    );
+    let en: (u8, &[u8]) = (254, &[247, 1]);
+    let mut out = Vec::new();
+    d.handle(&log.begin(), &mut out).unwrap();
+    d.handle(&log.table_map(7, &[INT, en, INT]), &mut out).unwrap();
+    let image = |id: i32, e: &[u8], n: Option<i32>| {
+        let mut b = vec![0u8];
+        b.extend(id.to_le_bytes());
+        b.extend_from_slice(e);
+        if let Some(n) = n {
+            b.extend(n.to_le_bytes());
+        }
+        b
+    };
+    let named = |err: SourceError| match err {
+        SourceError::Decode { message, .. } => message,
+        other => panic!("not a decode error: {other:?}"),
+    };
+
+    // A well-formed row decodes.
+    let mut ok = rows_head(7, 3);
+    ok.extend(image(1, &[2], Some(9)));
+    d.handle(&log.next(ty::WRITE_ROWS, &ok), &mut out).unwrap();
+    assert_eq!(out.last().unwrap().events()[0].after.as_ref().unwrap().values[1], Value::String("y".into()));
+
+    // An insert whose ENUM holds no byte: the next INT's first byte would be index 9.
+    let mut insert = rows_head(7, 3);
+    insert.extend(image(2, &[], Some(9)));
+    let message = named(d.handle(&log.next(ty::WRITE_ROWS, &insert), &mut out).unwrap_err());
+    assert!(message.contains("ENUM column d.t.e holds no bytes"), "{message}");
+
+    // An update (UPDATE_ROWS v2, type 31) whose after image lacks it (the before image is whole).
+    let mut update = rows_head(7, 3);
+    update.push(0b111);
+    update.extend(image(2, &[1], Some(9)));
+    update.extend(image(2, &[], Some(10)));
+    let message = named(d.handle(&log.next(31, &update), &mut out).unwrap_err());
+    assert!(message.contains("ENUM column d.t.e holds no bytes"), "{message}");
+
+    // A row broken otherwise (cut after the id): the parser's error, the ENUM named as a
+    // possible cause only.
+    let mut cut = rows_head(7, 3);
+    cut.extend(image(3, &[], None));
+    let message = named(d.handle(&log.next(ty::WRITE_ROWS, &cut), &mut out).unwrap_err());
+    assert!(!message.contains("holds no bytes"), "{message}");
+    assert!(message.contains("this table has ENUM columns e"), "{message}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. Heartbeats
 
