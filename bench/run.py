@@ -289,7 +289,8 @@ def one_round(state, rnd):
 
 SNAP_TOOLS = ["cdc snapshot → typed events", "cdc snapshot → emulator", "cdc binlog e2e → emulator",
               "mydumper (default threads)", "mydumper --rows 100000", "mariadb-dump --quick",
-              "cdc snapshot 1 KB rows → emulator"]
+              "cdc snapshot 1 KB rows → emulator", "cdc snapshot → emulator, chunk 1024",
+              "cdc snapshot 1 KB rows → emulator, chunk 1024"]
 
 
 def snapshot_round(state, rnd):
@@ -337,16 +338,21 @@ def snapshot_round(state, rnd):
     w, c, _, _, srv = timed(["mariadb-dump", "--quick", "-h127.0.0.1", f"-P{PORT}", "-ucdc_admin",
                              "-pcdc_admin_pw", "bench", "snap"])
     rec("mariadb-dump --quick", "snap", w, c, None, srv)
-    emu = Emulator()
-    try:
-        r = collector(["snapshot-e2e", "--port", str(PORT), "--rows", str(state["snap_kb"]["rows"]), "--table",
-                       "snap_kb", "--endpoint", emu.endpoint()])
-    finally:
-        emu_cpu = emu.stop()
-    if r["rows"] < state["snap_kb"]["rows"]:
-        raise RuntimeError(f"snapshot of snap_kb: {r['rows']} rows acknowledged")
-    rec("cdc snapshot 1 KB rows → emulator", "snap_kb", r["secs"], r["cpu_s"], r["rss_steady_kib"],
-        r["server_cpu_s"], {"rss_peak_kib": r["rss_peak_kib"], "emulator_cpu_s": emu_cpu})
+    # The 1 KB rows at the default chunk size (the target), then both tables at 1,024 rows per
+    # chunk (CDC_SNAPSHOT_CHUNK_ROWS=1024; informational: what the chunk size does to memory).
+    for tool, table, extra in [("cdc snapshot 1 KB rows → emulator", "snap_kb", []),
+                               ("cdc snapshot → emulator, chunk 1024", "snap", ["--chunk-rows", "1024"]),
+                               ("cdc snapshot 1 KB rows → emulator, chunk 1024", "snap_kb", ["--chunk-rows", "1024"])]:
+        emu = Emulator()
+        try:
+            r = collector(["snapshot-e2e", "--port", str(PORT), "--rows", str(state[table]["rows"]), "--table",
+                           table, "--endpoint", emu.endpoint()] + extra)
+        finally:
+            emu_cpu = emu.stop()
+        if r["rows"] < state[table]["rows"]:
+            raise RuntimeError(f"{tool}: {r['rows']} rows acknowledged, expected {state[table]['rows']}")
+        rec(tool, table, r["secs"], r["cpu_s"], r["rss_steady_kib"], r["server_cpu_s"],
+            {"rss_peak_kib": r["rss_peak_kib"], "emulator_cpu_s": emu_cpu})
     return results
 
 
@@ -515,6 +521,9 @@ def snapshot_doc(snap, state):
              "`mariadb-dump --quick -h127.0.0.1 -PPORT -ucdc_admin -p… bench snap > /dev/null`. Both over TCP; "
              "their CPU is the dumper process's (getrusage), the collector's from /proc/self/stat; server CPU "
              "from the server's /proc stat.")
+    L.append("- `…, chunk 1024`: the same snapshot into the emulator with 1,024 rows per chunk instead of the "
+             "default 8,192 (`CDC_SNAPSHOT_CHUNK_ROWS=1024` in the service), informational: what the chunk size "
+             "does to memory and speed.")
     L.append("- RSS: the collector's VmRSS sampled every 50 ms from /proc/self/status; steady = median of the "
              "second half of the run's samples, peak = VmHWM.\n")
     r = snap["ratios"]
@@ -539,6 +548,10 @@ def snapshot_doc(snap, state):
     L.append(f"| steady RSS ≤ 64 MiB with 1 KB rows (snapshot into the emulator) | "
              f"**{kbs['rss_kib'] / 1024:.1f} MiB** steady (peak {kbs['rss_peak_kib'] / 1024:.1f}) | "
              f"{yes(kbs['rss_kib'] / 1024 <= 64)} |")
+    kb1k = snap["cdc snapshot 1 KB rows → emulator, chunk 1024"]
+    L.append(f"| (for reference) the same with `CDC_SNAPSHOT_CHUNK_ROWS=1024` | "
+             f"{kb1k['rss_kib'] / 1024:.1f} MiB steady (peak {kb1k['rss_peak_kib'] / 1024:.1f}) | "
+             f"{'≤ 64 MiB' if kb1k['rss_kib'] / 1024 <= 64 else '> 64 MiB'} |")
     L.append(f"| (for reference) snapshot read vs `mydumper --rows 100000`, vs `mariadb-dump --quick` | "
              f"{r['read vs mydumper chunked'][0]:.2f}×, {r['read vs mariadb-dump'][0]:.2f}× | — |\n")
     return "\n".join(L)
@@ -627,16 +640,20 @@ def plot(summary, path, snap=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3 if snap else 2, figsize=(18 if snap else 12, 4.8))
+    if snap:
+        fig, axes = plt.subplots(1, 3, figsize=(20, 5.4), gridspec_kw={"width_ratios": [1, 1, 1.5]})
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     if snap:
         ax = axes[2]
         vals = [snap[t]["rows_per_s"] / 1e6 for t in SNAP_TOOLS]
-        colors = ["#2266aa", "#55aadd", "#3388cc", "#bb8844", "#cc9955", "#777777", "#99bbdd"]
+        colors = ["#2266aa", "#55aadd", "#3388cc", "#bb8844", "#cc9955", "#777777", "#99bbdd", "#88aacc", "#bbccee"]
         bars = ax.bar(range(len(SNAP_TOOLS)), vals, color=colors)
         ax.set_xticks(range(len(SNAP_TOOLS)))
-        ax.set_xticklabels([t.replace(" → ", "\n→ ") for t in SNAP_TOOLS], fontsize=8, rotation=30, ha="right")
+        ax.set_xticklabels([t.replace(" → ", "\n→ ").replace(", chunk", ",\nchunk") for t in SNAP_TOOLS], fontsize=7.5,
+                           rotation=35, ha="right")
         ax.set_ylabel("M rows/s (median)")
-        ax.set_title("initial snapshot (bench.snap; last bar bench.snap_kb)")
+        ax.set_title("initial snapshot (bench.snap; \"1 KB rows\": bench.snap_kb)")
         for b, v in zip(bars, vals):
             ax.text(b.get_x() + b.get_width() / 2, v * 1.02, f"{v:.3g}", ha="center", fontsize=8)
     for ax, wl in zip(axes, ["narrow", "wide"]):
