@@ -484,7 +484,8 @@ def snapshot_doc(snap, state):
              "round's load, so the per-round ratios are the fairer comparison.\n")
     L.append(f"- **`bench.snap`**: the narrow table's 11 columns and generator (BIGINT UNSIGNED PK, INT, INT UNSIGNED, "
              f"BIGINT, DECIMAL(12,2), DOUBLE, VARCHAR(64) utf8mb4, DATETIME(6), TIMESTAMP(3) NULL, ENUM, TEXT NULL), "
-             f"{st['rows']:,} rows, inserted alone in `{st['file']}` ({st['bytes'] / 1e6:.1f} MB of binlog). "
+             f"{st['rows']:,} rows, inserted like narrow (1000-row INSERT…SELECT statements, 10 per transaction) alone "
+             f"in `{st['file']}` ({st['bytes'] / 1e6:.1f} MB of binlog). "
              f"Table data: **{st['data_bytes'] / 1e6:.1f} MB** of values ({st['data_bytes'] / st['rows']:.0f} B a row; "
              f"InnoDB DATA_LENGTH {st['innodb_data_length'] / 1e6:.1f} MB).")
     L.append(f"- **`bench.snap_kb`**: the same 11 columns with the TEXT ≈ 850 bytes (never NULL), "
