@@ -8,6 +8,8 @@
 //! collector decode  --port P --file F --rows N [--table T] [--json | --json-serde]
 //! collector e2e     --port P --file F --rows N [--table T] --endpoint URL
 //! collector latency --port P --endpoint URL [--rate 10000] [--seconds 10] [--warmup 2]
+//! collector snapshot     --port P --rows N [--table T] [--chunk-rows 8192]
+//! collector snapshot-e2e --port P --rows N [--table T] [--chunk-rows 8192] --endpoint URL
 //! ```
 //!
 //! * `decode`: the real [`BinlogSource`] (replication protocol from `F:4`, TABLE_MAP column
@@ -20,6 +22,14 @@
 //!   `rate` rows/s (100-row transactions); for every row, the time from just before its
 //!   COMMIT is sent to the moment the sink acknowledged the batch holding it. p50/p99 over the
 //!   rows committed after the warm-up.
+//! * `snapshot`: the service's snapshot source, [`SnapshotThenStream`] in mode `initial_only`
+//!   (its `resolve_start` opens the consistent snapshot, its `run` reads `bench.T` through
+//!   `SnapshotReader` in primary-key chunks of `--chunk-rows`, default the service's 8,192) into
+//!   the pipeline's bounded channel; a consumer counts the `op: r` events (no sink). Timed from
+//!   `resolve_start` to the channel's end; checks that `N` rows arrived.
+//! * `snapshot-e2e`: [`pipeline::run`] with the same source into the product's
+//!   [`DataHubSink`] (default protocol, compression, batch limits and queue bound), as the
+//!   service runs it; stops once `N` rows are acknowledged.
 //!
 //! CPU seconds come from `/proc/self/stat` (utime + stime, all threads, 10 ms ticks), RSS from
 //! `/proc/self/status` (`VmHWM` peak, `VmRSS` sampled every 50 ms; "steady" = median of the
@@ -37,13 +47,14 @@ use std::time::{Duration, Instant};
 
 use cdc_core::checkpoint::MemoryOffsetStore;
 use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink};
-use cdc_core::event::{ChangeEvent, Value};
+use cdc_core::event::{ChangeEvent, Op, Value};
 use cdc_core::pipeline::{self, PipelineConfig};
 use cdc_core::position::{BinlogPosition, StartPosition};
+use cdc_core::snapshot::{SnapshotConfig, SnapshotMode, SnapshotThenStream};
 
 use cdc_core::checkpoint::Checkpoint;
 use cdc_core::sink::{Sink, SinkAck, SinkError};
-use cdc_core::source::{BinlogSource, SourceConfig, SourceMessage};
+use cdc_core::source::{BinlogSource, ChangeSource, SourceConfig, SourceMessage};
 use cdc_core::status::Status;
 use mysql_async::prelude::Queryable;
 use tokio::sync::mpsc;
@@ -72,11 +83,13 @@ struct Args {
     queue: Option<usize>,
     batch_records: Option<usize>,
     batch_bytes: Option<usize>,
+    /// `snapshot`/`snapshot-e2e`: rows per chunk; default `SnapshotConfig::new`'s.
+    chunk_rows: Option<usize>,
 }
 
 fn parse_args() -> BoxResult<Args> {
     let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
-    let mode = it.next().ok_or("usage: collector decode|e2e|latency [options]")?;
+    let mode = it.next().ok_or("usage: collector decode|e2e|latency|snapshot|snapshot-e2e [options]")?;
     let mut a = Args {
         mode,
         port: 33064,
@@ -92,6 +105,7 @@ fn parse_args() -> BoxResult<Args> {
         queue: None,
         batch_records: None,
         batch_bytes: None,
+        chunk_rows: None,
     };
     while let Some(flag) = it.next() {
         if flag == "--json" || flag == "--json-serde" {
@@ -112,6 +126,7 @@ fn parse_args() -> BoxResult<Args> {
             "--queue" => a.queue = Some(v.parse()?),
             "--batch-records" => a.batch_records = Some(v.parse()?),
             "--batch-bytes" => a.batch_bytes = Some(v.parse()?),
+            "--chunk-rows" => a.chunk_rows = Some(v.parse()?),
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -401,6 +416,83 @@ async fn latency(a: &Args) -> BoxResult<serde_json::Value> {
     }))
 }
 
+/// The service's source for table `a.table`: the snapshot in mode `initial_only` (the rows, then
+/// stop), configured as `cdc-service` configures it (`SnapshotConfig::new(name)`, chunk rows
+/// overridable).
+fn snapshot_source(a: &Args) -> SnapshotThenStream {
+    let binlog = BinlogSource::new(source_config(a, vec![a.table.clone()]), Status::new());
+    let mut cfg = SnapshotConfig::new("bench");
+    if let Some(n) = a.chunk_rows {
+        cfg.chunk_rows = n;
+    }
+    SnapshotThenStream::new(binlog, SnapshotMode::InitialOnly, cfg, Status::new())
+}
+
+/// Snapshot source → bounded channel → a consumer counting the `op: r` events.
+async fn snapshot(a: &Args) -> BoxResult<serde_json::Value> {
+    let source = snapshot_source(a);
+    let (tx, mut rx) = mpsc::channel(PipelineConfig::default().channel_capacity);
+    let cancel = CancellationToken::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = rss_sampler(stop.clone());
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let from = source.resolve_start(&StartPosition::Latest).await?;
+    let task = tokio::spawn(source.run(from, tx, cancel.clone()));
+    let (mut rows, mut other) = (0u64, 0u64);
+    while let Some(msg) = rx.recv().await {
+        if let SourceMessage::Events(events) = msg {
+            for ev in &events {
+                if ev.op == Op::Read {
+                    rows += 1;
+                } else {
+                    other += 1;
+                }
+            }
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    task.await??;
+    stop.store(true, Ordering::Relaxed);
+    let samples = sampler.join().unwrap_or_default();
+    if rows != a.rows || other != 0 {
+        return Err(format!("snapshot: {rows} read events and {other} others, expected {} read events", a.rows).into());
+    }
+    Ok(serde_json::json!({
+        "mode": "snapshot", "rows": rows, "secs": secs, "cpu_s": cpu,
+        "rss_peak_kib": status_kib("VmHWM:"), "rss_steady_kib": steady_kib(&samples),
+    }))
+}
+
+/// Snapshot source → pipeline → DataHubSink → emulator, until `rows` are acknowledged.
+async fn snapshot_e2e(a: &Args) -> BoxResult<serde_json::Value> {
+    let source = snapshot_source(a);
+    let cancel = CancellationToken::new();
+    let acked = Arc::new(AtomicU64::new(0));
+    let sink = CountingSink {
+        inner: connect_sink(&a.endpoint).await?,
+        acked: acked.clone(),
+        target: a.rows,
+        done: cancel.clone(),
+        lat: None,
+    };
+    let cfg = pipeline_config(a, StartPosition::Latest);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = rss_sampler(stop.clone());
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    pipeline::run(source, sink, MemoryOffsetStore::new(), cfg, Status::new(), cancel.clone()).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    stop.store(true, Ordering::Relaxed);
+    let samples = sampler.join().unwrap_or_default();
+    Ok(serde_json::json!({
+        "mode": "snapshot-e2e", "rows": acked.load(Ordering::Relaxed), "secs": secs, "cpu_s": cpu,
+        "rss_peak_kib": status_kib("VmHWM:"), "rss_steady_kib": steady_kib(&samples),
+    }))
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> BoxResult<()> {
     let a = parse_args()?;
@@ -408,6 +500,8 @@ async fn main() -> BoxResult<()> {
         "decode" => decode(&a).await?,
         "e2e" => e2e(&a).await?,
         "latency" => latency(&a).await?,
+        "snapshot" => snapshot(&a).await?,
+        "snapshot-e2e" => snapshot_e2e(&a).await?,
         other => return Err(format!("unknown mode {other}").into()),
     };
     println!("{out}");

@@ -1,7 +1,8 @@
 //! Snapshot read speed: one table read by `cdc_core::snapshot::SnapshotReader` into typed
 //! `ChangeEvent`s (optionally also encoded as contract JSON), rows/s and MB/s of JSON, printed
-//! as one JSON line — for `scripts/bench` to run beside `mydumper` and `mariadb-dump --quick`
-//! on the same table.
+//! as one JSON line: a standalone check of the reader alone. `scripts/bench` measures the
+//! snapshot through the service's source instead (`collector snapshot` / `snapshot-e2e`, in
+//! `cdc-core/benches/collector.rs`), beside `mydumper` and `mariadb-dump --quick`.
 //!
 //! ```text
 //! cargo run --release -p cdc-core --example snapshot_bench -- \
