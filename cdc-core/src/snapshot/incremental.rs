@@ -76,7 +76,8 @@ use crate::metrics as m;
 use crate::position::{BinlogPosition, StartPosition};
 use crate::retry::{wait_or_cancel, Backoff};
 use crate::source::{
-    is_oceanbase, send_or_cancel, BinlogSource, PrecheckProblem, SourceConfig, SourceError, SourceMessage, TableFilter,
+    is_oceanbase, send_or_cancel, split_events, BinlogSource, PrecheckProblem, SourceConfig, SourceError,
+    SourceMessage, TableFilter,
 };
 use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, Status};
 
@@ -447,7 +448,15 @@ impl Forwarder {
                     if events.is_empty() {
                         continue;
                     }
-                    SourceMessage::Events(events)
+                    // A closed window's rows join the stream's: in messages of the usual bounds.
+                    let mut parts = split_events(events);
+                    let last = parts.pop().expect("not empty");
+                    for part in parts {
+                        if !send_or_cancel(tx, SourceMessage::Events(part), cancel).await {
+                            return Ok(Flow::Stopped);
+                        }
+                    }
+                    SourceMessage::Events(last)
                 }
                 SourceMessage::Commit(mut cp) => match self.snap.as_ref() {
                     Some(snap) if !snap.is_done() => {

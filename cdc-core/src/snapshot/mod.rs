@@ -75,7 +75,7 @@ pub use layout::TableLayout;
 pub use mode::{ParseSnapshotModeError, SnapshotMode};
 pub use point::{begin_consistent, prepare_session, SnapshotPoint};
 pub use progress::{KeyValue, SnapshotMethod, SnapshotProgress, TableId, TableProgress, TableState};
-pub use reader::{SnapshotChunk, SnapshotConfig, SnapshotReader};
+pub use reader::{SnapshotChunk, SnapshotConfig, SnapshotReader, CHUNK_TARGET_BYTES};
 pub use source::SnapshotThenStream;
 pub use tables::captured_tables;
 pub use watermark::{ChunkRequest, IncrementalSnapshot};

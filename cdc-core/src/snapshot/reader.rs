@@ -24,8 +24,10 @@ pub struct SnapshotConfig {
     /// Logical server name written to `source.name` of every event (the binlog source's
     /// `SourceConfig::name`).
     pub name: String,
-    /// Rows per chunk (one keyset query; also the size of the batches of a table without a
-    /// primary key). At least 1. Default 8,192.
+    /// Most rows per chunk (one keyset query; also the size of the batches of a table without
+    /// a primary key). At least 1. Default 8,192. The consistent snapshot also keeps a chunk
+    /// near [`CHUNK_TARGET_BYTES`] (2 MiB estimated): a table of 1 KB rows is read about 2,000
+    /// rows at a time, and a table's first chunk has at most 1,024 rows.
     pub chunk_rows: usize,
     /// The watermark snapshot's signal table (`CDC_SNAPSHOT_SIGNAL_TABLE`), where low and high
     /// watermarks are written on servers without a consistent point; None: `cdc_signal` in the
@@ -162,10 +164,10 @@ impl SnapshotReader {
                 }
                 continue;
             }
+            let mut limit = first_chunk_rows(self.config.chunk_rows);
             loop {
-                let chunk =
-                    read_chunk(&mut self.conn, &layout, after.as_deref(), self.config.chunk_rows, &events, row_index)
-                        .await?;
+                let chunk = read_chunk(&mut self.conn, &layout, after.as_deref(), limit, &events, row_index).await?;
+                limit = next_chunk_rows(self.config.chunk_rows, &chunk.events);
                 rows += chunk.events.len() as u64;
                 row_index = row_index.saturating_add(chunk.events.len() as u32);
                 if chunk.last_key.is_some() {
@@ -199,7 +201,7 @@ impl SnapshotReader {
         row_index: &mut u32,
     ) -> Result<bool, SnapshotError> {
         let conv = RowConverter::new(layout);
-        let limit = self.config.chunk_rows.max(1);
+        let mut limit = first_chunk_rows(self.config.chunk_rows);
         let now = crate::status::now_ms();
         let mut rows = 0u64;
         let mut batch = Vec::with_capacity(limit.min(65_536));
@@ -216,6 +218,7 @@ impl SnapshotReader {
                 let state = if end { TableState::Done { rows } } else { TableState::InProgress { after: None, rows } };
                 let chunk =
                     SnapshotChunk { table: layout.id.clone(), events: std::mem::take(&mut batch), state, last: false };
+                limit = next_chunk_rows(self.config.chunk_rows, &chunk.events);
                 if !out.push(chunk).await {
                     return Ok(false);
                 }
@@ -225,6 +228,30 @@ impl SnapshotReader {
             }
         }
     }
+}
+
+/// Estimated bytes ([`crate::batch::estimate_size`]) a chunk of the consistent snapshot aims
+/// at: with the chunks the reader holds (one read, one held back, two queued, one forwarded)
+/// its rows stay within about 10 MiB whatever their width. 2 MiB.
+pub const CHUNK_TARGET_BYTES: usize = 2 << 20;
+
+/// Rows of a table's first chunk, before its row size is known: `chunk_rows`, at most 1,024.
+fn first_chunk_rows(chunk_rows: usize) -> usize {
+    chunk_rows.clamp(1, 1024)
+}
+
+/// Rows of the next chunk after one that read `events`: as many as fit
+/// [`CHUNK_TARGET_BYTES`] at their average estimated size, between 1 and `chunk_rows`
+/// (`chunk_rows` again after an empty chunk). Only the chunk size changes — rows still come in
+/// key order, and each chunk still carries the table's progress after it.
+fn next_chunk_rows(chunk_rows: usize, events: &[ChangeEvent]) -> usize {
+    let max = chunk_rows.max(1);
+    if events.is_empty() {
+        return first_chunk_rows(max);
+    }
+    let bytes: usize = events.iter().map(crate::batch::estimate_size).sum();
+    let per_row = (bytes / events.len()).max(1);
+    (CHUNK_TARGET_BYTES / per_row).clamp(1, max)
 }
 
 /// The sending side: holds back the chunks since the last non-empty one, so the chunk with the
@@ -286,5 +313,55 @@ impl Outbox {
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox").field("held", &self.held.len()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::event::{Op, Origin, Row, RowsEventInfo, SourceInfo, Value};
+
+    fn rows(n: usize, text: usize) -> Vec<ChangeEvent> {
+        let info = Arc::new(RowsEventInfo {
+            name: "n".into(),
+            server_id: 1,
+            db: "d".into(),
+            table: "t".into(),
+            file: "".into(),
+            pos: 0,
+            gtid: None,
+            ts_ms: 0,
+            origin: Origin::Snapshot { last: false },
+        });
+        let names: Arc<[Arc<str>]> = vec![Arc::from("id"), Arc::from("v")].into();
+        (0..n)
+            .map(|r| ChangeEvent {
+                op: Op::Read,
+                before: None,
+                after: Some(Row {
+                    columns: names.clone(),
+                    values: vec![Value::Int(r as i64), Value::String("x".repeat(text).into())],
+                }),
+                source: SourceInfo { event: info.clone(), row: r as u32 },
+                ts_ms: 0,
+                transaction: None,
+                key_columns: Arc::from(vec![0usize]),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunks_shrink_to_about_two_mib_for_wide_rows_and_stay_at_chunk_rows_for_narrow_ones() {
+        assert_eq!(first_chunk_rows(8192), 1024);
+        assert_eq!(first_chunk_rows(300), 300);
+        assert_eq!(next_chunk_rows(8192, &rows(1024, 8)), 8192, "narrow rows: the configured size");
+        let kb = next_chunk_rows(8192, &rows(1024, 1000));
+        let per_row = crate::batch::estimate_size(&rows(1, 1000)[0]);
+        assert!(kb < 8192 && kb * per_row <= CHUNK_TARGET_BYTES && (kb + 1) * per_row > CHUNK_TARGET_BYTES, "{kb}");
+        assert_eq!(next_chunk_rows(8192, &rows(3, 4 << 20)), 1, "rows over the target: one at a time");
+        assert_eq!(next_chunk_rows(8192, &[]), 1024, "after an empty chunk: the first size again");
+        assert_eq!(next_chunk_rows(100, &rows(10, 8)), 100, "never above the configured size");
     }
 }

@@ -44,7 +44,8 @@ use crate::metrics as m;
 use crate::position::{BinlogPosition, StartPosition};
 use crate::retry::{wait_or_cancel, Backoff};
 use crate::source::{
-    is_oceanbase, send_or_cancel, BinlogSource, ChangeSource, PrecheckProblems, SourceError, SourceMessage, TableFilter,
+    is_oceanbase, send_or_cancel, split_events, BinlogSource, ChangeSource, PrecheckProblems, SourceError,
+    SourceMessage, TableFilter,
 };
 use crate::status::{now_ms, SnapshotPhase, SnapshotStatus, StageState, Status};
 
@@ -423,10 +424,8 @@ impl SnapshotThenStream {
             }
             progress.set(&table, state.clone());
             let cp = self.at_point(&first_point, Some(progress.clone()));
-            let mut msgs = Vec::with_capacity(2);
-            if !events.is_empty() {
-                msgs.push(SourceMessage::Events(events));
-            }
+            // The chunk's rows in messages of the binlog source's bounds, then its checkpoint.
+            let mut msgs: Vec<SourceMessage> = split_events(events).into_iter().map(SourceMessage::Events).collect();
             msgs.push(SourceMessage::Commit(cp));
             for msg in msgs {
                 if !send_or_cancel(tx, msg, cancel).await {

@@ -63,6 +63,7 @@ pub(crate) mod table;
 pub(crate) mod value;
 
 pub use change_source::ChangeSource;
+pub(crate) use coalesce::split_events;
 pub use config::{SharedSchemaProvider, SourceConfig};
 pub use decode::Decoder;
 pub use error::{codes, PrecheckProblem, PrecheckProblems, SourceError};
