@@ -316,8 +316,12 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
                 };
                 let scfg = db.source_config();
                 let pool = cdc_core::datahub::multi::schema_pool(&scfg);
-                let tables =
-                    crate::service::list_tables(&pool, &scfg).await.map_err(|e| format!("listing tables: {e}"))?;
+                let mut snapshot = SnapshotConfig::new("validate");
+                snapshot.signal_table = partial.full.as_ref().and_then(|c| c.snapshot_signal_table.clone());
+                let signal = cdc_core::snapshot::signal_table_of(&snapshot, &scfg);
+                let tables = crate::service::list_tables(&pool, &scfg, signal.as_ref())
+                    .await
+                    .map_err(|e| format!("listing tables: {e}"))?;
                 let found = cdc_core::datahub::multi::inspect(&dcfg, &topics, Some(&pool), &tables).await;
                 let _ = pool.disconnect().await;
                 Ok::<_, String>(found)

@@ -20,7 +20,7 @@ use cdc_core::datahub::{DataHubError, MultiTopicSink, TopicsConfig};
 use cdc_core::pipeline::{self, PipelineConfig};
 use cdc_core::retry::{until_ok, Backoff};
 use cdc_core::schema_history::HistoryProvider;
-use cdc_core::snapshot::{SnapshotConfig, SnapshotThenStream};
+use cdc_core::snapshot::{signal_table_of, SnapshotConfig, SnapshotThenStream, TableId};
 use cdc_core::source::BinlogSource;
 use cdc_core::source::{SourceConfig, TableFilter};
 use cdc_core::status::{StageState, Status};
@@ -195,7 +195,12 @@ pub async fn run_pipeline(
     let mut tcfg = dh.topics_config();
     // A topic's writer re-sends a failed part with the pause the pipeline uses for a batch.
     tcfg.resend_backoff = PipelineConfig::default().sink_backoff_from(sink_retry_initial_ms);
-    let Some(sink) = connect_sink(dcfg, tcfg, &scfg, topics, &status, &cancel).await? else {
+    let mut snapshot = SnapshotConfig::new(scfg.name.clone());
+    snapshot.chunk_rows = cfg.snapshot_chunk_rows;
+    snapshot.signal_table = cfg.snapshot_signal_table.clone();
+    snapshot.method = cfg.snapshot_method;
+    let signal = signal_table_of(&snapshot, &scfg);
+    let Some(sink) = connect_sink(dcfg, tcfg, &scfg, signal.as_ref(), topics, &status, &cancel).await? else {
         status.set_sink(StageState::Stopped);
         return Ok(());
     };
@@ -204,10 +209,6 @@ pub async fn run_pipeline(
             .skip_statements(cfg.schema_history_skip.clone());
         scfg.schema_provider = Some(std::sync::Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
     }
-    let mut snapshot = SnapshotConfig::new(scfg.name.clone());
-    snapshot.chunk_rows = cfg.snapshot_chunk_rows;
-    snapshot.signal_table = cfg.snapshot_signal_table.clone();
-    snapshot.method = cfg.snapshot_method;
     let binlog = BinlogSource::new(scfg, status.clone());
     let source = SnapshotThenStream::new(binlog, cfg.snapshot_mode, snapshot, status.clone());
     let offsets = FileOffsetStore::new(&cfg.offset_path);
@@ -243,17 +244,22 @@ impl ConnectError {
 }
 
 /// The captured tables that exist now (`information_schema.TABLES` through `pool`, filtered as
-/// the source filters).
+/// the source filters), without the snapshot's signal table `signal` (its rows never reach the
+/// sink: no topic is prepared for it at start; should its rows reach the sink after all — no
+/// watermark snapshot and no signals — its topic is prepared at its first row, like any table
+/// created later).
 ///
 /// Errors: the server's.
 pub async fn list_tables(
     pool: &mysql_async::Pool,
     source: &SourceConfig,
+    signal: Option<&TableId>,
 ) -> Result<Vec<(String, String)>, mysql_async::Error> {
     let filter = TableFilter::new(&source.schemas, &source.tables)
         .unwrap_or_else(|_| TableFilter::new(&[], &["*".to_owned()]).expect("the catch-all filter is valid"));
     let mut conn = pool.get_conn().await?;
-    multi::captured_tables(&mut conn, &filter).await
+    let tables = multi::captured_tables(&mut conn, &filter).await?;
+    Ok(tables.into_iter().filter(|(d, t)| signal.is_none_or(|s| s.db != *d || s.table != *t)).collect())
 }
 
 /// Connects the DataHub sink: lists the captured tables and prepares each one's topic
@@ -264,6 +270,7 @@ pub async fn connect_sink(
     cfg: cdc_core::datahub::DataHubConfig,
     topics: TopicsConfig,
     source: &SourceConfig,
+    signal: Option<&TableId>,
     registry: TopicRegistry,
     status: &Status,
     cancel: &CancellationToken,
@@ -279,12 +286,13 @@ pub async fn connect_sink(
             status.set_sink(StageState::Connecting(None));
             let (cfg, topics, pool, registry) = (cfg.clone(), topics.clone(), pool.clone(), registry.clone());
             let source = source.clone();
+            let signal = signal.cloned();
             Box::pin(async move {
                 // DataHub first (GetProject): with both unreachable, DataHub's error is the one
                 // reported, as before tables were listed.
                 let client = cdc_core::datahub::DataHubClient::new(&cfg)?;
                 client.get_project(&cfg.project).await?;
-                let tables = list_tables(&pool, &source).await?;
+                let tables = list_tables(&pool, &source, signal.as_ref()).await?;
                 Ok::<_, ConnectError>(MultiTopicSink::connect(cfg, topics, Some(pool), &tables, registry).await?)
             })
         },

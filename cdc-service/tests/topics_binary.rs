@@ -3,7 +3,8 @@
 //! topic two tables share; `run` with `DATAHUB_TOPIC=ods_{db}_{table}` and
 //! `DATAHUB_CREATE_TOPICS=true` creates one DTS-layout TUPLE topic per table, lists them with
 //! their shard counts on `/health`, writes each table's rows to its own topic and counts them
-//! per topic on `/metrics`.
+//! per topic on `/metrics`; with a signal table configured, a snapshot signal row sends the
+//! table's rows again (`op: r`) while it streams, and no topic is created for the signal table.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -121,7 +122,12 @@ async fn validate_names_mismatches_and_run_creates_a_topic_per_table() {
         ("DATAHUB_SHARD_COUNT", "2".to_owned()),
         ("MONITORING_PORT", mon.to_string()),
         ("CDC_OFFSET_PATH", dir.path().join("offsets.json").display().to_string()),
+        ("CDC_SNAPSHOT_SIGNAL_TABLE", format!("{schema}.ops_signal")),
     ]);
+    // The collector creates the signal table and writes watermarks into it.
+    for host in ["127.0.0.1", "localhost"] {
+        exec(&mut c, &[&format!("GRANT CREATE, INSERT ON `{schema}`.* TO '{REPL_USER}'@'{host}'")]).await;
+    }
     let (code, out) = run_validate(vars.clone()).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains(&format!("topic ods_{schema}_orders ({schema}.orders) will be created")), "{out}");
@@ -173,6 +179,22 @@ async fn validate_names_mismatches_and_run_creates_a_topic_per_table() {
     assert_eq!(values[8..], [Some("7".to_owned()), Some("seven".to_owned())], "{values:?}");
     let metrics = get(mon, "/metrics").await.unwrap();
     assert!(metrics.contains(&format!("cdc_sink_topic_records_total{{topic=\"{orders}\"}} 2")), "{metrics}");
+
+    // A snapshot signal while running: the orders rows come again, as reads.
+    exec(&mut c, &[&format!("INSERT INTO `{schema}`.ops_signal (kind, data) VALUES ('snapshot', '{schema}.orders')")])
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while emu.all_records(PROJECT, &orders).len() < 4 {
+        assert!(Instant::now() < deadline, "the signalled snapshot did not reach {orders}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let health: serde_json::Value = serde_json::from_str(&get(mon, "/health").await.unwrap()).unwrap();
+    assert!(
+        health["topics"].get(format!("ods_{schema}_ops_signal")).is_none(),
+        "a topic for the signal table: {health}"
+    );
+    let no_topic = client.get_topic(PROJECT, &format!("ods_{schema}_ops_signal")).await;
+    assert!(no_topic.is_err(), "the signal table got a topic: {no_topic:?}");
     sigterm(&child);
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));

@@ -427,6 +427,10 @@ impl Forwarder {
             if let Some(snap) = self.snap.as_mut() {
                 if !snap.in_window() && !snap.is_done() {
                     let Some(window) = self.io.open_window(snap, cancel).await? else { return Ok(Flow::Stopped) };
+                    if !self.stats.estimates.contains_key(&window.table) {
+                        let n = self.io.estimated_rows(&window.table).await;
+                        self.stats.estimates.insert(window.table.clone(), n);
+                    }
                     self.window = Some(window);
                 }
             }
@@ -757,6 +761,27 @@ impl ChunkIo {
         }
     }
 
+    /// `information_schema.TABLES.TABLE_ROWS` of `table` (the server's estimate), on the write
+    /// connection; 0 when unknown or unreadable (progress only: never an error).
+    async fn estimated_rows(&mut self, table: &TableId) -> u64 {
+        let conn = match self.write.as_mut() {
+            Some(c) => c,
+            None => match mysql_async::Conn::new(self.opts.clone()).await {
+                Ok(c) => self.write.insert(c),
+                Err(_) => return 0,
+            },
+        };
+        conn.exec_first::<Option<u64>, _, _>(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&table.db, &table.table),
+        )
+        .await
+        .ok()
+        .flatten()
+        .flatten()
+        .unwrap_or(0)
+    }
+
     /// True when `table` is a base table (`information_schema.TABLES`), on the write connection.
     ///
     /// Errors: [`SourceError::Connection`].
@@ -930,17 +955,39 @@ struct Stats {
     rows: u64,
     windows: u64,
     last_log: Instant,
+    /// `information_schema.TABLES.TABLE_ROWS` of each table, read at its first window (an
+    /// estimate; 0 when unknown).
+    estimates: HashMap<TableId, u64>,
+    /// The table of the last window, rows emitted for it in this run, since when.
+    table: Option<TableId>,
+    table_rows: u64,
+    table_started: Instant,
 }
 
 impl Stats {
     fn new() -> Self {
         let now = Instant::now();
-        Self { started: now, rows: 0, windows: 0, last_log: now }
+        Self {
+            started: now,
+            rows: 0,
+            windows: 0,
+            last_log: now,
+            estimates: HashMap::new(),
+            table: None,
+            table_rows: 0,
+            table_started: now,
+        }
     }
 
     fn on_window(&mut self, window: &OpenWindow, emitted: u64, snap: &IncrementalSnapshot, status: &Status) {
         self.rows += emitted;
         self.windows += 1;
+        if self.table.as_ref() != Some(&window.table) {
+            self.table = Some(window.table.clone());
+            self.table_rows = 0;
+            self.table_started = window.opened;
+        }
+        self.table_rows += emitted;
         let progress = snap.progress();
         metrics::counter!(m::SNAPSHOT_ROWS_TOTAL, "table" => window.table.to_string()).increment(emitted);
         metrics::gauge!(m::SNAPSHOT_TABLES_REMAINING).set(progress.remaining() as f64);
@@ -949,20 +996,25 @@ impl Stats {
             Some(TableState::InProgress { rows, .. } | TableState::Done { rows }) => *rows,
             _ => 0,
         };
+        let estimated = self.estimates.get(&window.table).copied().unwrap_or(0);
+        let secs = self.table_started.elapsed().as_secs_f64();
+        // At this run's rate for the table (rows emitted per second, window waits included).
+        let eta = (self.table_rows > 0 && estimated > table_rows && secs > 0.0)
+            .then(|| ((estimated - table_rows) as f64 / (self.table_rows as f64 / secs)) as u64);
         status.set_snapshot(SnapshotStatus {
             phase: SnapshotPhase::Reading,
             table: Some(window.table.to_string()),
             table_rows_done: table_rows,
-            table_rows_estimated: 0,
+            table_rows_estimated: estimated,
             tables_remaining: progress.remaining(),
             tables_total: progress.tables.len(),
             rows_done: self.rows,
-            table_eta_s: None,
+            table_eta_s: eta,
             elapsed_s: self.started.elapsed().as_secs(),
         });
         if self.last_log.elapsed() >= Duration::from_secs(10) || progress.is_done() {
             self.last_log = Instant::now();
-            info!(table = %window.table, table_rows, window_ms = window.opened.elapsed().as_millis() as u64, windows = self.windows, rows = self.rows, dropped = snap.dropped_rows(), tables_remaining = progress.remaining(), "Watermark snapshot progress.");
+            info!(table = %window.table, table_rows, estimated_rows = estimated, eta_s = eta, window_ms = window.opened.elapsed().as_millis() as u64, windows = self.windows, rows = self.rows, dropped = snap.dropped_rows(), tables_remaining = progress.remaining(), "Watermark snapshot progress.");
         }
     }
 

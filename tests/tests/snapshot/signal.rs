@@ -219,6 +219,8 @@ async fn the_watermark_method_on_mariadb_streams_other_tables_while_a_large_tabl
     fill.big_row_fraction = 0.0;
     workload::start(&db, &fill).join().await;
     workload::big_transaction(&mut admin, &schema, 6000).await.expect("bulk rows");
+    // Fresh statistics: information_schema's TABLE_ROWS is what `/health` estimates from.
+    exec(&mut admin, &[&format!("ANALYZE TABLE `{schema}`.w_bulk")]).await;
 
     let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 3, ID, KEY), "127.0.0.1:0".parse().unwrap())
         .await
@@ -248,11 +250,25 @@ async fn the_watermark_method_on_mariadb_streams_other_tables_while_a_large_tabl
     assert_eq!(p.method, SnapshotMethod::Watermark, "the watermark path on MariaDB when asked for");
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    while !col.status.snapshot().snapshot.is_some_and(|s| s.phase == SnapshotPhase::Done) {
+    // `/health` shows the table's estimated rows and an ETA while it is read.
+    let mut estimated = None;
+    loop {
+        let s = col.status.snapshot().snapshot.expect("a snapshot runs");
+        if s.phase == SnapshotPhase::Done {
+            break;
+        }
+        if s.table.as_deref() == Some(&format!("{schema}.w_bulk")) && s.table_rows_estimated > 0 {
+            if let Some(eta) = s.table_eta_s {
+                estimated = Some((s.table_rows_estimated, eta));
+            }
+        }
         assert!(!col.task.is_finished(), "the pipeline stopped during the snapshot");
         assert!(tokio::time::Instant::now() < deadline, "snapshot not done in time: {:?}", col.status.snapshot());
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let (rows, eta) = estimated.expect("an estimate and an ETA for w_bulk while it was read");
+    assert!((3000..=12000).contains(&rows), "w_bulk estimated at {rows} rows (6,000 and the workload's)");
+    assert!(eta < 600, "eta {eta} s");
     let mut c = db.admin_conn().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let report = loop {
