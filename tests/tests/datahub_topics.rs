@@ -745,10 +745,17 @@ async fn faults_on_one_topic_let_the_others_flow_hold_the_checkpoint_and_lose_no
             || l.starts_with("cdc_sink_topic_requests_total{topic=\"f_w_text\",outcome=\"retry\"")),
         "failed requests are counted for the faulted topic:\n{text}"
     );
+    let queued = |text: &str, topic: &str| -> f64 {
+        let series = format!("cdc_sink_topic_queued_bytes{{topic=\"{topic}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(series.as_str())).map_or(0.0, |v| v.parse().unwrap())
+    };
+    assert!(queued(&text, "f_w_text") > 0.0, "bytes wait on the failing topic's writer:\n{text}");
+    assert_eq!(queued(&text, "f_w_bulk"), 0.0, "nothing waits on a healthy topic");
 
     emu.faults().clear();
     wait_caught_up(&db, &offsets, 60).await;
     assert!(run.registry.read().unwrap()["f_w_text"].retrying.is_none());
+    assert_eq!(queued(&recorder().render(), "f_w_text"), 0.0, "the backlog is written once the topic recovers");
     // Only the failing topic's part was re-sent: the others hold each record once.
     assert_eq!(blob_count(&emu, "f_w_bulk", "during fault"), 1, "no duplicate from the re-sends");
     assert_eq!(blob_count(&emu, "f_w_bulk", "later 3"), 1, "no duplicate from the re-sends");

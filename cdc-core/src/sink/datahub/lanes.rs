@@ -49,11 +49,17 @@ use super::record::EncodedRecord;
 /// Default budget of encoded bytes queued on all lanes: 32 MiB.
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 32 << 20;
 
+/// Gauge: encoded record bytes queued on a topic's lane and not yet acknowledged (`{topic}`);
+/// it grows while the topic fails and the others go on.
+pub const TOPIC_QUEUED_BYTES: &str = "cdc_sink_topic_queued_bytes";
+
 /// One batch's records for one topic.
 struct Part {
     /// The batch number (1-based, in `submit` order).
     batch: u64,
     records: Vec<EncodedRecord>,
+    /// Encoded bytes of `records`.
+    bytes: usize,
     /// Bytes of the budget this part holds until it is acknowledged.
     _permit: OwnedSemaphorePermit,
 }
@@ -219,7 +225,8 @@ impl Lanes {
             let want = u32::try_from(bytes.clamp(1, self.max_queued_bytes)).unwrap_or(u32::MAX);
             let permit = self.budget.clone().acquire_many_owned(want).await.expect("the budget is never closed");
             let lane = self.lanes.get_mut(&key).expect("checked above");
-            lane.tx.send(Part { batch, records, _permit: permit }).map_err(|_| DataHubError::Topic {
+            metrics::gauge!(TOPIC_QUEUED_BYTES, "topic" => lane.topic.clone()).increment(bytes as f64);
+            lane.tx.send(Part { batch, records, bytes, _permit: permit }).map_err(|_| DataHubError::Topic {
                 topic: lane.topic.clone(),
                 message: "the topic's writer stopped after a fatal error".into(),
             })?;
@@ -289,6 +296,7 @@ impl LaneTask {
                             self.set_retrying(None);
                         }
                         done += 1;
+                        metrics::gauge!(TOPIC_QUEUED_BYTES, "topic" => self.topic.clone()).decrement(part.bytes as f64);
                         self.tracker.part_done(part.batch, &self.topic);
                         self.done.send_replace(done);
                         break;

@@ -40,7 +40,7 @@ pub mod tuple;
 pub use client::DataHubClient;
 pub use config::{Compression, ConfigError, DataHubConfig, RetryPolicy, WriteProtocol};
 pub use error::{DataHubError, ErrorClass, ErrorCode};
-pub use lanes::DEFAULT_MAX_QUEUED_BYTES;
+pub use lanes::{DEFAULT_MAX_QUEUED_BYTES, TOPIC_QUEUED_BYTES};
 pub use model::{BlobRecord, CursorType, ShardInfo, ShardState};
 pub use multi::{FailureMode, MultiTopicSink, RecordKind, TopicCreation, TopicsConfig};
 pub use producer::DataHubSink;
