@@ -265,7 +265,8 @@ impl WatermarkSnapshot {
     }
 
     /// The checkpoint of a fresh watermark snapshot: the binlog's current position
-    /// (`SHOW MASTER STATUS`), every captured table pending (the signal table excluded). Creates
+    /// (`SHOW MASTER STATUS`), every captured table pending (the signal table excluded) and recorded as
+    /// snapshotted (`Checkpoint::snapshotted`). Creates
     /// the signal table when missing.
     ///
     /// Errors: [`SourceError::Config`] (no signal table, bad selector), [`SourceError::Connection`],
@@ -282,9 +283,13 @@ impl WatermarkSnapshot {
             other => SourceError::Snapshot(Box::new(other)),
         })?;
         let _ = conn.disconnect().await;
-        let mut progress = SnapshotProgress::new(listed.into_iter().filter(|t| *t != signal));
+        let tables: Vec<TableId> = listed.into_iter().filter(|t| *t != signal).collect();
+        let mut progress = SnapshotProgress::new(tables.iter().cloned());
         progress.method = SnapshotMethod::Watermark;
         let start = self.binlog.resolve_start(&StartPosition::Latest).await?;
+        // Recorded up front, as for tables added later: a table captured afterwards is one no
+        // snapshot delivered, and is snapshotted at the next start.
+        let start = Checkpoint { snapshotted: Some(Arc::new(tables.into_iter().collect())), ..start };
         info!(tables = progress.tables.len(), %signal, start = %start.resume, "No checkpoint stored: the captured tables will be snapshotted in watermark windows while streaming (no consistent snapshot point on this server, or CDC_SNAPSHOT_METHOD=watermark).");
         Ok(Checkpoint { snapshot: Some(progress), ..start })
     }

@@ -5,6 +5,7 @@
 //! One test binary for these modules (one link instead of one per file); each module's own
 //! header says what it covers.
 
+mod added_watermark;
 mod pipeline;
 mod schema_history_mariadb;
 mod schema_history_stream;
