@@ -184,7 +184,7 @@ impl FromStr for StartPosition {
     }
 }
 
-/// Where the binlog stream of a [`Checkpoint`] resumes.
+/// Where the binlog stream of a [`Checkpoint`](crate::checkpoint::Checkpoint) resumes.
 ///
 /// Serialized with a `kind` tag: `{"kind":"position","position":{"file":"binlog.000003","pos":1234},
 /// "gtid_set":{"flavor":"mariadb","text":"0-1-42"}}` or `{"kind":"gtid","gtid_set":{…}}`.

@@ -108,7 +108,7 @@ impl FaultControl {
 
     /// Splits an ACTIVE shard at `split_key` (32 hex digits; None = middle of its range): the
     /// parent becomes CLOSED and two new ACTIVE shards (ids max+1, max+2) take the lower and upper
-    /// halves, with `ParentShardIds` = [parent]. Returns the two new ids.
+    /// halves, with `ParentShardIds` = `[parent]`. Returns the two new ids.
     /// Errors: unknown names, a shard not ACTIVE, a key outside the range.
     pub fn split_shard(
         &self,

@@ -1,7 +1,7 @@
 //! The event decoder: a synchronous state machine fed one binlog [`Event`] at a time (from the
 //! network or from a file), producing [`SourceMessage`]s. It owns position tracking (file from
 //! ROTATE, offset from `log_pos` = end of the event), transaction state (BEGIN/GTID … XID/COMMIT),
-//! the MariaDB GTID state, the TABLE_MAP cache (one [`TablePlan`] per table_id) and row decoding
+//! the MariaDB GTID state, the TABLE_MAP cache (one `TablePlan` per table_id) and row decoding
 //! straight from `rows_data()` with the cached plan (binlog-probe §4.10: 5.6× the `BinlogRow`
 //! path).
 //!
@@ -248,7 +248,7 @@ impl Decoder {
     /// For a TABLE_MAP event of a captured table whose schema is not cached, the (schema, table)
     /// to look up in `information_schema`: every fact the map lacks comes from there (with
     /// `binlog_row_metadata` NO_LOG, all of them), and the facts it holds are cross-checked
-    /// against it (see [`super::table`]).
+    /// against it (see `source/table.rs`).
     pub fn needs_schema(&self, ev: &Event) -> Option<(String, String)> {
         if ev.header().event_type_raw() != ty::TABLE_MAP {
             return None;

@@ -24,7 +24,7 @@
 //! | `column`, `table`, `value` | column facts and reading rules (a leaf); TABLE_MAP → plans; bytes → typed values |
 //! | [`filter`], [`schema`], [`gtid`] | table selection; `information_schema` facts; GTID sets |
 //! | `schema_provider` | [`SchemaProvider`]: column facts by binlog position (the schema history) |
-//! | [`file`] | offline decoding of binlog files |
+//! | [`file`](mod@file) | offline decoding of binlog files |
 //!
 //! Known limits: MariaDB JSON columns are LONGTEXT in the binlog and come out as JSON
 //! *strings*; GTID state is tracked for MariaDB (`domain-server-seq` per domain) and for MySQL

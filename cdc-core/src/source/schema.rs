@@ -2,7 +2,7 @@
 //! on a separate, ordinary connection — never the replication one. They are what a TABLE_MAP
 //! event without optional metadata lacks (MariaDB's default `binlog_row_metadata=NO_LOG`, MySQL
 //! 5.7, the OceanBase binlog service: no names, signedness, charsets, ENUM/SET labels or primary
-//! key; MINIMAL: no names, labels or key), and what [`super::table::build_plan`] cross-checks the
+//! key; MINIMAL: no names, labels or key), and what the decoder's `table::build_plan` cross-checks the
 //! metadata against when the TABLE_MAP does carry it.
 //!
 //! `CHARACTER_SET_NAME` is NULL for the binary string types (BINARY, VARBINARY, the BLOB family):

@@ -17,7 +17,7 @@ pub enum Flavor {
 }
 
 /// The kind of server behind a connection, from `VERSION()`: what a configuration may declare
-/// and [`server_kind`] detects. `Auto` declares nothing.
+/// and `server_kind` detects. `Auto` declares nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ServerKind {
     /// Detect from the server (the default).

@@ -154,7 +154,7 @@ impl DataHubClient {
         self.put_records_body(project, topic, body).await
     }
 
-    /// JSON PutRecords with a body built by [`encode::json_body`]; the records must carry
+    /// JSON PutRecords with a body built by the crate's JSON body encoder (`encode::json_body`); the records must carry
     /// `ShardId` (the sink never lets the server route).
     pub async fn put_records_body(
         &self,
@@ -189,7 +189,7 @@ impl DataHubClient {
         self.put_records_by_shard_body(project, topic, shard_id, body).await
     }
 
-    /// Protobuf PutRecordsByShard with a framed body built by [`encode::pb_body`]. The answer
+    /// Protobuf PutRecordsByShard with a framed body built by the crate's protobuf body encoder (`encode::pb_body`). The answer
     /// body is ignored, as by every SDK.
     pub async fn put_records_by_shard_body(
         &self,

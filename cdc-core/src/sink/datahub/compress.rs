@@ -3,16 +3,16 @@
 //! header. Like pydatahub, a body is sent compressed only when the block is smaller.
 
 /// `Content-Encoding` value for LZ4.
-pub const LZ4: &str = "lz4";
+pub(crate) const LZ4: &str = "lz4";
 
 /// The raw LZ4 block of `body` when it is smaller than `body`, else None.
-pub fn lz4_if_smaller(body: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn lz4_if_smaller(body: &[u8]) -> Option<Vec<u8>> {
     let block = lz4_flex::block::compress(body);
     (block.len() < body.len()).then_some(block)
 }
 
 /// Decompresses a raw LZ4 block of `raw_size` bytes.
-pub fn lz4_decompress(block: &[u8], raw_size: usize) -> Result<Vec<u8>, String> {
+pub(crate) fn lz4_decompress(block: &[u8], raw_size: usize) -> Result<Vec<u8>, String> {
     let out = lz4_flex::block::decompress(block, raw_size).map_err(|e| format!("bad lz4 block: {e}"))?;
     if out.len() != raw_size {
         return Err(format!("lz4 block holds {} bytes, raw size says {raw_size}", out.len()));

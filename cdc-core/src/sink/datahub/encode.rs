@@ -10,6 +10,7 @@
 //!   around `PutRecordsRequest{records: [RecordEntry{attributes, data: [FieldData{bytes}]}]}`;
 //! * JSON (PutRecords, §3.4): `{"Action":"pub","Records":[{"ShardId":"n","Data":"<base64>","Attributes":{…}},…]}`.
 
+#[cfg(test)]
 use std::ops::Range;
 
 use base64::Engine as _;
@@ -23,7 +24,7 @@ use super::pb;
 use super::record::EncodedRecord;
 
 /// The BLOB record of an event: data = contract JSON, attributes `op`, `db`, `table`.
-pub fn blob_record(event: &ChangeEvent) -> BlobRecord {
+pub(crate) fn blob_record(event: &ChangeEvent) -> BlobRecord {
     let mut r = BlobRecord { data: event.to_json_bytes(), ..Default::default() };
     r.attributes.insert("op".into(), event.op.code().into());
     r.attributes.insert("db".into(), event.source.db.to_string());
@@ -32,7 +33,7 @@ pub fn blob_record(event: &ChangeEvent) -> BlobRecord {
 }
 
 /// Encodes `event` (at `index` in its batch) for `protocol`.
-pub fn encode_event(index: usize, event: &ChangeEvent, protocol: WriteProtocol) -> EncodedRecord {
+pub(crate) fn encode_event(index: usize, event: &ChangeEvent, protocol: WriteProtocol) -> EncodedRecord {
     let hash = super::routing::hash_key(&event.partition_key());
     match protocol {
         // The hot path: no intermediate BlobRecord.
@@ -49,7 +50,7 @@ pub fn encode_event(index: usize, event: &ChangeEvent, protocol: WriteProtocol) 
 }
 
 /// The wire form of one record for `protocol` (see [`EncodedRecord::wire`]).
-pub fn encode_record(record: &BlobRecord, protocol: WriteProtocol) -> Vec<u8> {
+pub(crate) fn encode_record(record: &BlobRecord, protocol: WriteProtocol) -> Vec<u8> {
     match protocol {
         WriteProtocol::PbByShard => {
             pb_entry_bytes(&record.data, record.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -61,7 +62,7 @@ pub fn encode_record(record: &BlobRecord, protocol: WriteProtocol) -> Vec<u8> {
 /// The bytes of `RecordEntry{attributes (8), data (9): RecordData{[FieldData{value: data}]}}`,
 /// written directly (byte-identical to prost's encoding of [`pb_entry`], without copying
 /// `data` into a message first). Attributes in the order given; none = field 8 absent.
-pub fn pb_entry_bytes<'a>(data: &[u8], attributes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
+pub(crate) fn pb_entry_bytes<'a>(data: &[u8], attributes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
     fn put_len_delimited(out: &mut Vec<u8>, tag: u8, len: usize) {
         out.push(tag);
         prost::encoding::encode_varint(len as u64, out);
@@ -91,7 +92,8 @@ pub fn pb_entry_bytes<'a>(data: &[u8], attributes: impl IntoIterator<Item = (&'a
 }
 
 /// The protobuf `RecordEntry` of a BLOB record (no shard id, no keys).
-pub fn pb_entry(record: &BlobRecord) -> pb::RecordEntry {
+#[cfg(test)]
+pub(crate) fn pb_entry(record: &BlobRecord) -> pb::RecordEntry {
     pb::RecordEntry {
         attributes: (!record.attributes.is_empty()).then(|| pb::RecordAttributes {
             attributes: record
@@ -119,7 +121,7 @@ const JSON_HEAD: &[u8] = b"{\"Action\":\"pub\",\"Records\":[";
 const JSON_TAIL: &[u8] = b"]}";
 
 /// Bytes of a request body that do not depend on its records.
-pub fn request_overhead(protocol: WriteProtocol) -> usize {
+pub(crate) fn request_overhead(protocol: WriteProtocol) -> usize {
     match protocol {
         WriteProtocol::PbByShard => pb::FRAME_HEADER_LEN,
         WriteProtocol::JsonPutRecords => JSON_HEAD.len() + JSON_TAIL.len(),
@@ -128,7 +130,7 @@ pub fn request_overhead(protocol: WriteProtocol) -> usize {
 
 /// Bytes one record adds to a request body for shard `shard_id` (exact for protobuf; for JSON
 /// exact but for one separating comma fewer).
-pub fn record_cost(protocol: WriteProtocol, wire_len: usize, shard_id: &str) -> usize {
+pub(crate) fn record_cost(protocol: WriteProtocol, wire_len: usize, shard_id: &str) -> usize {
     match protocol {
         WriteProtocol::PbByShard => 1 + prost::length_delimiter_len(wire_len) + wire_len,
         // `{"ShardId":"` id `",` members `}` and a comma.
@@ -137,7 +139,7 @@ pub fn record_cost(protocol: WriteProtocol, wire_len: usize, shard_id: &str) -> 
 }
 
 /// The PutRecordsByShard body (framed, uncompressed) of these `RecordEntry` wires.
-pub fn pb_body<'a>(wires: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+pub(crate) fn pb_body<'a>(wires: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let mut payload = Vec::new();
     for w in wires {
         payload.push(0x0a); // field 1, length-delimited
@@ -149,7 +151,7 @@ pub fn pb_body<'a>(wires: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
 
 /// The JSON PutRecords body of these (shard id, record members) pairs, every record with its
 /// explicit `"ShardId"`.
-pub fn json_body<'a>(records: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
+pub(crate) fn json_body<'a>(records: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
     let mut out = Vec::from(JSON_HEAD);
     for (i, (shard_id, m)) in records.into_iter().enumerate() {
         if i > 0 {
@@ -169,7 +171,7 @@ pub fn json_body<'a>(records: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> 
 /// `costs[start..end]` holds at most `max_records` records and at most `max_bytes` body bytes
 /// including `overhead` (at least one record). Errors with [`DataHubError::RecordTooLarge`] when
 /// the record at `start` alone does not fit.
-pub fn next_request_end(
+pub(crate) fn next_request_end(
     costs: &[usize],
     start: usize,
     overhead: usize,
@@ -192,7 +194,8 @@ pub fn next_request_end(
 /// Cuts records with these `costs` (bytes each adds to a body) into consecutive ranges, in
 /// order, each as long as [`next_request_end`] allows. Errors with
 /// [`DataHubError::RecordTooLarge`] when one record alone does not fit.
-pub fn split_requests(
+#[cfg(test)]
+pub(crate) fn split_requests(
     costs: &[usize],
     overhead: usize,
     max_records: usize,

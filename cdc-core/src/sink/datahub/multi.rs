@@ -16,7 +16,7 @@
 //!   topics that had them get them twice (at-least-once). Nothing is reordered.
 //! * **Per-key order.** One key → one table → one topic → one lane → one shard: the lane writes
 //!   a topic's parts in batch order, and the topic's sink keeps the key's records in order within
-//!   a part (see [`super::producer`]).
+//!   a part (see [`DataHubSink`]).
 //! * **No mixed schemas.** Two tables routed to one TUPLE topic are refused
 //!   ([`DataHubError::Topic`]); a shared BLOB topic is fine (records carry `db`/`table`).
 //!

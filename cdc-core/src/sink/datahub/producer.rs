@@ -240,7 +240,11 @@ impl DataHubSink {
     /// [`EncodedRecord::index`] = the event's position in `batch`. The events that do not fit
     /// the TUPLE schema are left out and returned with their position and error; with
     /// `keep_going` false encoding stops at the first one. A BLOB topic takes every event.
-    pub fn encode(&self, batch: &[&ChangeEvent], keep_going: bool) -> (Vec<EncodedRecord>, Vec<(usize, TupleError)>) {
+    pub(crate) fn encode(
+        &self,
+        batch: &[&ChangeEvent],
+        keep_going: bool,
+    ) -> (Vec<EncodedRecord>, Vec<(usize, TupleError)>) {
         let protocol = self.cfg.protocol;
         match &self.tuple {
             None => (batch.iter().enumerate().map(|(i, e)| encode::encode_event(i, e, protocol)).collect(), Vec::new()),
@@ -265,7 +269,7 @@ impl DataHubSink {
 
     /// Writes records made by [`Self::encode`] (or [`encode::encode_record`], keeping
     /// `index` in batch order) as [`Self::write`] does; see the module docs.
-    pub async fn write_encoded(&mut self, mut pending: Vec<EncodedRecord>) -> Result<SinkAck, DataHubError> {
+    pub(crate) async fn write_encoded(&mut self, mut pending: Vec<EncodedRecord>) -> Result<SinkAck, DataHubError> {
         if pending.is_empty() {
             return Ok(SinkAck::default());
         }

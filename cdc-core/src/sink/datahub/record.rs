@@ -4,7 +4,7 @@
 
 /// One event, encoded once for the chosen protocol.
 #[derive(Debug, Clone)]
-pub struct EncodedRecord {
+pub(crate) struct EncodedRecord {
     /// Position of the event in the batch given to the sink.
     pub index: usize,
     /// 128-bit MD5 of the partition key ([`super::routing::hash_key`]).

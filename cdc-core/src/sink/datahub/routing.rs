@@ -14,7 +14,8 @@ pub fn hash_key(key: &str) -> u128 {
 }
 
 /// The 32-digit upper-case hex form of a hash key, as in `BeginHashKey`.
-pub fn hash_hex(hash: u128) -> String {
+#[cfg(test)]
+fn hash_hex(hash: u128) -> String {
     format!("{hash:032X}")
 }
 

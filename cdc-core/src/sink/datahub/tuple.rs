@@ -396,7 +396,7 @@ pub struct TupleRecord {
 }
 
 impl TupleRecord {
-    /// The wire form for `protocol` (see [`EncodedRecord::wire`]): PB `RecordEntry` bytes with
+    /// The wire form for `protocol` (as an encoded record of the producer carries it): PB `RecordEntry` bytes with
     /// one `FieldData` per field (NULL = no `value`), or the JSON members
     /// `"Data":[…],"Attributes":{…}`.
     pub fn wire(&self, protocol: WriteProtocol) -> Vec<u8> {
@@ -514,7 +514,7 @@ impl TupleEncoder {
     /// [`Self::records`] encoded for `protocol`, each with the event's batch `index` and routing
     /// hash; the last record of the event counts the event as delivered
     /// ([`EncodedRecord::events`] = 1, the first of an update's two 0).
-    pub fn encode_event(
+    pub(crate) fn encode_event(
         &self,
         index: usize,
         event: &ChangeEvent,
