@@ -109,70 +109,9 @@ impl Field {
     }
 }
 
-/// TUPLE column types with their wire ranges (datahub-protocol §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum FieldType {
-    /// int64 without i64::MIN, decimal text.
-    Bigint,
-    /// int32, decimal text.
-    Integer,
-    /// int16, decimal text.
-    Smallint,
-    /// int8, decimal text.
-    Tinyint,
-    /// f64 text (Python `1.5e+00`, Java `1.0E10`, Go `10.01`, `nan`, `inf` all accepted).
-    Double,
-    /// f32 text, same spellings as DOUBLE.
-    Float,
-    /// `true`/`false` (any case) or `1`/`0`.
-    Boolean,
-    /// Microseconds since the Unix epoch, years 0001–9999.
-    Timestamp,
-    /// UTF-8 text, at most 2 MB.
-    String,
-    /// Arbitrary-precision decimal text.
-    Decimal,
-    /// JSON text (Go SDK only).
-    Json,
-}
-
-impl FieldType {
-    /// The upper-case name used in `RecordSchema` (`BIGINT`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FieldType::Bigint => "BIGINT",
-            FieldType::Integer => "INTEGER",
-            FieldType::Smallint => "SMALLINT",
-            FieldType::Tinyint => "TINYINT",
-            FieldType::Double => "DOUBLE",
-            FieldType::Float => "FLOAT",
-            FieldType::Boolean => "BOOLEAN",
-            FieldType::Timestamp => "TIMESTAMP",
-            FieldType::String => "STRING",
-            FieldType::Decimal => "DECIMAL",
-            FieldType::Json => "JSON",
-        }
-    }
-
-    /// Parses a type name in any case (pydatahub's CreateTopic sends lower case).
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.to_ascii_uppercase().as_str() {
-            "BIGINT" => FieldType::Bigint,
-            "INTEGER" => FieldType::Integer,
-            "SMALLINT" => FieldType::Smallint,
-            "TINYINT" => FieldType::Tinyint,
-            "DOUBLE" => FieldType::Double,
-            "FLOAT" => FieldType::Float,
-            "BOOLEAN" => FieldType::Boolean,
-            "TIMESTAMP" => FieldType::Timestamp,
-            "STRING" => FieldType::String,
-            "DECIMAL" => FieldType::Decimal,
-            "JSON" => FieldType::Json,
-            _ => return None,
-        })
-    }
-}
+/// TUPLE column types with their wire ranges: the collector's own definition (one model of
+/// DataHub's field types for both sides; the ranges are checked in `validate`).
+pub use cdc_core::datahub::tuple::FieldType;
 
 /// The payload of a stored record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -104,30 +104,33 @@ pub const DTS_FIELDS: [&str; 8] = [
 pub const DATAWORKS_FIELDS: [&str; 5] =
     ["_sequence_id_", "_operation_type_", "_execute_time_", "_before_image_", "_after_image_"];
 
-/// A TUPLE field type (datahub-protocol §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A TUPLE field type and the values it holds: DataHub's field types as its SDKs and the
+/// `RecordSchema` JSON name them (upper case in JSON; [`FieldType::parse`] takes any case).
+/// Shared by the producer and `datahub-emulator`, which checks values against these ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum FieldType {
-    /// int64 without i64::MIN.
+    /// int64 without i64::MIN, decimal text.
     Bigint,
-    /// int32.
+    /// int32, decimal text.
     Integer,
-    /// int16.
+    /// int16, decimal text.
     Smallint,
-    /// int8.
+    /// int8, decimal text.
     Tinyint,
-    /// f64.
+    /// f64 text (Python `1.5e+00`, Java `1.0E10`, Go `10.01`, `nan`, `inf` are all accepted).
     Double,
-    /// f32.
+    /// f32 text, same spellings as DOUBLE.
     Float,
-    /// `true` / `false`.
+    /// `true` / `false` (any case) or `1` / `0`.
     Boolean,
-    /// µs since the Unix epoch.
+    /// Microseconds since the Unix epoch, years 0001–9999.
     Timestamp,
-    /// UTF-8, at most 2 MB.
+    /// UTF-8 text, at most 2 MB.
     String,
-    /// Exact decimal text.
+    /// Arbitrary-precision decimal text.
     Decimal,
-    /// A JSON document.
+    /// A JSON document (Go SDK only).
     Json,
 }
 
