@@ -62,20 +62,33 @@ enum Flush {
 /// after transient errors with backoff. Takes the sink and gives it back, so that the stage can
 /// keep receiving while this runs (one batch in flight, the next one filling). `queued`: the
 /// sink acknowledges later ([`Sink::acknowledgements`]), so success here says nothing of the
-/// destination's health and counts nothing as acknowledged.
+/// destination's health and counts nothing as acknowledged. Such a sink's `send` may wait for
+/// room behind a failing destination: once shutdown came and `acks` shows a destination
+/// retrying, that wait is abandoned (the batch is read again after a restart).
 async fn send_until_acked<'s, S: Sink>(
     sink: &'s mut S,
     events: Vec<ChangeEvent>,
     cfg: &PipelineConfig,
     status: &Status,
     cancel: &CancellationToken,
-    queued: bool,
+    acks: Option<watch::Receiver<AckProgress>>,
 ) -> (&'s mut S, Result<Flush, PipelineError>) {
+    let queued = acks.is_some();
     let mut attempt = 0u32;
     let mut delays = cfg.sink_backoff().jittered();
     let started = Instant::now();
     loop {
-        match sink.send(&events).await {
+        let sent = match acks.clone() {
+            None => sink.send(&events).await,
+            Some(acks) => tokio::select! {
+                r = sink.send(&events) => r,
+                () = stuck_at_shutdown(cancel, acks) => {
+                    warn!(records = events.len(), "Shutdown while the sink waits for room behind a failing destination; the batch will be read again on restart.");
+                    return (sink, Ok(Flush::Abandoned));
+                }
+            },
+        };
+        match sent {
             Ok(ack) if queued => {
                 debug!(records = ack.records, bytes = ack.bytes, "Batch queued.");
                 if attempt > 0 {
@@ -114,6 +127,15 @@ async fn send_until_acked<'s, S: Sink>(
                 return (sink, Err(e.into()));
             }
         }
+    }
+}
+
+/// Resolves once `cancel` fired and the queueing sink's progress shows a destination retrying
+/// (never, if the receiver closes first).
+async fn stuck_at_shutdown(cancel: &CancellationToken, mut acks: watch::Receiver<AckProgress>) {
+    cancel.cancelled().await;
+    if acks.wait_for(|p| !p.retrying.is_empty()).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -274,7 +296,8 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
             send_soon = false;
             metrics::histogram!(m::PIPELINE_BATCH_ROWS).record(events.len() as f64);
             let covers = st.pending.clone();
-            in_flight = Some((Box::pin(send_until_acked(sink, events, cfg, status, cancel, queued)), covers));
+            let acks_for_send = acks.clone();
+            in_flight = Some((Box::pin(send_until_acked(sink, events, cfg, status, cancel, acks_for_send)), covers));
             st.absorb();
         }
         // The linger starts when the filling batch gets its first event (it only ever sets
@@ -321,7 +344,11 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
                         }
                         st.checkpoint(false, false)?;
                     }
-                    Flush::Abandoned => return Ok(()),
+                    Flush::Abandoned => {
+                        // What is acknowledged is stored; the abandoned batch stays after it.
+                        st.checkpoint(true, true)?;
+                        return Ok(());
+                    }
                 }
             }
             changed = async { acks.as_mut().expect("guarded").changed().await }, if acks.is_some() => {

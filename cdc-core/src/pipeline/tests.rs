@@ -444,6 +444,9 @@ struct QueueingSink {
     queued: Arc<Mutex<u64>>,
     /// Most batches queued and not acknowledged at once.
     most_waiting: Arc<Mutex<u64>>,
+    /// `send` waits while this many batches are queued and not acknowledged (room, as the
+    /// DataHub lanes' byte budget); None: never.
+    room: Option<u64>,
 }
 
 impl QueueingSink {
@@ -455,6 +458,7 @@ impl QueueingSink {
             tx: Arc::new(tx),
             queued: Arc::default(),
             most_waiting: Arc::default(),
+            room: None,
         };
         let (queue, acked, tx) = (sink.queue.clone(), sink.acked.clone(), sink.tx.clone());
         tokio::spawn(async move {
@@ -489,6 +493,11 @@ impl Sink for QueueingSink {
     }
 
     async fn send(&mut self, batch: &[ChangeEvent]) -> Result<SinkAck, SinkError> {
+        if let Some(room) = self.room {
+            let queued = *self.queued.lock().unwrap();
+            let mut rx = self.tx.subscribe();
+            let _ = rx.wait_for(|p| queued - p.batches < room).await;
+        }
         self.queue.lock().unwrap().push_back(batch.to_vec());
         let mut q = self.queued.lock().unwrap();
         *q += 1;
@@ -571,4 +580,32 @@ async fn a_queueing_sink_failing_for_good_stops_the_stage_with_its_error() {
     assert!(matches!(status.snapshot().sink, StageState::Failed(_)));
     let cp = store.load().unwrap().expect("a checkpoint");
     assert!(cp.position().unwrap().pos <= 100 + 4 * 100, "checkpoint {} ahead of acknowledged data", cp.resume);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_while_a_queueing_sink_waits_for_room_behind_a_failing_destination_returns() {
+    // The sink takes at most 2 unacknowledged batches, then its `send` waits for room; the
+    // destination stops acknowledging after 3 batches, so the fifth send waits for good.
+    let mut sink = QueueingSink::start(Duration::from_millis(2), Some(3), None);
+    sink.room = Some(2);
+    let store = queueing_store(&sink);
+    let (tx, rx) = mpsc::channel(256);
+    for m in workload() {
+        tx.send(m).await.unwrap();
+    }
+    let (status, cancel) = (Status::new(), CancellationToken::new());
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        sleep(Duration::from_secs(5)).await;
+        c2.cancel();
+        drop(tx);
+    });
+    let done =
+        tokio::time::timeout(Duration::from_secs(60), sink_stage(rx, &mut sink, &store, &cfg(5), &status, &cancel))
+            .await;
+    done.expect("the stage returns after shutdown instead of waiting for room").unwrap();
+    assert_eq!(sink.acked.lock().unwrap().len(), 15);
+    assert_eq!(*sink.queued.lock().unwrap(), 3 + 2, "the sink's room bounded what was queued");
+    let cp = store.load().unwrap().expect("a checkpoint");
+    assert!(cp.position().unwrap().pos <= 100 + 5 * 100, "checkpoint {} passed an unacknowledged batch", cp.resume);
 }
