@@ -5,23 +5,17 @@
 //! rel_bad --port 33073`), a user without replication privileges: each gives one message naming
 //! the problem (checked by its text), and no secret is ever printed.
 
+mod common;
+
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cdc_tests::mariadb::{self, exec, TestServer, REPL_PASSWORD, REPL_USER};
+use common::{free_port, text, BIN};
 use datahub_emulator::{Emulator, EmulatorConfig};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cdc-collector");
 const DB_PASSWORD: &str = "db-secret-Rt55";
 const DH_KEY: &str = "dh-secret-Mm31";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 /// A complete, valid configuration pointing at closed ports.
 fn valid_env() -> Vec<(String, String)> {
