@@ -323,11 +323,8 @@ async fn sigkills_inside_the_initial_snapshot_under_writes_resume_it_after_the_l
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
     // Tables filled before the collector ever ran: 120,000 rows in w_bulk plus a seeded mix.
     let bulk = 120_000usize;
-    let mut fill = WorkloadConfig::new(seed, schema.clone());
-    fill.txn_per_sec = 0.0;
-    fill.max_txns = Some(150);
+    let mut fill = WorkloadConfig::burst(seed, schema.clone(), 150);
     fill.big_txn_rows = Some(bulk);
-    fill.big_row_fraction = 0.0;
     workload::start(&db, &fill).join().await;
     let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
@@ -384,10 +381,7 @@ async fn sigkills_inside_the_initial_snapshot_under_writes_resume_it_after_the_l
     col.spawn();
     col.wait_ready().await;
     // Then streaming: a workload on the snapshotted rows, everything acknowledged.
-    let mut wcfg = WorkloadConfig::new(seed ^ 0x5a, schema.clone());
-    wcfg.max_txns = Some(80);
-    wcfg.txn_per_sec = 0.0;
-    wcfg.big_row_fraction = 0.0;
+    let wcfg = WorkloadConfig::burst(seed ^ 0x5a, schema.clone(), 80);
     workload::start(&db, &wcfg).join().await;
     col.wait_caught_up(&db, 120).await;
     assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
@@ -468,10 +462,7 @@ async fn tables_added_to_the_captured_tables_or_marked_by_the_snapshot_command_a
     let schema = db.fresh_schema("rel_add").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
     // Rows in every table before the collector first starts.
-    let mut fill = WorkloadConfig::new(seed, schema.clone());
-    fill.txn_per_sec = 0.0;
-    fill.max_txns = Some(150);
-    fill.big_row_fraction = 0.0;
+    let fill = WorkloadConfig::burst(seed, schema.clone(), 150);
     workload::start(&db, &fill).join().await;
     let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
@@ -532,10 +523,7 @@ async fn tables_added_to_the_captured_tables_or_marked_by_the_snapshot_command_a
     assert!(String::from_utf8_lossy(&o.stdout).contains("the next start snapshots"), "{o:?}");
     col.spawn();
     col.wait_ready().await;
-    let mut more = WorkloadConfig::new(seed ^ 0x33, schema.clone());
-    more.txn_per_sec = 0.0;
-    more.max_txns = Some(40);
-    more.big_row_fraction = 0.0;
+    let more = WorkloadConfig::burst(seed ^ 0x33, schema.clone(), 40);
     workload::start(&db, &more).join().await;
     col.wait_caught_up(&db, 120).await;
     assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());

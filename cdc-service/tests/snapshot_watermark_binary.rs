@@ -60,10 +60,7 @@ async fn sigkill_in_the_middle_of_a_watermark_snapshot_resumes_after_the_stored_
     let mut admin = db.admin_conn().await;
     workload::create_tables(&mut admin, &schema).await;
     grant_signal_table(&mut admin, &signal_schema).await;
-    let mut fill = WorkloadConfig::new(seed ^ 0xf111, schema.clone());
-    fill.txn_per_sec = 0.0;
-    fill.max_txns = Some(40);
-    fill.big_row_fraction = 0.0;
+    let fill = WorkloadConfig::burst(seed ^ 0xf111, schema.clone(), 40);
     workload::start(&db, &fill).join().await;
     workload::big_transaction(&mut admin, &schema, 10_000).await.expect("bulk rows");
     let emu = HUB.start(3).await;

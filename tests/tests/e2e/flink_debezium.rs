@@ -399,11 +399,8 @@ async fn flink_rebuilds_every_table_of_the_all_types_workload_with_one_option_se
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let (status, cancel, task) = start_pipeline(&db, &schema, &emu, &offsets).await;
 
-    let mut w = WorkloadConfig::new(seed, schema.clone());
-    w.txn_per_sec = 0.0;
-    w.max_txns = Some(60);
+    let mut w = WorkloadConfig::burst(seed, schema.clone(), 60);
     w.key_space = 60;
-    w.big_row_fraction = 0.0;
     let stats = workload::start(&db, &w).join().await;
     eprintln!("workload: {stats:?}");
     // w_bulk is written only by the workload's large transaction: a small one, twice (updates).

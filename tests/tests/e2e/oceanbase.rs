@@ -5,12 +5,10 @@
 //! shipped to the DataHub emulator. The all-types workload is verified exactly, across a
 //! crash-like kill of the collector and converter restarts in the middle of transactions.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
 use cdc_core::pipeline::PipelineConfig;
-use cdc_core::schema_history::HistoryProvider;
 use cdc_core::snapshot::{SnapshotConfig, SnapshotMode, SnapshotThenStream};
 use cdc_core::source::{BinlogSource, ChangeSource, SourceError};
 use cdc_core::status::Status;
@@ -36,10 +34,7 @@ pub(super) async fn start(
     offsets: &FileOffsetStore,
     history: &std::path::Path,
 ) -> Running {
-    let mut scfg = ob.source_config("ob");
-    scfg.schemas = vec![schema.to_owned()];
-    let provider = HistoryProvider::new(history, vec![schema.to_owned()]);
-    scfg.schema_provider = Some(Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
+    let scfg = ob.source_config_with_history("ob", schema, history);
     let status = Status::new();
     let binlog = BinlogSource::new(scfg, status.clone());
     let source = SnapshotThenStream::new(binlog, SnapshotMode::Never, SnapshotConfig::new("ob"), status.clone());
@@ -149,11 +144,8 @@ async fn an_idle_binlog_service_keeps_the_collector_ready_with_heartbeats_then_d
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let history = dir.path().join("h.jsonl");
-    let mut scfg = ob.source_config("ob");
-    scfg.schemas = vec![schema.clone()];
+    let mut scfg = ob.source_config_with_history("ob", &schema, &history);
     scfg.heartbeat_ms = 100;
-    let provider = HistoryProvider::new(&history, vec![schema.clone()]);
-    scfg.schema_provider = Some(Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
     let status = Status::new();
     let source = SnapshotThenStream::new(
         BinlogSource::new(scfg, status.clone()),

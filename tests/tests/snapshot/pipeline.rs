@@ -53,12 +53,9 @@ async fn start(
 /// Fills the workload's tables: `txns` fast transactions of the seeded generator (inserts,
 /// updates, deletes over `keys` keys per table) plus `bulk` rows in `w_bulk`.
 async fn prefill(db: &TestServer, schema: &str, seed: u64, txns: u64, keys: i64, bulk: usize) {
-    let mut cfg = WorkloadConfig::new(seed, schema);
-    cfg.txn_per_sec = 0.0;
-    cfg.max_txns = Some(txns);
+    let mut cfg = WorkloadConfig::burst(seed, schema, txns);
     cfg.key_space = keys;
     cfg.big_txn_rows = (bulk > 0).then_some(bulk);
-    cfg.big_row_fraction = 0.0;
     cfg.rollback_fraction = 0.0;
     workload::start(db, &cfg).join().await;
 }
@@ -149,10 +146,7 @@ async fn kills_inside_the_snapshot_resume_after_the_last_acknowledged_chunk() {
         if kills == 3 {
             wait_snapshot_done(&col.status, 180).await;
             // The stream after the snapshot: a workload, then everything acknowledged.
-            let mut wcfg = WorkloadConfig::new(seed ^ 0xbeef, schema.clone());
-            wcfg.max_txns = Some(60);
-            wcfg.txn_per_sec = 0.0;
-            wcfg.big_row_fraction = 0.0;
+            let mut wcfg = WorkloadConfig::burst(seed ^ 0xbeef, schema.clone(), 60);
             wcfg.key_space = 1_000;
             workload::start(&db, &wcfg).join().await;
             wait_caught_up(&db, &offsets, 60).await;

@@ -70,10 +70,7 @@ async fn a_snapshot_signal_while_streaming_reads_the_named_tables_in_key_order_a
     workload::create_tables(&mut admin, &schema).await;
     grant_signal_table(&mut admin, &schema).await;
     // Filled before the start: none of these rows is in the stream the collector reads.
-    let mut fill = WorkloadConfig::new(seed ^ 0x5197, schema.clone());
-    fill.txn_per_sec = 0.0;
-    fill.max_txns = Some(60);
-    fill.big_row_fraction = 0.0;
+    let fill = WorkloadConfig::burst(seed ^ 0x5197, schema.clone(), 60);
     workload::start(&db, &fill).join().await;
     workload::big_transaction(&mut admin, &schema, 2000).await.expect("bulk rows");
 
@@ -174,10 +171,7 @@ async fn the_watermark_method_on_mariadb_streams_other_tables_while_a_large_tabl
     let mut admin = db.admin_conn().await;
     workload::create_tables(&mut admin, &schema).await;
     grant_signal_table(&mut admin, &schema).await;
-    let mut fill = WorkloadConfig::new(seed ^ 0x3d17, schema.clone());
-    fill.txn_per_sec = 0.0;
-    fill.max_txns = Some(40);
-    fill.big_row_fraction = 0.0;
+    let fill = WorkloadConfig::burst(seed ^ 0x3d17, schema.clone(), 40);
     workload::start(&db, &fill).join().await;
     workload::big_transaction(&mut admin, &schema, 6000).await.expect("bulk rows");
     // Fresh statistics: information_schema's TABLE_ROWS is what `/health` estimates from.

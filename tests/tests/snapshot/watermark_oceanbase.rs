@@ -8,12 +8,10 @@
 //! signal table reaches DataHub; every checkpoint stored during the snapshot carries its
 //! progress, the ones after it none.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
 use cdc_core::pipeline::PipelineConfig;
-use cdc_core::schema_history::HistoryProvider;
 use cdc_core::snapshot::{SnapshotConfig, SnapshotMethod, SnapshotMode, SnapshotThenStream, DEFAULT_SIGNAL_TABLE};
 use cdc_core::source::{BinlogSource, ChangeSource, SourceError};
 use cdc_core::status::{SnapshotPhase, Status};
@@ -38,10 +36,7 @@ fn source(
     mode: SnapshotMode,
     status: &Status,
 ) -> SnapshotThenStream {
-    let mut scfg = ob.source_config("wm");
-    scfg.schemas = vec![schema.to_owned()];
-    let provider = HistoryProvider::new(history, vec![schema.to_owned()]);
-    scfg.schema_provider = Some(Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
+    let scfg = ob.source_config_with_history("wm", schema, history);
     let mut snapshot = SnapshotConfig::new("wm");
     // Small chunks: many windows, so the workload's writes fall into them.
     snapshot.chunk_rows = 40;
@@ -73,10 +68,7 @@ async fn the_watermark_snapshot_through_the_oceanbase_emulator_rebuilds_every_ta
     workload::create_tables(&mut admin, &schema).await;
 
     // Filled before the start: a burst of the workload, and 3,000 rows in w_bulk.
-    let mut fill = WorkloadConfig::new(seed ^ 0x5eed, schema.clone());
-    fill.txn_per_sec = 0.0;
-    fill.max_txns = Some(60);
-    fill.big_row_fraction = 0.0;
+    let fill = WorkloadConfig::burst(seed ^ 0x5eed, schema.clone(), 60);
     let filled = workload::start(&db, &fill).join().await;
     workload::big_transaction(&mut admin, &schema, 3000).await.expect("bulk rows");
     eprintln!("filled before the start: {filled:?}");
