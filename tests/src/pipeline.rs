@@ -13,7 +13,7 @@ use std::time::Duration;
 use cdc_core::checkpoint::FileOffsetStore;
 use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink, RetryPolicy};
 use cdc_core::pipeline::{self, PipelineConfig, PipelineError};
-use cdc_core::position::BinlogPosition;
+use cdc_core::position::{BinlogPosition, StartPosition};
 use cdc_core::sink::Sink;
 use cdc_core::source::ChangeSource;
 use cdc_core::status::Status;
@@ -121,6 +121,18 @@ impl Running {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("pipeline not ready: {:?}", self.status.snapshot());
+    }
+}
+
+/// The pipeline settings of the streaming tests: from the end of the binlog, a checkpoint every
+/// 50 ms, sink re-sends after 20 ms growing to 200 ms.
+pub fn streaming_config() -> PipelineConfig {
+    PipelineConfig {
+        start: StartPosition::Latest,
+        checkpoint_interval_ms: 50,
+        sink_retry_initial_ms: 20,
+        sink_retry_max_ms: 200,
+        ..PipelineConfig::default()
     }
 }
 

@@ -8,11 +8,11 @@ use std::time::Duration;
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
 use cdc_core::datahub::DataHubSink;
 use cdc_core::pipeline::PipelineConfig;
-use cdc_core::position::{BinlogPosition, StartPosition};
+use cdc_core::position::BinlogPosition;
 use cdc_core::source::BinlogSource;
 use cdc_core::status::{StageState, Status};
 use cdc_tests::mariadb::{exec, server, TestServer};
-use cdc_tests::pipeline::{binlog_end, order, Hub, Running};
+use cdc_tests::pipeline::{binlog_end, order, streaming_config, Hub, Running};
 use cdc_tests::verify::{verify_table, TopicEvent};
 use datahub_emulator::{EmulatorHandle, Op as EmuOp};
 use mysql_async::prelude::Queryable;
@@ -42,16 +42,6 @@ async fn start_pipeline(
     let r = Running::spawn(source, sink, offsets, pcfg, status);
     r.wait_ready(300).await;
     r
-}
-
-fn fast_config() -> PipelineConfig {
-    PipelineConfig {
-        start: StartPosition::Latest,
-        checkpoint_interval_ms: 50,
-        sink_retry_initial_ms: 20,
-        sink_retry_max_ms: 200,
-        ..PipelineConfig::default()
-    }
 }
 
 /// Waits until the checkpoint reaches the server's current binlog end (everything written so
@@ -94,7 +84,7 @@ async fn inserts_updates_deletes_on_two_tables_arrive_as_contract_json_in_order(
     let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
-    let run = start_pipeline(&db, &schema, &emu, &offsets, fast_config()).await;
+    let run = start_pipeline(&db, &schema, &emu, &offsets, streaming_config()).await;
 
     exec(
         &mut c,
@@ -209,14 +199,14 @@ async fn restarts_mid_stream_graceful_and_crash_lose_nothing() {
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
 
     // Round 1: graceful stop while the workload is running.
-    let run = start_pipeline(&db, &schema, &emu, &offsets, fast_config()).await;
+    let run = start_pipeline(&db, &schema, &emu, &offsets, streaming_config()).await;
     let w = tokio::spawn(workload(db.clone(), schema.clone(), 0, 200));
     tokio::time::sleep(Duration::from_millis(300)).await;
     run.stop(Duration::from_secs(30)).await;
     // Round 2: resume from the stored checkpoint, then crash (abort) mid-stream. Checkpoints are
     // rare in this round, so the crash certainly leaves acknowledged events after the last
     // checkpoint: round 3 must replay them (duplicates), never skip anything.
-    let rare = PipelineConfig { checkpoint_interval_ms: 600_000, ..fast_config() };
+    let rare = PipelineConfig { checkpoint_interval_ms: 600_000, ..streaming_config() };
     let run = start_pipeline(&db, &schema, &emu, &offsets, rare).await;
     let acked_before = emu.all_records(PROJECT, TOPIC).len();
     // Writes of its own, in case round 1's workload already finished.
@@ -231,7 +221,7 @@ async fn restarts_mid_stream_graceful_and_crash_lose_nothing() {
     w.await.unwrap();
     // Round 3: more writes while nothing runs, then resume and catch up.
     workload(db.clone(), schema.clone(), 200, 50).await;
-    let run = start_pipeline(&db, &schema, &emu, &offsets, fast_config()).await;
+    let run = start_pipeline(&db, &schema, &emu, &offsets, streaming_config()).await;
     wait_caught_up(&db, &offsets, 60).await;
     run.stop(Duration::from_secs(30)).await;
 
@@ -254,7 +244,7 @@ async fn datahub_outage_pauses_the_pipeline_then_it_catches_up() {
     let emu = HUB.start(2).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
-    let run = start_pipeline(&db, &schema, &emu, &offsets, fast_config()).await;
+    let run = start_pipeline(&db, &schema, &emu, &offsets, streaming_config()).await;
     exec(&mut c, &["INSERT INTO customers VALUES (1,'before outage',1,NULL,NULL)"]).await;
     wait_caught_up(&db, &offsets, 30).await;
     let before = offsets.load().unwrap().unwrap();
@@ -313,7 +303,7 @@ async fn a_workload_read_back_with_pydatahub_equals_the_database() {
     let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
-    let run = start_pipeline(&db, &schema, &emu, &offsets, fast_config()).await;
+    let run = start_pipeline(&db, &schema, &emu, &offsets, streaming_config()).await;
     workload(db.clone(), schema.clone(), 0, 120).await;
     wait_caught_up(&db, &offsets, 60).await;
     run.stop(Duration::from_secs(30)).await;

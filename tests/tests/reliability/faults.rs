@@ -17,11 +17,10 @@ use cdc_core::position::StartPosition;
 use cdc_core::source::BinlogSource;
 use cdc_core::status::Status;
 use cdc_tests::mariadb::{server, TestServer};
-use cdc_tests::pipeline::{Hub, Running};
+use cdc_tests::pipeline::{binlog_end, order, Hub, Running};
 use cdc_tests::verify::{interleaved_moves, verify_workload, TopicEvent};
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};
 use datahub_emulator::{EmulatorHandle, FaultKind, FaultRule, FaultTimes, Op};
-use mysql_async::prelude::Queryable;
 
 const PROJECT: &str = "rel_project";
 const TOPIC: &str = "rel_events";
@@ -57,21 +56,18 @@ async fn start_pipeline(db: &TestServer, schema: &str, emu: &EmulatorHandle, off
 
 /// Waits until the checkpoint reaches the server's binlog end, or panics after `secs`.
 async fn wait_caught_up(db: &TestServer, offsets: &FileOffsetStore, run: &Running, secs: u64) {
-    let mut c = db.admin_conn().await;
-    let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog on");
-    let file: String = row.get(0).unwrap();
-    let pos: u64 = row.get(1).unwrap();
-    let target = (file.rsplit('.').next().unwrap().parse::<u64>().unwrap(), pos);
+    let end = binlog_end(db).await;
+    let target = order(&end);
     for _ in 0..secs * 10 {
         if let Some(cp) = offsets.load().unwrap() {
-            if (cp.position().cloned().unwrap().file_index().unwrap(), cp.position().cloned().unwrap().pos) >= target {
+            if order(&cp.position().cloned().unwrap()) >= target {
                 return;
             }
         }
         assert!(!run.task.is_finished(), "pipeline stopped: {:?}", run.status.snapshot());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("checkpoint {:?} never reached {file}:{pos}; {:?}", offsets.load().unwrap(), run.status.snapshot());
+    panic!("checkpoint {:?} never reached {end}; {:?}", offsets.load().unwrap(), run.status.snapshot());
 }
 
 /// Every fault the emulator knows, applied to the writes while the workload runs, then a shard
