@@ -293,6 +293,17 @@ async fn connect_sink(endpoint: &str) -> BoxResult<DataHubSink> {
 /// Source → pipeline → DataHubSink → emulator, until `rows` are acknowledged.
 async fn e2e(a: &Args) -> BoxResult<serde_json::Value> {
     let source = BinlogSource::new(source_config(a, vec![a.table.clone()]), Status::new());
+    measured_run(a, "e2e", source, StartPosition::At(BinlogPosition::new(a.file.clone(), 4))).await
+}
+
+/// `source` → pipeline (from `start`) → DataHubSink → emulator until `rows` are acknowledged,
+/// timed, with CPU seconds and RSS; the result is reported as `mode`.
+async fn measured_run(
+    a: &Args,
+    mode: &str,
+    source: impl ChangeSource,
+    start: StartPosition,
+) -> BoxResult<serde_json::Value> {
     let cancel = CancellationToken::new();
     let acked = Arc::new(AtomicU64::new(0));
     let sink = CountingSink {
@@ -302,7 +313,7 @@ async fn e2e(a: &Args) -> BoxResult<serde_json::Value> {
         done: cancel.clone(),
         lat: None,
     };
-    let cfg = pipeline_config(a, StartPosition::At(BinlogPosition::new(a.file.clone(), 4)));
+    let cfg = pipeline_config(a, start);
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = rss_sampler(stop.clone());
     let cpu0 = cpu_seconds();
@@ -313,7 +324,7 @@ async fn e2e(a: &Args) -> BoxResult<serde_json::Value> {
     stop.store(true, Ordering::Relaxed);
     let samples = sampler.join().unwrap_or_default();
     Ok(serde_json::json!({
-        "mode": "e2e", "rows": acked.load(Ordering::Relaxed), "secs": secs, "cpu_s": cpu,
+        "mode": mode, "rows": acked.load(Ordering::Relaxed), "secs": secs, "cpu_s": cpu,
         "rss_peak_kib": status_kib("VmHWM:"), "rss_steady_kib": steady_kib(&samples),
     }))
 }
@@ -467,30 +478,7 @@ async fn snapshot(a: &Args) -> BoxResult<serde_json::Value> {
 
 /// Snapshot source → pipeline → DataHubSink → emulator, until `rows` are acknowledged.
 async fn snapshot_e2e(a: &Args) -> BoxResult<serde_json::Value> {
-    let source = snapshot_source(a);
-    let cancel = CancellationToken::new();
-    let acked = Arc::new(AtomicU64::new(0));
-    let sink = CountingSink {
-        inner: connect_sink(&a.endpoint).await?,
-        acked: acked.clone(),
-        target: a.rows,
-        done: cancel.clone(),
-        lat: None,
-    };
-    let cfg = pipeline_config(a, StartPosition::Latest);
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = rss_sampler(stop.clone());
-    let cpu0 = cpu_seconds();
-    let t0 = Instant::now();
-    pipeline::run(source, sink, MemoryOffsetStore::new(), cfg, Status::new(), cancel.clone()).await?;
-    let secs = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
-    stop.store(true, Ordering::Relaxed);
-    let samples = sampler.join().unwrap_or_default();
-    Ok(serde_json::json!({
-        "mode": "snapshot-e2e", "rows": acked.load(Ordering::Relaxed), "secs": secs, "cpu_s": cpu,
-        "rss_peak_kib": status_kib("VmHWM:"), "rss_steady_kib": steady_kib(&samples),
-    }))
+    measured_run(a, "snapshot-e2e", snapshot_source(a), StartPosition::Latest).await
 }
 
 #[tokio::main(flavor = "multi_thread")]
