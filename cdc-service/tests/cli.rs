@@ -4,6 +4,8 @@
 //! every problem, and `run` stays up (not ready, saying why) while the database and DataHub are
 //! unreachable, then exits 0 on SIGTERM.
 
+mod common;
+
 use std::io::Read;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -11,9 +13,9 @@ use std::time::{Duration, Instant};
 use cdc_core::status::{StageState, Status};
 use cdc_service::http::AppState;
 use cdc_service::service::serve_monitoring;
+use common::{free_port, get, text, BIN};
 use tokio_util::sync::CancellationToken;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cdc-collector");
 const DB_PASSWORD: &str = "db-secret-Zq81";
 const DH_KEY: &str = "dh-secret-Kp27";
 
@@ -25,15 +27,6 @@ fn collector(args: &[&str], env: &[(&str, &str)]) -> Command {
 
 fn output(args: &[&str], env: &[(&str, &str)]) -> Output {
     collector(args, env).output().expect("run cdc-collector")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// A port nothing listens on (bound then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[test]
@@ -157,13 +150,6 @@ async fn healthcheck_exit_codes_follow_liveness() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("503"), "{}", text(&o));
     stop.cancel();
     task.await.unwrap();
-}
-
-/// GET `path` on 127.0.0.1:`port`, (status, body); None when nothing answers.
-async fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let res = reqwest::Client::new().get(format!("http://127.0.0.1:{port}{path}")).send().await.ok()?;
-    let code = res.status().as_u16();
-    Some((code, res.text().await.ok()?))
 }
 
 #[tokio::test]

@@ -12,237 +12,40 @@
 //! --name rel_purge --port 33071`, `--name rel_restart --port 33072`) so no other test sees
 //! their binlogs purged or their server go away.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cdc_core::checkpoint::Checkpoint;
-use cdc_tests::mariadb::{self, exec, test_mariadb, TestServer, REPL_PASSWORD, REPL_USER};
-use cdc_tests::verify::{decode, verify_workload, TopicEvent};
+use cdc_tests::mariadb::{self, exec, test_mariadb, TestServer, REPL_PASSWORD};
+use cdc_tests::pipeline::Hub;
+use cdc_tests::verify::verify_workload;
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};
-use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use common::Collector;
+use datahub_emulator::EmulatorHandle;
 use mysql_async::prelude::Queryable;
 use rand::{Rng, SeedableRng};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cdc-collector");
 const PROJECT: &str = "rel_project";
 const TOPIC: &str = "rel_topic";
 const ID: &str = "rel_access_id";
 const KEY: &str = "rel-access-key-Wd83";
+const HUB: Hub = Hub { project: PROJECT, topic: TOPIC, id: ID, key: KEY };
 
 fn long() -> bool {
     std::env::var("CDC_RELIABILITY_PROFILE").is_ok_and(|p| p == "long")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// One collector configuration; every spawn appends its stderr to `log`.
-struct Collector {
-    env: Vec<(&'static str, String)>,
-    mon: u16,
-    offsets: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Collector {
-    fn new(db: &TestServer, schema: &str, emu: &EmulatorHandle, dir: &Path, offsets: PathBuf) -> Self {
-        let mon = free_port();
-        let env = vec![
-            ("DATABASE_HOST", db.host.clone()),
-            ("DATABASE_PORT", db.port.to_string()),
-            ("DATABASE_USERNAME", REPL_USER.to_owned()),
-            ("DATABASE_PASSWORD", REPL_PASSWORD.to_owned()),
-            ("DATABASE_SCHEMA", schema.to_owned()),
-            ("DATAHUB_ENDPOINT", emu.endpoint()),
-            ("DATAHUB_ACCESS_ID", ID.to_owned()),
-            ("DATAHUB_ACCESS_KEY", KEY.to_owned()),
-            ("DATAHUB_PROJECT", PROJECT.to_owned()),
-            ("DATAHUB_TOPIC", TOPIC.to_owned()),
-            ("MONITORING_PORT", mon.to_string()),
-            ("CDC_OFFSET_PATH", offsets.display().to_string()),
-            ("CDC_SERVER_ID", mariadb::unique_server_id().to_string()),
-            ("CDC_SERVER_NAME", "rel".to_owned()),
-            ("CDC_BATCH_LINGER_MS", "20".to_owned()),
-            ("CDC_HEARTBEAT_MS", "500".to_owned()),
-            ("RETRY_BACKOFF_MS", "50".to_owned()),
-            ("LOG_LEVEL", "INFO".to_owned()),
-        ];
-        Self { env, mon, offsets, log: dir.join("collector.log"), child: None }
-    }
-
-    fn set(&mut self, k: &'static str, v: &str) {
-        self.env.retain(|(x, _)| *x != k);
-        self.env.push((k, v.to_owned()));
-    }
-
-    fn spawn(&mut self) {
-        assert!(self.child.is_none());
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        let child = Command::new(BIN)
-            .env_clear()
-            .arg("run")
-            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn cdc-collector");
-        self.child = Some(child);
-    }
-
-    /// Runs another subcommand with the same environment; returns its output.
-    fn command(&self, args: &[&str]) -> std::process::Output {
-        Command::new(BIN)
-            .env_clear()
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .output()
-            .expect("run cdc-collector")
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let res = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{}{path}", self.mon))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .ok()?;
-        let code = res.status().as_u16();
-        Some((code, res.text().await.ok()?))
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some((200, _)) = self.get("/health/ready").await {
-                return;
-            }
-            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("collector exited with {st} before ready:\n{}", self.log_text());
-            }
-            assert!(Instant::now() < deadline, "not ready in time: {:?}", self.get("/health").await);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn sigkill(&mut self) {
-        let mut c = self.child.take().expect("running");
-        c.kill().expect("SIGKILL");
-        c.wait().unwrap();
-    }
-
-    /// SIGTERM; returns (exit code, how long the exit took).
-    async fn sigterm(&mut self) -> (Option<i32>, Duration) {
-        let mut c = self.child.take().expect("running");
-        let t0 = Instant::now();
-        assert!(Command::new("kill").args(["-TERM", &c.id().to_string()]).status().unwrap().success());
-        let deadline = t0 + Duration::from_secs(90);
-        loop {
-            if let Some(st) = c.try_wait().unwrap() {
-                return (st.code(), t0.elapsed());
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGTERM:\n{}", self.log_text());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Waits (bounded) for the process to exit by itself; returns its exit code.
-    async fn wait_exit(&mut self, secs: u64) -> Option<i32> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                self.child = None;
-                return st.code();
-            }
-            assert!(Instant::now() < deadline, "collector still running after {secs} s:\n{}", self.log_text());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn checkpoint(&self) -> Option<Checkpoint> {
-        std::fs::read(&self.offsets).ok().and_then(|b| serde_json::from_slice(&b).ok())
-    }
-
-    /// Waits until the stored checkpoint reaches the server's binlog end.
-    async fn wait_caught_up(&mut self, db: &TestServer, secs: u64) {
-        let mut c = db.admin_conn().await;
-        let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog on");
-        let file: String = row.get(0).unwrap();
-        let pos: u64 = row.get(1).unwrap();
-        let target = (file.rsplit('.').next().unwrap().parse::<u64>().unwrap(), pos);
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let (mut steady, mut steady_since) = (None, Instant::now());
-        loop {
-            if let Some(cp) = self.checkpoint() {
-                if (cp.position().cloned().unwrap().file_index().unwrap(), cp.position().cloned().unwrap().pos)
-                    >= target
-                {
-                    return;
-                }
-            }
-            // The binlog may end with events that are no transaction (MariaDB's
-            // BINLOG_CHECKPOINT after a rotation): then caught up means the reader passed the
-            // target, everything read is acknowledged, and the checkpoint stays put for 1 s.
-            if let Some((_, body)) = self.get("/health").await {
-                let h: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                let cur = &h["current_position"];
-                let idx = cur["file"].as_str().and_then(|f| f.rsplit('.').next()).and_then(|n| n.parse::<u64>().ok());
-                let reader = (idx.unwrap_or(0), cur["pos"].as_u64().unwrap_or(0));
-                if reader >= target && h["events_total"] == h["events_acked_total"] {
-                    let cp = self.checkpoint();
-                    if cp.is_some() && steady.as_ref() == Some(&cp) {
-                        if steady_since.elapsed() > Duration::from_secs(1) {
-                            return;
-                        }
-                    } else {
-                        steady = Some(cp);
-                        steady_since = Instant::now();
-                    }
-                }
-            }
-            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("collector exited with {st} while catching up:\n{}", self.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "checkpoint {:?} never reached {file}:{pos}; {:?}",
-                self.checkpoint(),
-                self.get("/health").await
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-async fn emulator(shards: u32) -> EmulatorHandle {
-    Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, shards, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts")
-}
-
-fn events_of(emu: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
-    decode(emu.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
+/// The collector against `db` and the emulator, stderr in `dir/collector.log`, fast retries.
+fn collector(db: &TestServer, schema: &str, emu: &EmulatorHandle, dir: &Path, offsets: PathBuf) -> Collector {
+    let mut col = Collector::new(db, schema, &HUB, &emu.endpoint(), "rel", dir, offsets);
+    col.set("RETRY_BACKOFF_MS", "50");
+    col.set("LOG_LEVEL", "INFO");
+    col
 }
 
 async fn verify_clean(db: &TestServer, emu: &EmulatorHandle, schema: &str) -> cdc_tests::verify::Report {
-    let events = events_of(emu, schema);
+    let events = HUB.events_of(emu, schema);
     let mut c = db.admin_conn().await;
     let report = verify_workload(&mut c, &events, schema).await;
     eprintln!("verifier: {report}");
@@ -258,9 +61,9 @@ async fn sigkill_at_random_moments_under_load_loses_nothing() {
     let db = mariadb::server().await;
     let schema = db.fresh_schema("rel_kill").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
-    let emu = emulator(3).await;
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("data/offsets.json"));
+    let mut col = collector(&db, &schema, &emu, dir.path(), dir.path().join("data/offsets.json"));
     // The default mode (initial): the tables are empty, so the snapshot is short and a kill
     // before ready may land in it; the rest is crash safety of streaming.
     col.spawn();
@@ -308,9 +111,9 @@ async fn sigterm_inside_a_100k_row_transaction_exits_0_in_grace_and_loses_nothin
     let schema = db.fresh_schema("rel_term").await;
     let mut admin = db.admin_conn().await;
     workload::create_tables(&mut admin, &schema).await;
-    let emu = emulator(2).await;
+    let emu = HUB.start(2).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
+    let mut col = collector(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
     let grace = Duration::from_secs(20);
     col.set("CDC_SHUTDOWN_GRACE_MS", &grace.as_millis().to_string());
     col.spawn();
@@ -347,7 +150,8 @@ async fn sigterm_inside_a_100k_row_transaction_exits_0_in_grace_and_loses_nothin
     let all = emu.all_records(PROJECT, TOPIC).len();
     if all < 100_001 {
         let at = |file: &str, pos: u64| (file.rsplit('.').next().and_then(|n| n.parse::<u64>().ok()), pos);
-        let big_start = events_of(&emu, &schema)
+        let big_start = HUB
+            .events_of(&emu, &schema)
             .iter()
             .filter(|e| e.table().ends_with(".w_bulk") && e.event["after"]["id"] != -1)
             .map(|e| {
@@ -371,7 +175,7 @@ async fn sigterm_inside_a_100k_row_transaction_exits_0_in_grace_and_loses_nothin
     col.wait_caught_up(&db, 180).await;
     let (code, _) = col.sigterm().await;
     assert_eq!(code, Some(0), "{}", col.log_text());
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     assert!(events.len() >= 100_001, "{} events", events.len());
     verify_clean(&db, &emu, &schema).await;
     emu.shutdown().await;
@@ -384,14 +188,14 @@ async fn an_unwritable_offset_directory_stops_the_collector_and_a_restart_loses_
     let db = mariadb::server().await;
     let schema = db.fresh_schema("rel_offs").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
-    let emu = emulator(2).await;
+    let emu = HUB.start(2).await;
     let dir = tempfile::tempdir().unwrap();
 
     // From the start: the offset path lies under a regular file (mkdir cannot succeed, even as
     // root): the collector refuses to run and says which path.
     let blocker = dir.path().join("not-a-dir");
     std::fs::write(&blocker, b"x").unwrap();
-    let mut col = Collector::new(&db, &schema, &emu, dir.path(), blocker.join("offsets.json"));
+    let mut col = collector(&db, &schema, &emu, dir.path(), blocker.join("offsets.json"));
     col.spawn();
     let code = col.wait_exit(60).await;
     let log = col.log_text();
@@ -401,7 +205,7 @@ async fn an_unwritable_offset_directory_stops_the_collector_and_a_restart_loses_
 
     // While running: the offset directory turns into a regular file.
     let offsets_dir = dir.path().join("offsets");
-    let mut col = Collector::new(&db, &schema, &emu, dir.path(), offsets_dir.join("offsets.json"));
+    let mut col = collector(&db, &schema, &emu, dir.path(), offsets_dir.join("offsets.json"));
     std::fs::write(&col.log, b"").unwrap();
     col.spawn();
     col.wait_ready().await;
@@ -441,9 +245,9 @@ async fn flush_keeps_everything_and_purge_of_the_resume_file_is_a_clear_fatal_er
     let schema = db.fresh_schema("rel_purge").await;
     let mut admin = db.admin_conn().await;
     workload::create_tables(&mut admin, &schema).await;
-    let emu = emulator(2).await;
+    let emu = HUB.start(2).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
+    let mut col = collector(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
     col.spawn();
     col.wait_ready().await;
     let ins = |id: i64| format!("INSERT INTO `{schema}`.w_bulk VALUES ({id}, {id}, 'row {id}')");
@@ -466,7 +270,7 @@ async fn flush_keeps_everything_and_purge_of_the_resume_file_is_a_clear_fatal_er
     let row: mysql_async::Row = admin.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
     let current: String = row.get(0).unwrap();
     exec(&mut admin, &[&format!("PURGE BINARY LOGS TO '{current}'")]).await;
-    let before = events_of(&emu, &schema).len();
+    let before = HUB.events_of(&emu, &schema).len();
     std::fs::write(&col.log, b"").unwrap();
     col.spawn();
     // Never ready, then a fatal exit naming the position and what to do.
@@ -487,7 +291,11 @@ async fn flush_keeps_everything_and_purge_of_the_resume_file_is_a_clear_fatal_er
     assert!(log.contains(&format!("binlog position {resume} is no longer on the server")), "{log}");
     assert!(log.contains(&format!("oldest available: {current}")), "{log}");
     assert!(log.contains("re-snapshot the tables"), "{log}");
-    assert_eq!(events_of(&emu, &schema).len(), before, "no silent skip: nothing after the purged position was sent");
+    assert_eq!(
+        HUB.events_of(&emu, &schema).len(),
+        before,
+        "no silent skip: nothing after the purged position was sent"
+    );
     assert_eq!(col.checkpoint().unwrap().position().cloned().unwrap(), resume, "the checkpoint is left as it was");
 
     // With CDC_SNAPSHOT_MODE=when_needed the same restart snapshots the captured tables again
@@ -500,7 +308,7 @@ async fn flush_keeps_everything_and_purge_of_the_resume_file_is_a_clear_fatal_er
     col.wait_caught_up(&db, 60).await;
     assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
     assert!(col.log_text().contains("snapshotting the captured tables again"), "{}", col.log_text());
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     assert!(events.iter().any(|e| e.event["op"] == "r" && e.event["after"]["id"] == 7), "row 7 re-snapshotted");
     verify_clean(&db, &emu, &schema).await;
     emu.shutdown().await;
@@ -515,15 +323,12 @@ async fn sigkills_inside_the_initial_snapshot_under_writes_resume_it_after_the_l
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
     // Tables filled before the collector ever ran: 120,000 rows in w_bulk plus a seeded mix.
     let bulk = 120_000usize;
-    let mut fill = WorkloadConfig::new(seed, schema.clone());
-    fill.txn_per_sec = 0.0;
-    fill.max_txns = Some(150);
+    let mut fill = WorkloadConfig::burst(seed, schema.clone(), 150);
     fill.big_txn_rows = Some(bulk);
-    fill.big_row_fraction = 0.0;
     workload::start(&db, &fill).join().await;
-    let emu = emulator(3).await;
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
+    let mut col = collector(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
     col.set("CDC_SNAPSHOT_CHUNK_ROWS", "300");
     col.set("CDC_BATCH_MAX_RECORDS", "300");
     // Every write request waits 40 ms, so the snapshot takes seconds and the checkpoints the
@@ -576,10 +381,7 @@ async fn sigkills_inside_the_initial_snapshot_under_writes_resume_it_after_the_l
     col.spawn();
     col.wait_ready().await;
     // Then streaming: a workload on the snapshotted rows, everything acknowledged.
-    let mut wcfg = WorkloadConfig::new(seed ^ 0x5a, schema.clone());
-    wcfg.max_txns = Some(80);
-    wcfg.txn_per_sec = 0.0;
-    wcfg.big_row_fraction = 0.0;
+    let wcfg = WorkloadConfig::burst(seed ^ 0x5a, schema.clone(), 80);
     workload::start(&db, &wcfg).join().await;
     col.wait_caught_up(&db, 120).await;
     assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
@@ -588,7 +390,7 @@ async fn sigkills_inside_the_initial_snapshot_under_writes_resume_it_after_the_l
         "no restart caught up with the binlog before reading at its later point:\n{}",
         col.log_text()
     );
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     let bulk_reads = events.iter().filter(|e| e.event["op"] == "r" && e.table().ends_with(".w_bulk")).count();
     assert!(bulk_reads < bulk + bulk / 2, "w_bulk read {bulk_reads} times for {bulk} rows: a restart began again");
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}");
@@ -604,9 +406,9 @@ async fn mariadb_restarts_and_killed_replication_connections_lose_nothing() {
     let port = db.port;
     let schema = db.fresh_schema("rel_restart").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
-    let emu = emulator(3).await;
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
+    let mut col = collector(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
     col.spawn();
     col.wait_ready().await;
     let mut cfg = WorkloadConfig::new(seed, schema.clone());
@@ -660,14 +462,11 @@ async fn tables_added_to_the_captured_tables_or_marked_by_the_snapshot_command_a
     let schema = db.fresh_schema("rel_add").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
     // Rows in every table before the collector first starts.
-    let mut fill = WorkloadConfig::new(seed, schema.clone());
-    fill.txn_per_sec = 0.0;
-    fill.max_txns = Some(150);
-    fill.big_row_fraction = 0.0;
+    let fill = WorkloadConfig::burst(seed, schema.clone(), 150);
     workload::start(&db, &fill).join().await;
-    let emu = emulator(3).await;
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut col = Collector::new(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
+    let mut col = collector(&db, &schema, &emu, dir.path(), dir.path().join("offsets.json"));
     // First run: two of the five tables captured (snapshot, then stream) while a workload
     // writes to all five.
     col.set("DATABASE_TABLES", "w_nums,w_bulk");
@@ -692,7 +491,7 @@ async fn tables_added_to_the_captured_tables_or_marked_by_the_snapshot_command_a
     assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
     let log = col.log_text();
     assert!(log.contains("Tables added to the captured tables since the last snapshot"), "{log}");
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     let points = |t: &str| -> std::collections::BTreeSet<String> {
         events
             .iter()
@@ -724,14 +523,11 @@ async fn tables_added_to_the_captured_tables_or_marked_by_the_snapshot_command_a
     assert!(String::from_utf8_lossy(&o.stdout).contains("the next start snapshots"), "{o:?}");
     col.spawn();
     col.wait_ready().await;
-    let mut more = WorkloadConfig::new(seed ^ 0x33, schema.clone());
-    more.txn_per_sec = 0.0;
-    more.max_txns = Some(40);
-    more.big_row_fraction = 0.0;
+    let more = WorkloadConfig::burst(seed ^ 0x33, schema.clone(), 40);
     workload::start(&db, &more).join().await;
     col.wait_caught_up(&db, 120).await;
     assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     let points = |t: &str| -> std::collections::BTreeSet<String> {
         events
             .iter()

@@ -5,23 +5,17 @@
 //! rel_bad --port 33073`), a user without replication privileges: each gives one message naming
 //! the problem (checked by its text), and no secret is ever printed.
 
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use cdc_tests::mariadb::{self, exec, TestServer, REPL_PASSWORD, REPL_USER};
+use common::{free_port, text, BIN};
 use datahub_emulator::{Emulator, EmulatorConfig};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cdc-collector");
 const DB_PASSWORD: &str = "db-secret-Rt55";
 const DH_KEY: &str = "dh-secret-Mm31";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 /// A complete, valid configuration pointing at closed ports.
 fn valid_env() -> Vec<(String, String)> {
@@ -50,6 +44,19 @@ fn run_with(env: &[(String, String)], args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run cdc-collector")
+}
+
+/// Starts `cdc-collector run` with exactly `env`, stdout and stderr piped.
+fn spawn_run(env: &[(String, String)]) -> Child {
+    Command::new(BIN)
+        .env_clear()
+        .arg("run")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 fn with(mut env: Vec<(String, String)>, key: &str, value: &str) -> Vec<(String, String)> {
@@ -176,15 +183,7 @@ async fn wrong_password_wrong_key_and_missing_privileges_are_named() {
     assert!(!text(&o).contains("wrong-key-Pq12") && !text(&o).contains(REPL_PASSWORD), "{}", text(&o));
     // `run` with the wrong key: a fatal error (retrying cannot fix credentials), named, exit ≠ 0.
     let o = tokio::task::spawn_blocking(move || {
-        let mut c = Command::new(BIN)
-            .env_clear()
-            .arg("run")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut c = spawn_run(&env);
         let deadline = Instant::now() + Duration::from_secs(60);
         while c.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "run kept going with a wrong DataHub key");
@@ -264,15 +263,7 @@ async fn statement_format_and_minimal_row_image_are_refused_with_what_to_set() {
         let offsets = dir.path().join("offsets.json").display().to_string();
         let run_env = with(env.clone(), "CDC_OFFSET_PATH", &offsets);
         let r = tokio::task::spawn_blocking(move || {
-            let mut c = Command::new(BIN)
-                .env_clear()
-                .arg("run")
-                .envs(run_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let mut c = spawn_run(&run_env);
             let deadline = Instant::now() + Duration::from_secs(60);
             while c.try_wait().unwrap().is_none() {
                 if Instant::now() > deadline {

@@ -4,90 +4,25 @@
 //! stores the final checkpoint (exit 0), and that a restart resumes from it: rows written while
 //! the collector was down arrive, and nothing acknowledged before the clean stop is sent again.
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cdc_core::checkpoint::Checkpoint;
-use cdc_tests::mariadb::{self, exec, REPL_PASSWORD, REPL_USER};
-use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Op, RecordData};
+use cdc_tests::mariadb::{self, exec, TestServer, REPL_PASSWORD};
+use cdc_tests::pipeline::Hub;
+use common::{Collector, BIN};
+use datahub_emulator::{EmulatorHandle, Op, RecordData};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cdc-collector");
 const PROJECT: &str = "svc_project";
 const TOPIC: &str = "svc_topic";
 const ID: &str = "svc_access_id";
 const KEY: &str = "svc-access-key-Hq42";
+const HUB: Hub = Hub { project: PROJECT, topic: TOPIC, id: ID, key: KEY };
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Setup {
-    db_host: String,
-    db_port: u16,
-    schema: String,
-    endpoint: String,
-    mon: u16,
-    offsets: std::path::PathBuf,
-    server_id: u32,
-}
-
-fn setup_env(s: &Setup) -> Vec<(&'static str, String)> {
-    vec![
-        ("DATABASE_HOST", s.db_host.clone()),
-        ("DATABASE_PORT", s.db_port.to_string()),
-        ("DATABASE_USERNAME", REPL_USER.to_owned()),
-        ("DATABASE_PASSWORD", REPL_PASSWORD.to_owned()),
-        ("DATABASE_SCHEMA", s.schema.clone()),
-        ("DATAHUB_ENDPOINT", s.endpoint.clone()),
-        ("DATAHUB_ACCESS_ID", ID.to_owned()),
-        ("DATAHUB_ACCESS_KEY", KEY.to_owned()),
-        ("DATAHUB_PROJECT", PROJECT.to_owned()),
-        ("DATAHUB_TOPIC", TOPIC.to_owned()),
-        ("MONITORING_PORT", s.mon.to_string()),
-        ("CDC_OFFSET_PATH", s.offsets.display().to_string()),
-        ("CDC_SERVER_ID", s.server_id.to_string()),
-        ("CDC_SERVER_NAME", "svc-e2e".to_owned()),
-        ("CDC_BATCH_LINGER_MS", "20".to_owned()),
-        ("CDC_HEARTBEAT_MS", "500".to_owned()),
-    ]
-}
-
-fn spawn(s: &Setup) -> Child {
-    let vars = setup_env(s);
-    Command::new(BIN)
-        .env_clear()
-        .arg("run")
-        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cdc-collector")
-}
-
-async fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let res = reqwest::Client::new().get(format!("http://127.0.0.1:{port}{path}")).send().await.ok()?;
-    let code = res.status().as_u16();
-    Some((code, res.text().await.ok()?))
-}
-
-/// Polls until `/health/ready` answers 200 (bounded), failing early if the process exits.
-async fn wait_ready(child: &mut Child, mon: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some((200, _)) = get(mon, "/health/ready").await {
-            return;
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            panic!("collector exited with {st} before ready:\n{err}");
-        }
-        let last = get(mon, "/health").await.map(|x| x.1).unwrap_or_default();
-        assert!(Instant::now() < deadline, "not ready in time; /health: {last}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// The collector against `db` and the DataHub at `endpoint`, stderr in `dir/collector.log`.
+fn collector(db: &TestServer, schema: &str, endpoint: &str, dir: &std::path::Path, offsets: &str) -> Collector {
+    Collector::new(db, schema, &HUB, endpoint, "svc-e2e", dir, dir.join(offsets))
 }
 
 /// The `after.id` of every change event the emulator holds for `schema`, in arrival order per
@@ -116,20 +51,10 @@ async fn wait_ids(emu: &EmulatorHandle, schema: &str, n: usize) -> Vec<i64> {
     }
 }
 
-/// SIGTERM, then wait (bounded) for the exit; returns (exit code, stderr).
-async fn terminate(mut child: Child) -> (Option<i32>, String) {
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let st = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    (st.code(), err)
+/// SIGTERM, then wait (bounded, 40 s) for the exit; returns (exit code, the log so far).
+async fn terminate(col: &mut Collector) -> (Option<i32>, String) {
+    let (code, _) = col.sigterm_within(Duration::from_secs(40)).await;
+    (code, col.log_text())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,23 +63,13 @@ async fn streams_to_datahub_drains_on_sigterm_and_resumes_from_the_checkpoint() 
     let schema = server.fresh_schema("svc_e2e").await;
     let mut admin = server.admin_conn().await;
     exec(&mut admin, &[&format!("CREATE TABLE `{schema}`.t (id BIGINT PRIMARY KEY, v VARCHAR(40))")]).await;
-    let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 2, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
+    let emu = HUB.start(2).await;
     let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        db_host: server.host.clone(),
-        db_port: server.port,
-        schema: schema.clone(),
-        endpoint: emu.endpoint(),
-        mon: free_port(),
-        offsets: dir.path().join("data/offsets.json"),
-        server_id: mariadb::unique_server_id(),
-    };
+    let mut col = collector(&server, &schema, &emu.endpoint(), dir.path(), "data/offsets.json");
 
     // First run: ready, then rows written in two transactions arrive.
-    let mut child = spawn(&setup);
-    wait_ready(&mut child, setup.mon).await;
+    col.spawn();
+    col.wait_ready().await;
     exec(
         &mut admin,
         &[
@@ -169,36 +84,36 @@ async fn streams_to_datahub_drains_on_sigterm_and_resumes_from_the_checkpoint() 
     got.sort_unstable();
     assert_eq!(got, [1, 2, 3, 4]);
 
-    let (code, body) = get(setup.mon, "/health").await.unwrap();
+    let (code, body) = col.get("/health").await.unwrap();
     let h: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!((code, h["status"].as_str()), (200, Some("UP")), "{h}");
     assert!(h["events_total"].as_u64().unwrap() >= 4, "{h}");
     assert!(h["current_position"]["file"].is_string(), "{h}");
-    let (code, metrics) = get(setup.mon, "/metrics").await.unwrap();
+    let (code, metrics) = col.get("/metrics").await.unwrap();
     assert_eq!(code, 200);
     assert!(metrics.contains("cdc_events_total"), "{metrics}");
     for body in [&body, &metrics] {
         assert!(!body.contains(KEY) && !body.contains(REPL_PASSWORD), "secret exposed");
     }
 
-    let (code, err) = terminate(child).await;
+    let (code, err) = terminate(&mut col).await;
     assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains(KEY) && !err.contains(REPL_PASSWORD), "secret in logs:\n{err}");
-    let cp: Checkpoint = serde_json::from_slice(&std::fs::read(&setup.offsets).expect("offsets stored")).unwrap();
+    let cp = col.checkpoint().expect("offsets stored");
     assert!(!cp.position().cloned().unwrap().file.is_empty() && cp.position().cloned().unwrap().pos > 4, "{cp:?}");
 
     // Written while the collector is down.
     exec(&mut admin, &[&format!("INSERT INTO `{schema}`.t VALUES (5,'e')")]).await;
 
-    let mut child = spawn(&setup);
-    wait_ready(&mut child, setup.mon).await;
+    col.spawn();
+    col.wait_ready().await;
     exec(&mut admin, &[&format!("INSERT INTO `{schema}`.t VALUES (6,'f')")]).await;
     let got = wait_ids(&emu, &schema, 6).await;
     // Give a re-send (which would be a bug after a clean stop) the chance to show up: wait for
     // the checkpoint of row 6, then count.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, body) = get(setup.mon, "/health").await.unwrap();
+        let (_, body) = col.get("/health").await.unwrap();
         let h: serde_json::Value = serde_json::from_str(&body).unwrap();
         if h["events_acked_total"].as_u64() >= Some(2)
             && h["committed"]["resume"]["position"]["pos"].as_u64() > Some(cp.position().cloned().unwrap().pos)
@@ -208,7 +123,7 @@ async fn streams_to_datahub_drains_on_sigterm_and_resumes_from_the_checkpoint() 
         assert!(Instant::now() < deadline, "second run never checkpointed: {h}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (code, err) = terminate(child).await;
+    let (code, err) = terminate(&mut col).await;
     assert_eq!(code, Some(0), "{err}");
     let mut all = ids(&emu, &schema);
     all.sort_unstable();
@@ -219,20 +134,10 @@ async fn streams_to_datahub_drains_on_sigterm_and_resumes_from_the_checkpoint() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validate_passes_against_a_ready_database_and_datahub() {
     let server = mariadb::server().await;
-    let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 1, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
+    let emu = HUB.start(1).await;
     let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        db_host: server.host.clone(),
-        db_port: server.port,
-        schema: "unused".into(),
-        endpoint: emu.endpoint(),
-        mon: free_port(),
-        offsets: dir.path().join("offsets.json"),
-        server_id: mariadb::unique_server_id(),
-    };
-    let base = setup_env(&setup);
+    let col = collector(&server, "unused", &emu.endpoint(), dir.path(), "offsets.json");
+    let base = col.env.clone();
     let run = move |extra: Vec<(&'static str, String)>| {
         let mut c = Command::new(BIN);
         c.env_clear().arg("validate").envs(base.clone()).envs(extra);
@@ -271,27 +176,11 @@ async fn tail_prints_change_events_as_json_lines() {
     let mut admin = server.admin_conn().await;
     exec(&mut admin, &[&format!("CREATE TABLE `{schema}`.t (id BIGINT PRIMARY KEY, v VARCHAR(40))")]).await;
     let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        db_host: server.host.clone(),
-        db_port: server.port,
-        schema: schema.clone(),
-        endpoint: String::new(),
-        mon: free_port(),
-        offsets: dir.path().join("offsets.json"),
-        server_id: mariadb::unique_server_id(),
-    };
+    let mut col = collector(&server, &schema, "", dir.path(), "offsets.json");
     // No DataHub settings at all: `tail` does not need them.
-    let env: Vec<(&str, String)> = setup_env(&setup).into_iter().filter(|(k, _)| !k.starts_with("DATAHUB_")).collect();
-    let mut child = Command::new(BIN)
-        .env_clear()
-        .arg("tail")
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    col.env.retain(|(k, _)| !k.starts_with("DATAHUB_"));
+    col.spawn_args(&["tail"], Stdio::piped());
+    let stdout = col.child.as_mut().unwrap().stdout.take().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -312,13 +201,13 @@ async fn tail_prints_change_events_as_json_lines() {
             break line;
         }
         assert!(Instant::now() < deadline, "no event printed");
-        assert!(child.try_wait().unwrap().is_none(), "tail exited early");
+        assert!(col.child.as_mut().unwrap().try_wait().unwrap().is_none(), "tail exited early");
     };
     let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
     assert_eq!(v["op"], "c", "{v}");
     assert_eq!(v["source"]["db"], schema.as_str(), "{v}");
     assert_eq!(v["source"]["name"], "svc-e2e", "{v}");
-    let (code, err) = terminate(child).await;
+    let (code, err) = terminate(&mut col).await;
     assert_eq!(code, Some(0), "{err}");
 }
 
@@ -328,21 +217,11 @@ async fn datahub_outage_shows_on_readiness_and_loses_nothing_across_a_restart() 
     let schema = server.fresh_schema("svc_outage").await;
     let mut admin = server.admin_conn().await;
     exec(&mut admin, &[&format!("CREATE TABLE `{schema}`.t (id BIGINT PRIMARY KEY, v VARCHAR(40))")]).await;
-    let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 1, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
+    let emu = HUB.start(1).await;
     let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        db_host: server.host.clone(),
-        db_port: server.port,
-        schema: schema.clone(),
-        endpoint: emu.endpoint(),
-        mon: free_port(),
-        offsets: dir.path().join("offsets.json"),
-        server_id: mariadb::unique_server_id(),
-    };
-    let mut child = spawn(&setup);
-    wait_ready(&mut child, setup.mon).await;
+    let mut col = collector(&server, &schema, &emu.endpoint(), dir.path(), "offsets.json");
+    col.spawn();
+    col.wait_ready().await;
 
     // DataHub throttles every write from now on.
     for op in [Op::PutRecords, Op::PutRecordsByShard] {
@@ -351,7 +230,7 @@ async fn datahub_outage_shows_on_readiness_and_loses_nothing_across_a_restart() 
     exec(&mut admin, &[&format!("INSERT INTO `{schema}`.t VALUES (1,'a'),(2,'b'),(3,'c')")]).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let reason = loop {
-        if let Some((503, body)) = get(setup.mon, "/health/ready").await {
+        if let Some((503, body)) = col.get("/health/ready").await {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             let r = v["reason"].as_str().unwrap_or_default().to_owned();
             if r.contains("LimitExceeded") {
@@ -359,28 +238,28 @@ async fn datahub_outage_shows_on_readiness_and_loses_nothing_across_a_restart() 
             }
         }
         assert!(Instant::now() < deadline, "throttling never showed on /health/ready");
-        assert!(child.try_wait().unwrap().is_none(), "collector exited during the outage");
+        assert!(col.child.as_mut().unwrap().try_wait().unwrap().is_none(), "collector exited during the outage");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(reason.starts_with("sink not accepting"), "{reason}");
-    let h: serde_json::Value = serde_json::from_str(&get(setup.mon, "/health").await.unwrap().1).unwrap();
+    let h: serde_json::Value = serde_json::from_str(&col.get("/health").await.unwrap().1).unwrap();
     assert_eq!(h["status"], "DEGRADED", "{h}");
     assert_eq!(h["sink"]["state"], "retrying", "{h}");
-    assert_eq!(get(setup.mon, "/health/live").await.unwrap().0, 200);
+    assert_eq!(col.get("/health/live").await.unwrap().0, 200);
     assert!(ids(&emu, &schema).is_empty(), "a throttled write was stored");
 
     // Stop during the outage: the unacknowledged rows must not be checkpointed.
-    let (code, err) = terminate(child).await;
+    let (code, err) = terminate(&mut col).await;
     assert_eq!(code, Some(0), "{err}");
 
     emu.faults().clear();
-    let mut child = spawn(&setup);
-    wait_ready(&mut child, setup.mon).await;
+    col.spawn();
+    col.wait_ready().await;
     let mut got = wait_ids(&emu, &schema, 3).await;
     got.sort_unstable();
     got.dedup();
     assert_eq!(got, [1, 2, 3], "rows read before the outage must arrive after the restart");
-    let (code, err) = terminate(child).await;
+    let (code, err) = terminate(&mut col).await;
     assert_eq!(code, Some(0), "{err}");
     emu.shutdown().await;
 }
@@ -391,32 +270,12 @@ async fn a_drain_longer_than_the_grace_period_exits_1_and_the_rows_are_read_agai
     let schema = server.fresh_schema("svc_grace").await;
     let mut admin = server.admin_conn().await;
     exec(&mut admin, &[&format!("CREATE TABLE `{schema}`.t (id BIGINT PRIMARY KEY, v VARCHAR(40))")]).await;
-    let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 1, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
+    let emu = HUB.start(1).await;
     let dir = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        db_host: server.host.clone(),
-        db_port: server.port,
-        schema: schema.clone(),
-        endpoint: emu.endpoint(),
-        mon: free_port(),
-        offsets: dir.path().join("offsets.json"),
-        server_id: mariadb::unique_server_id(),
-    };
-    let spawn_with_grace = |grace_ms: &str| {
-        let mut c = Command::new(BIN);
-        c.env_clear()
-            .arg("run")
-            .envs(setup_env(&setup))
-            .env("CDC_SHUTDOWN_GRACE_MS", grace_ms)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        c.spawn().unwrap()
-    };
-    let mut child = spawn_with_grace("300");
-    wait_ready(&mut child, setup.mon).await;
+    let mut col = collector(&server, &schema, &emu.endpoint(), dir.path(), "offsets.json");
+    col.set("CDC_SHUTDOWN_GRACE_MS", "300");
+    col.spawn();
+    col.wait_ready().await;
 
     // The next writes hang far longer than the grace period.
     for op in [Op::PutRecords, Op::PutRecordsByShard] {
@@ -426,7 +285,7 @@ async fn a_drain_longer_than_the_grace_period_exits_1_and_the_rows_are_read_agai
     // Wait until the row was read, then stop.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let h: serde_json::Value = serde_json::from_str(&get(setup.mon, "/health").await.unwrap().1).unwrap();
+        let h: serde_json::Value = serde_json::from_str(&col.get("/health").await.unwrap().1).unwrap();
         if h["events_total"].as_u64() >= Some(1) {
             break;
         }
@@ -434,17 +293,18 @@ async fn a_drain_longer_than_the_grace_period_exits_1_and_the_rows_are_read_agai
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Whether the batch is already in flight or flushed by the drain, its write hangs.
-    let (code, err) = terminate(child).await;
+    let (code, err) = terminate(&mut col).await;
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("did not drain within CDC_SHUTDOWN_GRACE_MS (300 ms)"), "{err}");
 
     // The unacknowledged row is read again after a restart.
     emu.faults().clear();
-    let mut child = spawn_with_grace("30000");
-    wait_ready(&mut child, setup.mon).await;
+    col.set("CDC_SHUTDOWN_GRACE_MS", "30000");
+    col.spawn();
+    col.wait_ready().await;
     let got = wait_ids(&emu, &schema, 1).await;
     assert!(got.iter().all(|id| *id == 7), "{got:?}");
-    let (code, err) = terminate(child).await;
+    let (code, err) = terminate(&mut col).await;
     assert_eq!(code, Some(0), "{err}");
     emu.shutdown().await;
 }

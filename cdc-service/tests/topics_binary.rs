@@ -6,27 +6,25 @@
 //! per topic on `/metrics`; with a signal table configured, a snapshot signal row sends the
 //! table's rows again (`op: r`) while it streams, and no topic is created for the signal table.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cdc_core::datahub::model::{NewField, NewRecordType, NewTopic};
 use cdc_core::datahub::tuple::Layout;
 use cdc_core::datahub::{Credentials, DataHubClient, DataHubConfig};
-use cdc_tests::mariadb::{self, exec, REPL_PASSWORD, REPL_USER};
+use cdc_tests::mariadb::{self, exec, REPL_USER};
+use common::{database_env, free_port, text, BIN};
 use datahub_emulator::{Emulator, EmulatorConfig, RecordData};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cdc-collector");
 const PROJECT: &str = "svc_project";
 const ID: &str = "svc_access_id";
 const KEY: &str = "svc-access-key-Tp31";
 
 fn env(db: &mariadb::TestServer, schema: &str, endpoint: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("DATABASE_HOST", db.host.clone()),
-        ("DATABASE_PORT", db.port.to_string()),
-        ("DATABASE_USERNAME", REPL_USER.to_owned()),
-        ("DATABASE_PASSWORD", REPL_PASSWORD.to_owned()),
-        ("DATABASE_SCHEMA", schema.to_owned()),
+    let mut env = database_env(&db.host, db.port, schema);
+    env.extend([
         ("DATAHUB_ENDPOINT", endpoint.to_owned()),
         ("DATAHUB_ACCESS_ID", ID.to_owned()),
         ("DATAHUB_ACCESS_KEY", KEY.to_owned()),
@@ -34,7 +32,8 @@ fn env(db: &mariadb::TestServer, schema: &str, endpoint: &str) -> Vec<(&'static 
         ("CDC_SERVER_ID", mariadb::unique_server_id().to_string()),
         ("CDC_BATCH_LINGER_MS", "20".to_owned()),
         ("CDC_SNAPSHOT_MODE", "never".to_owned()),
-    ]
+    ]);
+    env
 }
 
 async fn run_validate(vars: Vec<(&'static str, String)>) -> (Option<i32>, String) {
@@ -45,15 +44,14 @@ async fn run_validate(vars: Vec<(&'static str, String)>) -> (Option<i32>, String
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .unwrap();
-        (o.status.code(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        (o.status.code(), text(&o))
     })
     .await
     .unwrap()
 }
 
 async fn get(port: u16, path: &str) -> Option<String> {
-    let res = reqwest::Client::new().get(format!("http://127.0.0.1:{port}{path}")).send().await.ok()?;
-    res.text().await.ok()
+    common::get(port, path).await.map(|(_, body)| body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,7 +110,7 @@ async fn validate_names_mismatches_and_run_creates_a_topic_per_table() {
     assert!(out.contains("topic all_rows: TUPLE topic for 2 tables"), "{out}");
 
     // `run`: a created DTS topic per table, on /health, written, counted.
-    let mon = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mon = free_port();
     let dir = tempfile::tempdir().unwrap();
     let mut vars = env(&db, &schema, &emu.endpoint());
     vars.extend([

@@ -2,10 +2,17 @@
 //! a start with no topics that clients then create (CreateTopic, AppendField, DeleteTopic).
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use cdc_core::datahub::sign;
 use serde_json::{json, Value};
+
+/// The endpoint the emulator prints as the first line on its stdout.
+fn printed_endpoint(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    line.trim().to_owned()
+}
 
 async fn signed(method: &str, endpoint: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let date = sign::http_date(chrono::Utc::now());
@@ -57,10 +64,8 @@ async fn binary_serves_topics_file_faults_and_jsonl() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let endpoint = line.trim().to_owned();
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "{line}");
+    let endpoint = printed_endpoint(&mut child);
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
 
     let (s, v) = signed("GET", &endpoint, "/projects/bin_project/topics/orders", None).await;
     assert_eq!((s, v["ErrorCode"].as_str()), (500, Some("InternalServerError")), "--fault applies once");
@@ -95,9 +100,7 @@ async fn binary_starts_with_no_topics_and_creates_them() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let endpoint = line.trim().to_owned();
+    let endpoint = printed_endpoint(&mut child);
     let (s, v) = signed("GET", &endpoint, "/projects/empty_project/topics", None).await;
     assert_eq!((s, v), (200, json!({"TopicNames": []})), "no --topic: no topics");
     let schema = json!({"fields":[{"name":"id","type":"bigint","notnull":true}]}).to_string();

@@ -165,6 +165,17 @@ impl TestServer {
         c
     }
 
+    /// [`Self::source_config`] capturing only `schema`, with the schema history at `history`
+    /// as the schema provider (what the collector uses where the binlog carries no column
+    /// metadata).
+    pub fn source_config_with_history(&self, name: &str, schema: &str, history: &std::path::Path) -> SourceConfig {
+        let mut c = self.source_config(name);
+        c.schemas = vec![schema.to_owned()];
+        let provider = cdc_core::schema_history::HistoryProvider::new(history, vec![schema.to_owned()]);
+        c.schema_provider = Some(std::sync::Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
+        c
+    }
+
     /// What most source tests begin with: a fresh schema `<prefix>_<random>`, a source
     /// (logical name `prefix`, [`Self::source_config`]) capturing only that schema, started at
     /// the end of the binlog, and an admin connection. Returns (schema, source, connection).

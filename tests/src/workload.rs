@@ -144,6 +144,12 @@ impl WorkloadConfig {
             big_row_fraction: 0.01,
         }
     }
+
+    /// [`WorkloadConfig::new`] for a burst that fills the tables: `txns` transactions per
+    /// worker, as fast as they go, no 1 MB BLOBs.
+    pub fn burst(seed: u64, schema: impl Into<String>, txns: u64) -> Self {
+        Self { txn_per_sec: 0.0, max_txns: Some(txns), big_row_fraction: 0.0, ..Self::new(seed, schema) }
+    }
 }
 
 /// What a workload did.

@@ -28,19 +28,17 @@ use cdc_core::datahub::{
     Credentials, DataHubClient, DataHubConfig, FailureMode, MultiTopicSink, RecordKind, RetryPolicy, TopicCreation,
     TopicRouting, TopicsConfig,
 };
-use cdc_core::pipeline::{self, PipelineConfig};
-use cdc_core::position::{BinlogPosition, StartPosition};
+use cdc_core::position::BinlogPosition;
 use cdc_core::source::{BinlogSource, TableFilter};
 use cdc_core::status::Status;
 use cdc_tests::mariadb::{exec, server, TestServer};
+use cdc_tests::pipeline::{binlog_end, order, streaming_config};
 use cdc_tests::pydatahub;
 use cdc_tests::verify::{verify_table, TopicEvent};
 use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle, FaultKind, FaultRule, FaultTimes, Op as EmuOp};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use mysql_async::prelude::Queryable;
 use serde_json::{json, Value as Json};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 const PROJECT: &str = "cdc_project";
 const ID: &str = "topics_id";
@@ -88,30 +86,15 @@ fn topics(template: &str, create: Option<RecordKind>, layout: Option<Layout>, mo
     }
 }
 
+/// The pipeline and its sink's topic registry.
 struct Running {
-    cancel: CancellationToken,
-    task: JoinHandle<Result<(), pipeline::PipelineError>>,
+    pipeline: cdc_tests::pipeline::Running,
     registry: TopicRegistry,
 }
 
 impl Running {
     async fn stop(self) {
-        self.cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("pipeline drains within 30 s")
-            .expect("pipeline task")
-            .expect("pipeline ends cleanly");
-    }
-}
-
-fn fast_config() -> PipelineConfig {
-    PipelineConfig {
-        start: StartPosition::Latest,
-        checkpoint_interval_ms: 50,
-        sink_retry_initial_ms: 20,
-        sink_retry_max_ms: 200,
-        ..PipelineConfig::default()
+        self.pipeline.stop(Duration::from_secs(30)).await;
     }
 }
 
@@ -133,21 +116,14 @@ async fn start(
     let sink = MultiTopicSink::connect(base(emu), cfg, Some(pool), &tables, registry.clone()).await?;
     let status = Status::new();
     let source = BinlogSource::new(scfg, status.clone());
-    let cancel = CancellationToken::new();
-    let task =
-        tokio::spawn(pipeline::run(source, sink, offsets.clone(), fast_config(), status.clone(), cancel.clone()));
-    for _ in 0..300 {
-        if status.snapshot().readiness().is_ok() {
-            return Ok(Running { cancel, task, registry });
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("pipeline not ready: {:?}", status.snapshot());
+    let pipeline = cdc_tests::pipeline::Running::spawn(source, sink, offsets, streaming_config(), status);
+    pipeline.wait_ready(300).await;
+    Ok(Running { pipeline, registry })
 }
 
 /// Waits until the checkpoint reaches the server's current binlog end, or panics.
 async fn wait_caught_up(db: &TestServer, offsets: &FileOffsetStore, secs: u64) {
-    let target = binlog_end(db).await;
+    let target = order(&binlog_end(db).await);
     for _ in 0..secs * 20 {
         if offsets.load().unwrap().and_then(|cp| cp.position().cloned()).is_some_and(|p| order(&p) >= target) {
             return;
@@ -155,16 +131,6 @@ async fn wait_caught_up(db: &TestServer, offsets: &FileOffsetStore, secs: u64) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("checkpoint {:?} never reached {target:?}", offsets.load().unwrap());
-}
-
-async fn binlog_end(db: &TestServer) -> (u64, u64) {
-    let mut c = db.admin_conn().await;
-    let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog on");
-    order(&BinlogPosition::new(row.get::<String, _>(0).unwrap(), row.get::<u64, _>(1).unwrap()))
-}
-
-fn order(p: &BinlogPosition) -> (u64, u64) {
-    (p.file_index().expect("numbered binlog files"), p.pos)
 }
 
 async fn create_tables(db: &TestServer, schema: &str) -> mysql_async::Conn {
@@ -575,7 +541,8 @@ async fn values_a_field_cannot_hold_fail_or_go_to_the_dead_letter_topic() {
         let edge_topic = format!("t_{schema}_edge");
         match mode {
             FailureMode::Fail => {
-                let res = tokio::time::timeout(Duration::from_secs(30), run.task).await.expect("stops").unwrap();
+                let res =
+                    tokio::time::timeout(Duration::from_secs(30), run.pipeline.task).await.expect("stops").unwrap();
                 let err = format!("{:#}", res.expect_err("the collector stops"));
                 assert!(err.contains(&format!("{schema}.edge.b")), "{err}");
                 assert!(err.contains("-9223372036854775808"), "{err}");

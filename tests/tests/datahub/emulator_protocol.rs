@@ -820,6 +820,23 @@ async fn concurrent_writers_get_gapless_sequences() {
     emu.shutdown().await;
 }
 
+/// GET `/projects/{P}?z=1&a=2&flag` on `emu`, signed as if the resource were `resource`;
+/// returns the status.
+async fn get_signed_as(http: &reqwest::Client, emu: &EmulatorHandle, resource: &str) -> reqwest::StatusCode {
+    let date = sign::http_date(chrono::Utc::now());
+    let sts =
+        sign::string_to_sign("GET", Some("application/json"), &date, [("x-datahub-client-version", "1.1")], resource);
+    http.get(format!("{}/projects/{P}?z=1&a=2&flag", emu.endpoint()))
+        .header("Content-Type", "application/json")
+        .header("Date", &date)
+        .header("x-datahub-client-version", "1.1")
+        .header("Authorization", sign::authorization(&sign::Credentials::new(ID, KEY), &sts))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test]
 async fn query_strings_are_signed_in_the_sdk_forms() {
     let emu = start(None).await;
@@ -830,43 +847,9 @@ async fn query_strings_are_signed_in_the_sdk_forms() {
         format!("/projects/{P}?a=2&flag=&z=1"),
         format!("/projects/{P}?z=1&a=2&flag"),
     ] {
-        let date = sign::http_date(chrono::Utc::now());
-        let sts = sign::string_to_sign(
-            "GET",
-            Some("application/json"),
-            &date,
-            [("x-datahub-client-version", "1.1")],
-            &resource,
-        );
-        let r = http
-            .get(format!("{}/projects/{P}?z=1&a=2&flag", emu.endpoint()))
-            .header("Content-Type", "application/json")
-            .header("Date", &date)
-            .header("x-datahub-client-version", "1.1")
-            .header("Authorization", sign::authorization(&sign::Credentials::new(ID, KEY), &sts))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "resource form {resource}");
+        assert_eq!(get_signed_as(&http, &emu, &resource).await, 200, "resource form {resource}");
     }
-    let date = sign::http_date(chrono::Utc::now());
-    let sts = sign::string_to_sign(
-        "GET",
-        Some("application/json"),
-        &date,
-        [("x-datahub-client-version", "1.1")],
-        &format!("/projects/{P}?a=3"),
-    );
-    let r = http
-        .get(format!("{}/projects/{P}?z=1&a=2&flag", emu.endpoint()))
-        .header("Content-Type", "application/json")
-        .header("Date", &date)
-        .header("x-datahub-client-version", "1.1")
-        .header("Authorization", sign::authorization(&sign::Credentials::new(ID, KEY), &sts))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401, "a different query is refused");
+    assert_eq!(get_signed_as(&http, &emu, &format!("/projects/{P}?a=3")).await, 401, "a different query is refused");
     emu.shutdown().await;
 }
 

@@ -22,16 +22,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
-use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink, RetryPolicy};
+use cdc_core::datahub::{DataHubSink, RetryPolicy};
 use cdc_core::event::{ChangeEvent, Op, Row, RowsEventInfo, SourceInfo, Value};
 use cdc_core::pipeline::{self, PipelineConfig};
 use cdc_core::position::StartPosition;
 use cdc_core::source::BinlogSource;
 use cdc_core::status::Status;
 use cdc_tests::mariadb::{exec, server, TestServer};
+use cdc_tests::pipeline::{Hub, Running};
 use cdc_tests::pydatahub::repo_root;
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};
-use datahub_emulator::{Emulator, EmulatorConfig, RecordData};
+use datahub_emulator::RecordData;
 use mysql_async::prelude::Queryable;
 use serde_json::{json, Value as Json};
 use tokio_util::sync::CancellationToken;
@@ -40,6 +41,7 @@ const PROJECT: &str = "flink_project";
 const TOPIC: &str = "flink_events";
 const ID: &str = "flink_id";
 const KEY: &str = "flink_secret_key";
+const HUB: Hub = Hub { project: PROJECT, topic: TOPIC, id: ID, key: KEY };
 
 /// The one option set a Flink user writes (README "Reading the topic with Flink").
 const FORMAT_OPTIONS: [(&str, &str); 1] = [("debezium-json.timestamp-format.standard", "SQL")];
@@ -352,7 +354,7 @@ async fn start_pipeline(
     scfg.schemas = vec![schema.to_owned()];
     let status = Status::new();
     let source = BinlogSource::new(scfg, status.clone());
-    let mut dcfg = DataHubConfig::new(emu.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
+    let mut dcfg = HUB.sink_config(emu);
     dcfg.retry = RetryPolicy { max_attempts: 3, backoff_ms: 10, max_backoff_ms: 100 };
     let sink = DataHubSink::connect(dcfg).await.expect("DataHub sink connects");
     let pcfg = PipelineConfig {
@@ -362,16 +364,9 @@ async fn start_pipeline(
         sink_retry_max_ms: 300,
         ..PipelineConfig::default()
     };
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(pipeline::run(source, sink, offsets.clone(), pcfg, status.clone(), cancel.clone()));
-    for _ in 0..500 {
-        if status.snapshot().readiness().is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(status.snapshot().readiness().is_ok(), "pipeline not ready: {:?}", status.snapshot());
-    (status, cancel, task)
+    let run = Running::spawn(source, sink, offsets, pcfg, status);
+    run.wait_ready(500).await;
+    (run.status, run.cancel, run.task)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,18 +387,13 @@ async fn flink_rebuilds_every_table_of_the_all_types_workload_with_one_option_se
     let mut c = db.admin_conn().await;
     workload::create_tables(&mut c, &schema).await;
     exec(&mut c, &[&format!("CREATE TABLE `{schema}`.f_edge {EDGE_DDL}")]).await;
-    let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 3, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let (status, cancel, task) = start_pipeline(&db, &schema, &emu, &offsets).await;
 
-    let mut w = WorkloadConfig::new(seed, schema.clone());
-    w.txn_per_sec = 0.0;
-    w.max_txns = Some(60);
+    let mut w = WorkloadConfig::burst(seed, schema.clone(), 60);
     w.key_space = 60;
-    w.big_row_fraction = 0.0;
     let stats = workload::start(&db, &w).join().await;
     eprintln!("workload: {stats:?}");
     // w_bulk is written only by the workload's large transaction: a small one, twice (updates).

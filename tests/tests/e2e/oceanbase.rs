@@ -5,35 +5,27 @@
 //! shipped to the DataHub emulator. The all-types workload is verified exactly, across a
 //! crash-like kill of the collector and converter restarts in the middle of transactions.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
-use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink, RetryPolicy};
-use cdc_core::pipeline::{self, PipelineConfig};
-use cdc_core::schema_history::HistoryProvider;
+use cdc_core::pipeline::PipelineConfig;
 use cdc_core::snapshot::{SnapshotConfig, SnapshotMode, SnapshotThenStream};
 use cdc_core::source::{BinlogSource, ChangeSource, SourceError};
 use cdc_core::status::Status;
-use cdc_tests::mariadb::{server, TestServer, REPL_PASSWORD, REPL_USER};
-use cdc_tests::verify::{decode, verify_workload, TopicEvent};
+use cdc_tests::mariadb::{server, TestServer};
+use cdc_tests::pipeline::{oceanbase, Hub, Running};
+use cdc_tests::verify::verify_workload;
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};
-use datahub_emulator::{Emulator as DataHub, EmulatorConfig, EmulatorHandle};
+use datahub_emulator::EmulatorHandle;
 use mysql_async::prelude::Queryable;
 use oceanbase_emulator::convert::RestartAt;
-use oceanbase_emulator::{Config, Emulator};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 pub(super) const PROJECT: &str = "ob_project";
 pub(super) const TOPIC: &str = "ob_events";
 pub(super) const ID: &str = "ob_id";
 pub(super) const KEY: &str = "ob_secret_key";
 
-pub(super) struct Running {
-    pub(super) cancel: CancellationToken,
-    pub(super) task: JoinHandle<Result<(), pipeline::PipelineError>>,
-}
+pub(super) const HUB: Hub = Hub { project: PROJECT, topic: TOPIC, id: ID, key: KEY };
 
 pub(super) async fn start(
     ob: &TestServer,
@@ -42,24 +34,13 @@ pub(super) async fn start(
     offsets: &FileOffsetStore,
     history: &std::path::Path,
 ) -> Running {
-    let mut scfg = ob.source_config("ob");
-    scfg.schemas = vec![schema.to_owned()];
-    let provider = HistoryProvider::new(history, vec![schema.to_owned()]);
-    scfg.schema_provider = Some(Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
+    let scfg = ob.source_config_with_history("ob", schema, history);
     let status = Status::new();
     let binlog = BinlogSource::new(scfg, status.clone());
     let source = SnapshotThenStream::new(binlog, SnapshotMode::Never, SnapshotConfig::new("ob"), status.clone());
-    let mut dcfg = DataHubConfig::new(dh.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
-    dcfg.retry = RetryPolicy { max_attempts: 2, backoff_ms: 10, max_backoff_ms: 100 };
-    let sink = DataHubSink::connect(dcfg).await.expect("DataHub sink connects");
+    let sink = HUB.sink(dh).await;
     let pcfg = PipelineConfig { checkpoint_interval_ms: 50, ..PipelineConfig::default() };
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(pipeline::run(source, sink, offsets.clone(), pcfg, status, cancel.clone()));
-    Running { cancel, task }
-}
-
-pub(super) fn events_of(dh: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
-    decode(dh.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
+    Running::spawn(source, sink, offsets, pcfg, status)
 }
 
 /// Waits until the stored checkpoint reaches what the emulator's SHOW MASTER STATUS says (it
@@ -67,14 +48,14 @@ pub(super) fn events_of(dh: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
 pub(super) async fn wait_caught_up(ob: &TestServer, db: &TestServer, schema: &str, dh: &EmulatorHandle) {
     let mut c = db.admin_conn().await;
     for _ in 0..600 {
-        let events = events_of(dh, schema);
+        let events = HUB.events_of(dh, schema);
         let report = verify_workload(&mut c, &events, schema).await;
         if report.is_clean() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let events = events_of(dh, schema);
+    let events = HUB.events_of(dh, schema);
     let report = verify_workload(&mut c, &events, schema).await;
     let _ = ob;
     panic!("never caught up through the OceanBase emulator: {report:#?}");
@@ -85,15 +66,10 @@ async fn the_all_types_workload_through_the_oceanbase_emulator_survives_kills_an
     let seed = workload::seed_from_env();
     let _guard = SeedGuard(seed);
     let db = server().await;
-    let mut cfg = Config::new(db.host.clone(), db.port, REPL_USER, REPL_PASSWORD);
-    cfg.heartbeat = Duration::from_millis(200);
-    let ob_emu = Emulator::start(cfg).await.expect("OceanBase emulator starts");
-    let ob = TestServer { host: "127.0.0.1".into(), port: ob_emu.local_addr().port() };
+    let (ob_emu, ob) = oceanbase(&db, Duration::from_millis(200)).await;
     let schema = db.fresh_schema("ob_e2e").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
-    let dh = DataHub::start(EmulatorConfig::single(PROJECT, TOPIC, 3, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("DataHub emulator starts");
+    let dh = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let history = dir.path().join("offsets.json.schema_history.jsonl");
@@ -136,8 +112,7 @@ async fn the_all_types_workload_through_the_oceanbase_emulator_survives_kills_an
         ob_emu.restart_converter(RestartAt::InTransaction).await;
         tokio::time::sleep(Duration::from_millis(1000)).await;
         // A crash-like stop of the collector, then a restart from its checkpoint.
-        col.task.abort();
-        let _ = col.task.await;
+        col.kill().await;
         eprintln!(
             "round {round}: converter restarted, collector killed at {:?}",
             offsets.load().unwrap().map(|c| c.resume)
@@ -149,7 +124,7 @@ async fn the_all_types_workload_through_the_oceanbase_emulator_survives_kills_an
     wait_caught_up(&ob, &db, &schema, &dh).await;
     col.cancel.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(30), col.task).await;
-    let events = events_of(&dh, &schema);
+    let events = HUB.events_of(&dh, &schema);
     assert!(events.len() > 100, "the workload wrote through the emulator ({} events)", events.len());
     let mut c = db.admin_conn().await;
     let report = verify_workload(&mut c, &events, &schema).await;
@@ -162,23 +137,15 @@ async fn the_all_types_workload_through_the_oceanbase_emulator_survives_kills_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_binlog_service_keeps_the_collector_ready_with_heartbeats_then_delivers() {
     let db = server().await;
-    let mut cfg = Config::new(db.host.clone(), db.port, REPL_USER, REPL_PASSWORD);
-    cfg.heartbeat = Duration::from_millis(100);
-    let ob_emu = Emulator::start(cfg).await.expect("OceanBase emulator starts");
-    let ob = TestServer { host: "127.0.0.1".into(), port: ob_emu.local_addr().port() };
+    let (ob_emu, ob) = oceanbase(&db, Duration::from_millis(100)).await;
     let schema = db.fresh_schema("ob_idle").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
-    let dh = DataHub::start(EmulatorConfig::single(PROJECT, TOPIC, 2, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("DataHub emulator starts");
+    let dh = HUB.start(2).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let history = dir.path().join("h.jsonl");
-    let mut scfg = ob.source_config("ob");
-    scfg.schemas = vec![schema.clone()];
+    let mut scfg = ob.source_config_with_history("ob", &schema, &history);
     scfg.heartbeat_ms = 100;
-    let provider = HistoryProvider::new(&history, vec![schema.clone()]);
-    scfg.schema_provider = Some(Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
     let status = Status::new();
     let source = SnapshotThenStream::new(
         BinlogSource::new(scfg, status.clone()),
@@ -186,18 +153,8 @@ async fn an_idle_binlog_service_keeps_the_collector_ready_with_heartbeats_then_d
         SnapshotConfig::new("ob"),
         status.clone(),
     );
-    let mut dcfg = DataHubConfig::new(dh.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
-    dcfg.retry = RetryPolicy { max_attempts: 2, backoff_ms: 10, max_backoff_ms: 100 };
-    let sink = DataHubSink::connect(dcfg).await.unwrap();
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(pipeline::run(
-        source,
-        sink,
-        offsets.clone(),
-        PipelineConfig::default(),
-        status.clone(),
-        cancel.clone(),
-    ));
+    let sink = HUB.sink(&dh).await;
+    let Running { status, cancel, task } = Running::spawn(source, sink, &offsets, PipelineConfig::default(), status);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while status.snapshot().readiness().is_err() {
         assert!(tokio::time::Instant::now() < deadline, "never ready: {:?}", status.snapshot());
@@ -221,7 +178,7 @@ async fn an_idle_binlog_service_keeps_the_collector_ready_with_heartbeats_then_d
     c.query_drop(format!("INSERT INTO `{schema}`.w_bulk VALUES (1, 1, 'after the idle time')")).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        if events_of(&dh, &schema).iter().any(|e| e.event["after"]["s"] == "after the idle time") {
+        if HUB.events_of(&dh, &schema).iter().any(|e| e.event["after"]["s"] == "after the idle time") {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "the row after the idle time never arrived");

@@ -8,28 +8,22 @@
 use std::time::Duration;
 
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
-use cdc_tests::mariadb::{server, TestServer, REPL_PASSWORD, REPL_USER};
+use cdc_tests::mariadb::server;
+use cdc_tests::pipeline::oceanbase;
 use cdc_tests::verify::verify_workload;
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};
-use datahub_emulator::{Emulator as DataHub, EmulatorConfig};
-use oceanbase_emulator::{Config, Emulator};
 
-use super::oceanbase::{events_of, start, wait_caught_up, ID, KEY, PROJECT, TOPIC};
+use super::oceanbase::{start, wait_caught_up, HUB};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn odp_dropping_every_session_mid_stream_loses_and_reorders_nothing() {
     let seed = workload::seed_from_env();
     let _guard = SeedGuard(seed);
     let db = server().await;
-    let mut cfg = Config::new(db.host.clone(), db.port, REPL_USER, REPL_PASSWORD);
-    cfg.heartbeat = Duration::from_millis(200);
-    let ob_emu = Emulator::start(cfg).await.expect("OceanBase emulator starts");
-    let ob = TestServer { host: "127.0.0.1".into(), port: ob_emu.local_addr().port() };
+    let (ob_emu, ob) = oceanbase(&db, Duration::from_millis(200)).await;
     let schema = db.fresh_schema("ob_drop").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
-    let dh = DataHub::start(EmulatorConfig::single(PROJECT, TOPIC, 3, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("DataHub emulator starts");
+    let dh = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let history = dir.path().join("offsets.json.schema_history.jsonl");
@@ -47,9 +41,9 @@ async fn odp_dropping_every_session_mid_stream_loses_and_reorders_nothing() {
     for _ in 0..4 {
         // Wait until rows flow again after the last drop (the collector reconnected and
         // delivers), then drop every session.
-        let before = events_of(&dh, &schema).len();
+        let before = HUB.events_of(&dh, &schema).len();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while events_of(&dh, &schema).len() <= before {
+        while HUB.events_of(&dh, &schema).len() <= before {
             assert!(tokio::time::Instant::now() < deadline, "no event after a drop: the collector did not reconnect");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -62,7 +56,7 @@ async fn odp_dropping_every_session_mid_stream_loses_and_reorders_nothing() {
             assert!(tokio::time::Instant::now() < deadline, "the collector never reconnected after a drop");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        eprintln!("ODP dropped every session ({drops}) with {} events delivered", events_of(&dh, &schema).len());
+        eprintln!("ODP dropped every session ({drops}) with {} events delivered", HUB.events_of(&dh, &schema).len());
     }
     let stats = writers.stop().await;
     eprintln!("workload: {stats:?}");
@@ -71,7 +65,7 @@ async fn odp_dropping_every_session_mid_stream_loses_and_reorders_nothing() {
     col.cancel.cancel();
     let ended = tokio::time::timeout(Duration::from_secs(30), col.task).await.expect("the pipeline stops");
     assert!(ended.expect("no panic").is_ok(), "the pipeline ended without an error");
-    let events = events_of(&dh, &schema);
+    let events = HUB.events_of(&dh, &schema);
     let mut c = db.admin_conn().await;
     let report = verify_workload(&mut c, &events, &schema).await;
     eprintln!("verifier after {drops} drops: {report}");

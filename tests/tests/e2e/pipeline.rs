@@ -6,64 +6,25 @@
 use std::time::Duration;
 
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
-use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink, RetryPolicy};
-use cdc_core::pipeline::{self, PipelineConfig};
-use cdc_core::position::{BinlogPosition, StartPosition};
+use cdc_core::datahub::DataHubSink;
+use cdc_core::pipeline::PipelineConfig;
+use cdc_core::position::BinlogPosition;
 use cdc_core::source::BinlogSource;
 use cdc_core::status::{StageState, Status};
 use cdc_tests::mariadb::{exec, server, TestServer};
-use cdc_tests::verify::{decode, verify_table, TopicEvent};
-use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Op as EmuOp};
+use cdc_tests::pipeline::{binlog_end, order, streaming_config, Hub, Running};
+use cdc_tests::verify::{verify_table, TopicEvent};
+use datahub_emulator::{EmulatorHandle, Op as EmuOp};
 use mysql_async::prelude::Queryable;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 const PROJECT: &str = "cdc_project";
 const TOPIC: &str = "cdc_events";
 const ID: &str = "e2e_id";
 const KEY: &str = "e2e_secret_key";
 
-async fn emulator(shards: u32) -> EmulatorHandle {
-    Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, shards, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts")
-}
+const HUB: Hub = Hub { project: PROJECT, topic: TOPIC, id: ID, key: KEY };
 
-/// A running pipeline.
-struct Running {
-    status: Status,
-    cancel: CancellationToken,
-    task: JoinHandle<Result<(), pipeline::PipelineError>>,
-}
-
-impl Running {
-    /// Graceful stop: cancel, wait for drain and final checkpoint.
-    async fn stop(self) {
-        self.cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("pipeline drains within 30 s")
-            .expect("pipeline task")
-            .expect("pipeline ends cleanly");
-    }
-
-    /// Crash-like stop: the task is aborted mid-flight; no drain, no final checkpoint.
-    async fn kill(self) {
-        self.task.abort();
-        let _ = self.task.await;
-    }
-
-    async fn wait_ready(&self) {
-        for _ in 0..300 {
-            if self.status.snapshot().readiness().is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("pipeline not ready: {:?}", self.status.snapshot());
-    }
-}
-
+/// Starts the pipeline from `schema` to the emulator's topic; returns once it is ready.
 async fn start_pipeline(
     db: &TestServer,
     schema: &str,
@@ -75,35 +36,19 @@ async fn start_pipeline(
     scfg.schemas = vec![schema.to_owned()];
     let status = Status::new();
     let source = BinlogSource::new(scfg, status.clone());
-    let mut dcfg = DataHubConfig::new(emu.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
-    dcfg.retry = RetryPolicy { max_attempts: 2, backoff_ms: 10, max_backoff_ms: 100 };
+    let mut dcfg = HUB.sink_config(emu);
     dcfg.request_timeout_ms = 5_000;
     let sink = DataHubSink::connect(dcfg).await.expect("DataHub sink connects");
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(pipeline::run(source, sink, offsets.clone(), pcfg, status.clone(), cancel.clone()));
-    let r = Running { status, cancel, task };
-    r.wait_ready().await;
+    let r = Running::spawn(source, sink, offsets, pcfg, status);
+    r.wait_ready(300).await;
     r
-}
-
-fn fast_config() -> PipelineConfig {
-    PipelineConfig {
-        start: StartPosition::Latest,
-        checkpoint_interval_ms: 50,
-        sink_retry_initial_ms: 20,
-        sink_retry_max_ms: 200,
-        ..PipelineConfig::default()
-    }
 }
 
 /// Waits until the checkpoint reaches the server's current binlog end (everything written so
 /// far is acknowledged), or panics after `secs`.
 async fn wait_caught_up(db: &TestServer, offsets: &FileOffsetStore, secs: u64) {
-    let mut c = db.admin_conn().await;
-    let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog on");
-    let file: String = row.get(0).unwrap();
-    let pos: u64 = row.get(1).unwrap();
-    let target = order(&BinlogPosition::new(file.clone(), pos));
+    let end = binlog_end(db).await;
+    let target = order(&end);
     for _ in 0..secs * 20 {
         if let Some(cp) = offsets.load().unwrap() {
             if order(&cp.position().cloned().unwrap()) >= target {
@@ -112,16 +57,7 @@ async fn wait_caught_up(db: &TestServer, offsets: &FileOffsetStore, secs: u64) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("checkpoint {:?} never reached {file}:{pos}", offsets.load().unwrap());
-}
-
-/// Binlog order of a position: (file index, offset).
-fn order(p: &BinlogPosition) -> (u64, u64) {
-    (p.file_index().expect("binlog file names end in a number"), p.pos)
-}
-
-fn events_of(emu: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
-    decode(emu.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
+    panic!("checkpoint {:?} never reached {end}", offsets.load().unwrap());
 }
 
 async fn create_tables(db: &TestServer, schema: &str) -> mysql_async::Conn {
@@ -145,10 +81,10 @@ async fn inserts_updates_deletes_on_two_tables_arrive_as_contract_json_in_order(
     let db = server().await;
     let schema = db.fresh_schema("e2e_basic").await;
     let mut c = create_tables(&db, &schema).await;
-    let emu = emulator(3).await;
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
-    let run = start_pipeline(&db, &schema, &emu, &offsets, fast_config()).await;
+    let run = start_pipeline(&db, &schema, &emu, &offsets, streaming_config()).await;
 
     exec(
         &mut c,
@@ -171,9 +107,9 @@ async fn inserts_updates_deletes_on_two_tables_arrive_as_contract_json_in_order(
     )
     .await;
     wait_caught_up(&db, &offsets, 30).await;
-    run.stop().await;
+    run.stop(Duration::from_secs(30)).await;
 
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     // 2 + 3 inserts, 1 + 2 updates, PK change = d + c, 1 delete, a transaction of 3 = 14 events.
     assert_eq!(events.len(), 14, "events: {:#?}", events.iter().map(|e| &e.event).collect::<Vec<_>>());
     let first_customer =
@@ -258,19 +194,19 @@ async fn restarts_mid_stream_graceful_and_crash_lose_nothing() {
     let db = server().await;
     let schema = db.fresh_schema("e2e_restart").await;
     create_tables(&db, &schema).await;
-    let emu = emulator(4).await;
+    let emu = HUB.start(4).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
 
     // Round 1: graceful stop while the workload is running.
-    let run = start_pipeline(&db, &schema, &emu, &offsets, fast_config()).await;
+    let run = start_pipeline(&db, &schema, &emu, &offsets, streaming_config()).await;
     let w = tokio::spawn(workload(db.clone(), schema.clone(), 0, 200));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    run.stop().await;
+    run.stop(Duration::from_secs(30)).await;
     // Round 2: resume from the stored checkpoint, then crash (abort) mid-stream. Checkpoints are
     // rare in this round, so the crash certainly leaves acknowledged events after the last
     // checkpoint: round 3 must replay them (duplicates), never skip anything.
-    let rare = PipelineConfig { checkpoint_interval_ms: 600_000, ..fast_config() };
+    let rare = PipelineConfig { checkpoint_interval_ms: 600_000, ..streaming_config() };
     let run = start_pipeline(&db, &schema, &emu, &offsets, rare).await;
     let acked_before = emu.all_records(PROJECT, TOPIC).len();
     // Writes of its own, in case round 1's workload already finished.
@@ -285,11 +221,11 @@ async fn restarts_mid_stream_graceful_and_crash_lose_nothing() {
     w.await.unwrap();
     // Round 3: more writes while nothing runs, then resume and catch up.
     workload(db.clone(), schema.clone(), 200, 50).await;
-    let run = start_pipeline(&db, &schema, &emu, &offsets, fast_config()).await;
+    let run = start_pipeline(&db, &schema, &emu, &offsets, streaming_config()).await;
     wait_caught_up(&db, &offsets, 60).await;
-    run.stop().await;
+    run.stop(Duration::from_secs(30)).await;
 
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     let mut c = db.admin_conn().await;
     for table in ["customers", "orders"] {
         let report = verify_table(&mut c, &events, &schema, table, &["id"]).await;
@@ -305,10 +241,10 @@ async fn datahub_outage_pauses_the_pipeline_then_it_catches_up() {
     let db = server().await;
     let schema = db.fresh_schema("e2e_outage").await;
     let mut c = create_tables(&db, &schema).await;
-    let emu = emulator(2).await;
+    let emu = HUB.start(2).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
-    let run = start_pipeline(&db, &schema, &emu, &offsets, fast_config()).await;
+    let run = start_pipeline(&db, &schema, &emu, &offsets, streaming_config()).await;
     exec(&mut c, &["INSERT INTO customers VALUES (1,'before outage',1,NULL,NULL)"]).await;
     wait_caught_up(&db, &offsets, 30).await;
     let before = offsets.load().unwrap().unwrap();
@@ -336,9 +272,9 @@ async fn datahub_outage_pauses_the_pipeline_then_it_catches_up() {
 
     emu.faults().clear();
     wait_caught_up(&db, &offsets, 60).await;
-    run.wait_ready().await;
-    run.stop().await;
-    let events = events_of(&emu, &schema);
+    run.wait_ready(300).await;
+    run.stop(Duration::from_secs(30)).await;
+    let events = HUB.events_of(&emu, &schema);
     let first_unacked = events
         .iter()
         .filter(|e| e.event["after"]["name"] != "before outage")
@@ -364,13 +300,13 @@ async fn a_workload_read_back_with_pydatahub_equals_the_database() {
     let db = server().await;
     let schema = db.fresh_schema("e2e_pydatahub").await;
     create_tables(&db, &schema).await;
-    let emu = emulator(3).await;
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
-    let run = start_pipeline(&db, &schema, &emu, &offsets, fast_config()).await;
+    let run = start_pipeline(&db, &schema, &emu, &offsets, streaming_config()).await;
     workload(db.clone(), schema.clone(), 0, 120).await;
     wait_caught_up(&db, &offsets, 60).await;
-    run.stop().await;
+    run.stop(Duration::from_secs(30)).await;
 
     // The official SDK reads the topic (GetCursor + GetRecords on every shard).
     let endpoint = emu.endpoint();
@@ -378,7 +314,7 @@ async fn a_workload_read_back_with_pydatahub_equals_the_database() {
         .await
         .unwrap();
     let read: Vec<TopicEvent> = read.into_iter().filter(|e| e.event["source"]["db"] == schema).collect();
-    let stored = events_of(&emu, &schema);
+    let stored = HUB.events_of(&emu, &schema);
     assert_eq!(read.len(), stored.len(), "pydatahub reads every stored record");
     for (r, s) in read.iter().zip(&stored) {
         assert_eq!((&r.shard, r.sequence, &r.event, &r.attributes), (&s.shard, s.sequence, &s.event, &s.attributes));

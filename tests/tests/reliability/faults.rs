@@ -11,18 +11,16 @@
 use std::time::Duration;
 
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
-use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink, RetryPolicy};
-use cdc_core::pipeline::{self, PipelineConfig};
+use cdc_core::datahub::{DataHubSink, RetryPolicy};
+use cdc_core::pipeline::PipelineConfig;
 use cdc_core::position::StartPosition;
 use cdc_core::source::BinlogSource;
 use cdc_core::status::Status;
 use cdc_tests::mariadb::{server, TestServer};
-use cdc_tests::verify::{decode, interleaved_moves, verify_workload, TopicEvent};
+use cdc_tests::pipeline::{binlog_end, order, Hub, Running};
+use cdc_tests::verify::{interleaved_moves, verify_workload, TopicEvent};
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};
-use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle, FaultKind, FaultRule, FaultTimes, Op};
-use mysql_async::prelude::Queryable;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use datahub_emulator::{EmulatorHandle, FaultKind, FaultRule, FaultTimes, Op};
 
 const PROJECT: &str = "rel_project";
 const TOPIC: &str = "rel_events";
@@ -33,18 +31,14 @@ fn long() -> bool {
     std::env::var("CDC_RELIABILITY_PROFILE").is_ok_and(|p| p == "long")
 }
 
-struct Running {
-    status: Status,
-    cancel: CancellationToken,
-    task: JoinHandle<Result<(), pipeline::PipelineError>>,
-}
+const HUB: Hub = Hub { project: PROJECT, topic: TOPIC, id: ID, key: KEY };
 
 async fn start_pipeline(db: &TestServer, schema: &str, emu: &EmulatorHandle, offsets: &FileOffsetStore) -> Running {
     let mut scfg = db.source_config("rel");
     scfg.schemas = vec![schema.to_owned()];
     let status = Status::new();
     let source = BinlogSource::new(scfg, status.clone());
-    let mut dcfg = DataHubConfig::new(emu.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
+    let mut dcfg = HUB.sink_config(emu);
     dcfg.retry = RetryPolicy { max_attempts: 3, backoff_ms: 10, max_backoff_ms: 100 };
     dcfg.request_timeout_ms = 2_000;
     let sink = DataHubSink::connect(dcfg).await.expect("DataHub sink connects");
@@ -55,39 +49,25 @@ async fn start_pipeline(db: &TestServer, schema: &str, emu: &EmulatorHandle, off
         sink_retry_max_ms: 300,
         ..PipelineConfig::default()
     };
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(pipeline::run(source, sink, offsets.clone(), pcfg, status.clone(), cancel.clone()));
-    for _ in 0..500 {
-        if status.snapshot().readiness().is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(status.snapshot().readiness().is_ok(), "pipeline not ready: {:?}", status.snapshot());
-    Running { status, cancel, task }
+    let run = Running::spawn(source, sink, offsets, pcfg, status);
+    run.wait_ready(500).await;
+    run
 }
 
 /// Waits until the checkpoint reaches the server's binlog end, or panics after `secs`.
 async fn wait_caught_up(db: &TestServer, offsets: &FileOffsetStore, run: &Running, secs: u64) {
-    let mut c = db.admin_conn().await;
-    let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog on");
-    let file: String = row.get(0).unwrap();
-    let pos: u64 = row.get(1).unwrap();
-    let target = (file.rsplit('.').next().unwrap().parse::<u64>().unwrap(), pos);
+    let end = binlog_end(db).await;
+    let target = order(&end);
     for _ in 0..secs * 10 {
         if let Some(cp) = offsets.load().unwrap() {
-            if (cp.position().cloned().unwrap().file_index().unwrap(), cp.position().cloned().unwrap().pos) >= target {
+            if order(&cp.position().cloned().unwrap()) >= target {
                 return;
             }
         }
         assert!(!run.task.is_finished(), "pipeline stopped: {:?}", run.status.snapshot());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("checkpoint {:?} never reached {file}:{pos}; {:?}", offsets.load().unwrap(), run.status.snapshot());
-}
-
-fn events_of(emu: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
-    decode(emu.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
+    panic!("checkpoint {:?} never reached {end}; {:?}", offsets.load().unwrap(), run.status.snapshot());
 }
 
 /// Every fault the emulator knows, applied to the writes while the workload runs, then a shard
@@ -100,9 +80,7 @@ async fn datahub_faults_during_an_all_types_workload_lose_nothing() {
     let schema = db.fresh_schema("rel_faults").await;
     let mut admin = db.admin_conn().await;
     workload::create_tables(&mut admin, &schema).await;
-    let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 4, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
+    let emu = HUB.start(4).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let run = start_pipeline(&db, &schema, &emu, &offsets).await;
@@ -155,7 +133,7 @@ async fn datahub_faults_during_an_all_types_workload_lose_nothing() {
     run.cancel.cancel();
     tokio::time::timeout(Duration::from_secs(30), run.task).await.expect("drains").unwrap().expect("clean end");
 
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     let mut c = db.admin_conn().await;
     let report = verify_workload(&mut c, &events, &schema).await;
     eprintln!("verifier: {report}");
@@ -187,9 +165,7 @@ async fn a_100k_row_transaction_and_1mb_rows_arrive_whole() {
     let schema = db.fresh_schema("rel_big").await;
     let mut admin = db.admin_conn().await;
     workload::create_tables(&mut admin, &schema).await;
-    let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 2, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
+    let emu = HUB.start(2).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let run = start_pipeline(&db, &schema, &emu, &offsets).await;
@@ -203,7 +179,7 @@ async fn a_100k_row_transaction_and_1mb_rows_arrive_whole() {
     wait_caught_up(&db, &offsets, &run, 240).await;
     run.cancel.cancel();
     tokio::time::timeout(Duration::from_secs(30), run.task).await.expect("drains").unwrap().expect("clean end");
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     let bulk = events.iter().filter(|e| e.table().ends_with(".w_bulk")).count();
     assert!(bulk >= 100_000, "only {bulk} events of the 100 000-row transaction");
     let mut c = db.admin_conn().await;

@@ -87,13 +87,10 @@ async fn run_on(db: TestServer, metadata: &'static str, seed: u64) -> Run {
     let mut fixed = vec![format!("USE `{schema}`")];
     fixed.extend(FIXED_ROWS.iter().map(|s| s.to_string()));
     exec(&mut c, &fixed.iter().map(String::as_str).collect::<Vec<_>>()).await;
-    let mut w = WorkloadConfig::new(seed, schema.clone());
+    let mut w = WorkloadConfig::burst(seed, schema.clone(), 80);
     w.workers = 1;
-    w.txn_per_sec = 0.0;
-    w.max_txns = Some(80);
     w.rollback_fraction = 0.1;
     w.key_space = 40;
-    w.big_row_fraction = 0.0;
     workload::start(&db, &w).join().await;
     // A marker row last, so every workload event is received before it.
     exec(&mut c, &[&format!("INSERT INTO `{schema}`.w_bulk VALUES (999999, 1, 'end')")]).await;

@@ -8,53 +8,22 @@
 use std::time::Duration;
 
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
-use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink, RetryPolicy};
-use cdc_core::pipeline::{self, PipelineConfig};
-use cdc_core::position::BinlogPosition;
+use cdc_core::pipeline::PipelineConfig;
 use cdc_core::snapshot::{SnapshotConfig, SnapshotMode, SnapshotThenStream, TableState};
 use cdc_core::source::BinlogSource;
 use cdc_core::status::{SnapshotPhase, Status};
 use cdc_tests::mariadb::{exec, server, TestServer};
-use cdc_tests::verify::{decode, verify_workload, TopicEvent};
+use cdc_tests::pipeline::{binlog_end, order, Hub, Running};
+use cdc_tests::verify::{verify_workload, TopicEvent};
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};
-use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
-use mysql_async::prelude::Queryable;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use datahub_emulator::EmulatorHandle;
 
 const PROJECT: &str = "snap_project";
 const TOPIC: &str = "snap_events";
 const ID: &str = "snap_id";
 const KEY: &str = "snap_secret_key";
 
-async fn emulator() -> EmulatorHandle {
-    Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 3, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts")
-}
-
-struct Running {
-    status: Status,
-    cancel: CancellationToken,
-    task: JoinHandle<Result<(), pipeline::PipelineError>>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(60), self.task)
-            .await
-            .expect("pipeline drains")
-            .expect("pipeline task")
-            .expect("pipeline ends cleanly");
-    }
-
-    /// Crash-like: no drain, no final checkpoint.
-    async fn kill(self) {
-        self.task.abort();
-        let _ = self.task.await;
-    }
-}
+const HUB: Hub = Hub { project: PROJECT, topic: TOPIC, id: ID, key: KEY };
 
 async fn start(
     db: &TestServer,
@@ -71,44 +40,30 @@ async fn start(
     let mut snap = SnapshotConfig::new("snap");
     snap.chunk_rows = chunk_rows;
     let source = SnapshotThenStream::new(binlog, mode, snap, status.clone());
-    let mut dcfg = DataHubConfig::new(emu.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
-    dcfg.retry = RetryPolicy { max_attempts: 2, backoff_ms: 10, max_backoff_ms: 100 };
-    let sink = DataHubSink::connect(dcfg).await.expect("DataHub sink connects");
+    let sink = HUB.sink(emu).await;
     let pcfg = PipelineConfig {
         checkpoint_interval_ms: 20,
         sink_retry_initial_ms: 20,
         sink_retry_max_ms: 200,
         ..PipelineConfig::default()
     };
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(pipeline::run(source, sink, offsets.clone(), pcfg, status.clone(), cancel.clone()));
-    Running { status, cancel, task }
+    Running::spawn(source, sink, offsets, pcfg, status)
 }
 
 /// Fills the workload's tables: `txns` fast transactions of the seeded generator (inserts,
 /// updates, deletes over `keys` keys per table) plus `bulk` rows in `w_bulk`.
 async fn prefill(db: &TestServer, schema: &str, seed: u64, txns: u64, keys: i64, bulk: usize) {
-    let mut cfg = WorkloadConfig::new(seed, schema);
-    cfg.txn_per_sec = 0.0;
-    cfg.max_txns = Some(txns);
+    let mut cfg = WorkloadConfig::burst(seed, schema, txns);
     cfg.key_space = keys;
     cfg.big_txn_rows = (bulk > 0).then_some(bulk);
-    cfg.big_row_fraction = 0.0;
     cfg.rollback_fraction = 0.0;
     workload::start(db, &cfg).join().await;
-}
-
-fn events_of(emu: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
-    decode(emu.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
 }
 
 /// Waits until the checkpoint is past the server's current binlog end with no snapshot under
 /// way (everything written so far is acknowledged).
 async fn wait_caught_up(db: &TestServer, offsets: &FileOffsetStore, secs: u64) {
-    let mut c = db.admin_conn().await;
-    let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog on");
-    let target = BinlogPosition::new(row.get::<String, _>(0).unwrap(), row.get(1).unwrap());
-    let order = |p: &BinlogPosition| (p.file_index().unwrap(), p.pos);
+    let target = binlog_end(db).await;
     for _ in 0..secs * 20 {
         if let Some(cp) = offsets.load().unwrap() {
             if cp.snapshot.is_none() && cp.position().is_some_and(|p| order(p) >= order(&target)) {
@@ -142,7 +97,7 @@ async fn a_snapshot_under_a_concurrent_workload_then_the_stream_rebuild_every_ta
     let schema = db.fresh_schema("snap_conc").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
     prefill(&db, &schema, seed, 300, 2_000, 20_000).await;
-    let emu = emulator().await;
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     // Inserts, updates (primary-key changes too) and deletes on the rows being snapshotted.
@@ -157,9 +112,9 @@ async fn a_snapshot_under_a_concurrent_workload_then_the_stream_rebuild_every_ta
     let stats = writers.stop().await;
     eprintln!("workload during and after the snapshot: {stats:?}");
     wait_caught_up(&db, &offsets, 60).await;
-    col.stop().await;
+    col.stop(Duration::from_secs(60)).await;
 
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     let reads = count_reads(&events);
     assert!(reads >= 20_000, "the pre-filled rows arrive as snapshot reads ({reads})");
     let lasts = events.iter().filter(|e| e.event["source"]["snapshot"] == "last").count();
@@ -181,7 +136,7 @@ async fn kills_inside_the_snapshot_resume_after_the_last_acknowledged_chunk() {
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
     let bulk = 60_000;
     prefill(&db, &schema, seed, 200, 1_000, bulk).await;
-    let emu = emulator().await;
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let mut kills = 0;
@@ -191,14 +146,11 @@ async fn kills_inside_the_snapshot_resume_after_the_last_acknowledged_chunk() {
         if kills == 3 {
             wait_snapshot_done(&col.status, 180).await;
             // The stream after the snapshot: a workload, then everything acknowledged.
-            let mut wcfg = WorkloadConfig::new(seed ^ 0xbeef, schema.clone());
-            wcfg.max_txns = Some(60);
-            wcfg.txn_per_sec = 0.0;
-            wcfg.big_row_fraction = 0.0;
+            let mut wcfg = WorkloadConfig::burst(seed ^ 0xbeef, schema.clone(), 60);
             wcfg.key_space = 1_000;
             workload::start(&db, &wcfg).join().await;
             wait_caught_up(&db, &offsets, 60).await;
-            col.stop().await;
+            col.stop(Duration::from_secs(60)).await;
             break;
         }
         // Kill once the stored checkpoint is inside w_bulk (a chunk acknowledged, more to come),
@@ -225,7 +177,7 @@ async fn kills_inside_the_snapshot_resume_after_the_last_acknowledged_chunk() {
         resumed_after.push(rows);
         kills += 1;
     }
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     let bulk_reads = events.iter().filter(|e| e.event["op"] == "r" && e.table().ends_with(".w_bulk")).count();
     // Each restart re-reads at most what was read but not acknowledged before its kill (the
     // batches in flight), never the table from its start.
@@ -244,13 +196,13 @@ async fn initial_only_delivers_every_row_then_stops_by_itself() {
     let schema = db.fresh_schema("snap_only").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
     prefill(&db, &schema, seed, 200, 500, 5_000).await;
-    let emu = emulator().await;
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let col = start(&db, &schema, &emu, &offsets, SnapshotMode::InitialOnly, 700).await;
     let ended = tokio::time::timeout(Duration::from_secs(120), col.task).await.expect("ends by itself");
     ended.expect("task").expect("ends cleanly");
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     assert!(events.iter().all(|e| e.event["op"] == "r"), "nothing but the snapshot");
     let report = verify_workload(&mut db.admin_conn().await, &events, &schema).await;
     assert!(report.is_clean(), "{report:#?}");
@@ -267,7 +219,7 @@ async fn a_ddl_on_a_table_during_its_snapshot_loses_nothing() {
     let schema = db.fresh_schema("snap_ddl").await;
     workload::create_tables(&mut db.admin_conn().await, &schema).await;
     prefill(&db, &schema, seed, 100, 500, 40_000).await;
-    let emu = emulator().await;
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let col = start(&db, &schema, &emu, &offsets, SnapshotMode::Initial, 300).await;
@@ -301,8 +253,8 @@ async fn a_ddl_on_a_table_during_its_snapshot_loses_nothing() {
     wait_snapshot_done(&col.status, 180).await;
     tokio::time::timeout(Duration::from_secs(60), ddl).await.expect("the ALTER ran after the snapshot").unwrap();
     wait_caught_up(&db, &offsets, 60).await;
-    col.stop().await;
-    let events = events_of(&emu, &schema);
+    col.stop(Duration::from_secs(60)).await;
+    let events = HUB.events_of(&emu, &schema);
     let report = verify_workload(&mut db.admin_conn().await, &events, &schema).await;
     assert!(report.is_clean(), "{report:#?}");
     // The row written after the DDL: its events are on one shard, in order.

@@ -12,18 +12,10 @@ use cdc_core::checkpoint::Checkpoint;
 use cdc_core::event::ChangeEvent;
 use cdc_core::position::StartPosition;
 use cdc_core::schema_history::HistoryProvider;
-use cdc_core::source::{BinlogSource, SourceConfig, SourceError, SourceMessage};
+use cdc_core::source::{BinlogSource, SourceError, SourceMessage};
 use cdc_core::status::Status;
 use cdc_tests::mariadb::{exec, server_minimal, server_nolog, start_source_at, TestServer};
 use serde_json::{json, Value as Json};
-
-fn with_history(srv: &TestServer, schema: &str, path: &std::path::Path) -> SourceConfig {
-    let mut cfg = srv.source_config("hist");
-    cfg.schemas = vec![schema.to_owned()];
-    let provider = HistoryProvider::new(path, vec![schema.to_owned()]);
-    cfg.schema_provider = Some(Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
-    cfg
-}
 
 /// Reads messages until `n` row events arrived and a commit followed; returns the events and
 /// the last commit's checkpoint.
@@ -62,7 +54,7 @@ async fn series(srv: TestServer, label: &str) {
     .await;
 
     // First run: seeds the history at the start position, reads one row.
-    let cfg = with_history(&srv, &schema, &path);
+    let cfg = srv.source_config_with_history("hist", &schema, &path);
     let source = BinlogSource::new(cfg, Status::new());
     let start = source.resolve_start(&StartPosition::Latest).await.unwrap();
     let mut run = start_source_at(source, start, Status::new()).await;
@@ -146,11 +138,11 @@ async fn series(srv: TestServer, label: &str) {
 
     // Second run from the checkpoint, stopped in the middle of the series; third run to the end.
     let half = expected.len() / 2;
-    let cfg = with_history(&srv, &schema, &path);
+    let cfg = srv.source_config_with_history("hist", &schema, &path);
     let mut run = start_source_at(BinlogSource::new(cfg, Status::new()), cp, Status::new()).await;
     let (first, mid) = read(&mut run.rx, half).await;
     run.stop().await.unwrap();
-    let cfg = with_history(&srv, &schema, &path);
+    let cfg = srv.source_config_with_history("hist", &schema, &path);
     let mut run = start_source_at(BinlogSource::new(cfg, Status::new()), mid.clone(), Status::new()).await;
     let got_before_mid = first.len();
     let (rest, _) = read(&mut run.rx, expected.len() - got_before_mid).await;
@@ -191,7 +183,7 @@ async fn a_ddl_the_history_cannot_read_stops_with_the_statement_its_position_and
     let dir = tempfile::tempdir().unwrap();
     let mut admin = srv.admin_conn().await;
     exec(&mut admin, &[&format!("USE `{schema}`"), "CREATE TABLE t (id INT PRIMARY KEY, v INT)"]).await;
-    let cfg = with_history(&srv, &schema, &dir.path().join("h.jsonl"));
+    let cfg = srv.source_config_with_history("hist", &schema, &dir.path().join("h.jsonl"));
     let source = BinlogSource::new(cfg, Status::new());
     let start = source.resolve_start(&StartPosition::Latest).await.unwrap();
     let mut run = start_source_at(source, start, Status::new()).await;

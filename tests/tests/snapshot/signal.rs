@@ -13,17 +13,15 @@
 use std::time::Duration;
 
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
-use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink, RetryPolicy};
-use cdc_core::pipeline::{self, PipelineConfig};
+use cdc_core::pipeline::PipelineConfig;
 use cdc_core::snapshot::{SnapshotConfig, SnapshotMethod, SnapshotMode, SnapshotThenStream, TableId};
 use cdc_core::source::BinlogSource;
 use cdc_core::status::{SnapshotPhase, Status};
-use cdc_tests::mariadb::{exec, server, TestServer, REPL_USER};
+use cdc_tests::mariadb::{exec, server, TestServer};
+use cdc_tests::pipeline::{grant_signal_table, Hub, Running};
 use cdc_tests::verify::{decode, verify_workload, TopicEvent};
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig, TABLES};
-use datahub_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use datahub_emulator::EmulatorHandle;
 
 const PROJECT: &str = "sig_project";
 const TOPIC: &str = "sig_events";
@@ -31,22 +29,7 @@ const ID: &str = "sig_id";
 const KEY: &str = "sig_secret_key";
 const SIGNAL: &str = "ops_signal";
 
-struct Running {
-    status: Status,
-    cancel: CancellationToken,
-    task: JoinHandle<Result<(), pipeline::PipelineError>>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(60), self.task)
-            .await
-            .expect("pipeline drains")
-            .expect("pipeline task")
-            .expect("pipeline ends cleanly");
-    }
-}
+const HUB: Hub = Hub { project: PROJECT, topic: TOPIC, id: ID, key: KEY };
 
 /// Mode `never`, signal table `<schema>.ops_signal`, 50-row chunks.
 async fn start(db: &TestServer, schema: &str, emu: &EmulatorHandle, offsets: &FileOffsetStore) -> Running {
@@ -70,31 +53,11 @@ async fn start_with(
     scfg.schemas = vec![schema.to_owned()];
     let status = Status::new();
     let source = SnapshotThenStream::new(BinlogSource::new(scfg, status.clone()), mode, snap, status.clone());
-    let mut dcfg = DataHubConfig::new(emu.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
-    dcfg.retry = RetryPolicy { max_attempts: 2, backoff_ms: 10, max_backoff_ms: 100 };
-    let sink = DataHubSink::connect(dcfg).await.expect("DataHub sink connects");
+    let sink = HUB.sink(emu).await;
     let pcfg = PipelineConfig { checkpoint_interval_ms: 20, ..PipelineConfig::default() };
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(pipeline::run(source, sink, offsets.clone(), pcfg, status.clone(), cancel.clone()));
-    for _ in 0..500 {
-        if status.snapshot().readiness().is_ok() {
-            return Running { status, cancel, task };
-        }
-        assert!(!task.is_finished(), "the pipeline stopped at start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("pipeline not ready: {:?}", status.snapshot());
-}
-
-/// Grants the replication user CREATE (the signal table) and INSERT (watermarks) in `schema`.
-async fn grant_signal_table(admin: &mut mysql_async::Conn, schema: &str) {
-    for host in ["127.0.0.1", "localhost"] {
-        exec(admin, &[&format!("GRANT CREATE, INSERT ON `{schema}`.* TO '{REPL_USER}'@'{host}'")]).await;
-    }
-}
-
-fn events_of(emu: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
-    decode(emu.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
+    let run = Running::spawn(source, sink, offsets, pcfg, status);
+    run.wait_ready(500).await;
+    run
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -107,16 +70,11 @@ async fn a_snapshot_signal_while_streaming_reads_the_named_tables_in_key_order_a
     workload::create_tables(&mut admin, &schema).await;
     grant_signal_table(&mut admin, &schema).await;
     // Filled before the start: none of these rows is in the stream the collector reads.
-    let mut fill = WorkloadConfig::new(seed ^ 0x5197, schema.clone());
-    fill.txn_per_sec = 0.0;
-    fill.max_txns = Some(60);
-    fill.big_row_fraction = 0.0;
+    let fill = WorkloadConfig::burst(seed ^ 0x5197, schema.clone(), 60);
     workload::start(&db, &fill).join().await;
     workload::big_transaction(&mut admin, &schema, 2000).await.expect("bulk rows");
 
-    let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 3, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let col = start(&db, &schema, &emu, &offsets).await;
@@ -159,7 +117,7 @@ async fn a_snapshot_signal_while_streaming_reads_the_named_tables_in_key_order_a
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     eprintln!("restart after {} rows read, {} tables remaining", mid.rows(), mid.remaining());
-    col.stop().await;
+    col.stop(Duration::from_secs(60)).await;
     let stored = offsets.load().unwrap().and_then(|cp| cp.snapshot).expect("the stop keeps the progress");
     assert!(!stored.is_done(), "the stop came in the middle of the snapshot: {stored:?}");
 
@@ -181,18 +139,18 @@ async fn a_snapshot_signal_while_streaming_reads_the_named_tables_in_key_order_a
     let mut c = db.admin_conn().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let report = loop {
-        let report = verify_workload(&mut c, &events_of(&emu, &schema), &schema).await;
+        let report = verify_workload(&mut c, &HUB.events_of(&emu, &schema), &schema).await;
         if report.is_clean() || tokio::time::Instant::now() > deadline {
             break report;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(report.is_clean(), "{report:#?}");
-    col.stop().await;
+    col.stop(Duration::from_secs(60)).await;
     let last = offsets.load().unwrap().expect("a checkpoint");
     assert!(last.snapshot.is_none(), "checkpoints after the snapshot carry no progress: {last:?}");
 
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     for t in TABLES {
         let name = format!("{schema}.{}", t.name);
         let reads: Vec<&TopicEvent> = events.iter().filter(|e| e.table() == name && e.event["op"] == "r").collect();
@@ -213,18 +171,13 @@ async fn the_watermark_method_on_mariadb_streams_other_tables_while_a_large_tabl
     let mut admin = db.admin_conn().await;
     workload::create_tables(&mut admin, &schema).await;
     grant_signal_table(&mut admin, &schema).await;
-    let mut fill = WorkloadConfig::new(seed ^ 0x3d17, schema.clone());
-    fill.txn_per_sec = 0.0;
-    fill.max_txns = Some(40);
-    fill.big_row_fraction = 0.0;
+    let fill = WorkloadConfig::burst(seed ^ 0x3d17, schema.clone(), 40);
     workload::start(&db, &fill).join().await;
     workload::big_transaction(&mut admin, &schema, 6000).await.expect("bulk rows");
     // Fresh statistics: information_schema's TABLE_ROWS is what `/health` estimates from.
     exec(&mut admin, &[&format!("ANALYZE TABLE `{schema}`.w_bulk")]).await;
 
-    let emu = Emulator::start(EmulatorConfig::single(PROJECT, TOPIC, 3, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
+    let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let mut snap = SnapshotConfig::new("sig");
@@ -237,7 +190,8 @@ async fn the_watermark_method_on_mariadb_streams_other_tables_while_a_large_tabl
     exec(&mut admin, &[&format!("INSERT INTO `{schema}`.w_nums (id, i) VALUES (900001, 424242)")]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let arrived = events_of(&emu, &schema).iter().any(|e| e.event["op"] == "c" && e.event["after"]["id"] == 900001);
+        let arrived =
+            HUB.events_of(&emu, &schema).iter().any(|e| e.event["op"] == "c" && e.event["after"]["id"] == 900001);
         if arrived {
             break;
         }
@@ -272,15 +226,15 @@ async fn the_watermark_method_on_mariadb_streams_other_tables_while_a_large_tabl
     let mut c = db.admin_conn().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let report = loop {
-        let report = verify_workload(&mut c, &events_of(&emu, &schema), &schema).await;
+        let report = verify_workload(&mut c, &HUB.events_of(&emu, &schema), &schema).await;
         if report.is_clean() || tokio::time::Instant::now() > deadline {
             break report;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(report.is_clean(), "{report:#?}");
-    let events = events_of(&emu, &schema);
+    let events = HUB.events_of(&emu, &schema);
     assert!(events.iter().filter(|e| e.event["op"] == "r").all(|e| e.event["source"]["snapshot"] == "incremental"));
-    col.stop().await;
+    col.stop(Duration::from_secs(60)).await;
     emu.shutdown().await;
 }

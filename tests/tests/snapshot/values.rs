@@ -159,12 +159,9 @@ async fn the_workload_tables_read_identically_from_the_snapshot_and_the_binlog()
     let srv = server().await;
     let (db, mut src, mut c) = srv.capture_fresh_schema("snap_work").await;
     workload::create_tables(&mut c, &db).await;
-    let mut w = WorkloadConfig::new(seed, db.clone());
+    let mut w = WorkloadConfig::burst(seed, db.clone(), 60);
     w.workers = 2;
-    w.txn_per_sec = 0.0;
-    w.max_txns = Some(60);
     w.key_space = 60;
-    w.big_row_fraction = 0.0;
     workload::start(&srv, &w).join().await;
     exec(&mut c, &[&format!("INSERT INTO `{db}`.w_bulk VALUES (999999, 1, 'end')")]).await;
     let mut binlog = Vec::new();

@@ -8,34 +8,25 @@
 //! signal table reaches DataHub; every checkpoint stored during the snapshot carries its
 //! progress, the ones after it none.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use cdc_core::checkpoint::{FileOffsetStore, OffsetStore};
-use cdc_core::datahub::{Credentials, DataHubConfig, DataHubSink, RetryPolicy};
-use cdc_core::pipeline::{self, PipelineConfig};
-use cdc_core::schema_history::HistoryProvider;
+use cdc_core::pipeline::PipelineConfig;
 use cdc_core::snapshot::{SnapshotConfig, SnapshotMethod, SnapshotMode, SnapshotThenStream, DEFAULT_SIGNAL_TABLE};
 use cdc_core::source::{BinlogSource, ChangeSource, SourceError};
 use cdc_core::status::{SnapshotPhase, Status};
-use cdc_tests::mariadb::{exec, server, TestServer, REPL_PASSWORD, REPL_USER};
+use cdc_tests::mariadb::{server, TestServer};
+use cdc_tests::pipeline::{grant_signal_table, oceanbase, Hub, Running};
 use cdc_tests::verify::{decode, verify_workload, TopicEvent};
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig, TABLES};
-use datahub_emulator::{Emulator as DataHub, EmulatorConfig, EmulatorHandle};
-use oceanbase_emulator::{Config, Emulator};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use datahub_emulator::EmulatorHandle;
 
 const PROJECT: &str = "wm_project";
 const TOPIC: &str = "wm_events";
 const ID: &str = "wm_id";
 const KEY: &str = "wm_secret_key";
 
-struct Running {
-    cancel: CancellationToken,
-    status: Status,
-    task: JoinHandle<Result<(), pipeline::PipelineError>>,
-}
+const HUB: Hub = Hub { project: PROJECT, topic: TOPIC, id: ID, key: KEY };
 
 /// The collector's source on the emulator: schema history, snapshot `mode`, 40-row chunks.
 fn source(
@@ -45,10 +36,7 @@ fn source(
     mode: SnapshotMode,
     status: &Status,
 ) -> SnapshotThenStream {
-    let mut scfg = ob.source_config("wm");
-    scfg.schemas = vec![schema.to_owned()];
-    let provider = HistoryProvider::new(history, vec![schema.to_owned()]);
-    scfg.schema_provider = Some(Arc::new(tokio::sync::Mutex::new(Box::new(provider))));
+    let scfg = ob.source_config_with_history("wm", schema, history);
     let mut snapshot = SnapshotConfig::new("wm");
     // Small chunks: many windows, so the workload's writes fall into them.
     snapshot.chunk_rows = 40;
@@ -64,26 +52,9 @@ async fn start(
 ) -> Running {
     let status = Status::new();
     let source = source(ob, schema, history, SnapshotMode::Initial, &status);
-    let mut dcfg = DataHubConfig::new(dh.endpoint(), PROJECT, TOPIC, Credentials::new(ID, KEY));
-    dcfg.retry = RetryPolicy { max_attempts: 2, backoff_ms: 10, max_backoff_ms: 100 };
-    let sink = DataHubSink::connect(dcfg).await.expect("DataHub sink connects");
+    let sink = HUB.sink(dh).await;
     let pcfg = PipelineConfig { checkpoint_interval_ms: 50, ..PipelineConfig::default() };
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(pipeline::run(source, sink, offsets.clone(), pcfg, status.clone(), cancel.clone()));
-    Running { cancel, status, task }
-}
-
-fn events_of(dh: &EmulatorHandle, schema: &str) -> Vec<TopicEvent> {
-    decode(dh.all_records(PROJECT, TOPIC)).into_iter().filter(|e| e.event["source"]["db"] == schema).collect()
-}
-
-/// Grants the replication user what the watermark snapshot needs in `schema` (CREATE for the
-/// signal table, INSERT for the watermarks), on the upstream the emulator writes to.
-async fn grant_signal_table(db: &TestServer, schema: &str) {
-    let mut c = db.admin_conn().await;
-    for host in ["127.0.0.1", "localhost"] {
-        exec(&mut c, &[&format!("GRANT CREATE, INSERT ON `{schema}`.* TO '{REPL_USER}'@'{host}'")]).await;
-    }
+    Running::spawn(source, sink, offsets, pcfg, status)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -91,19 +62,13 @@ async fn the_watermark_snapshot_through_the_oceanbase_emulator_rebuilds_every_ta
     let seed = workload::seed_from_env();
     let _guard = SeedGuard(seed);
     let db = server().await;
-    let mut cfg = Config::new(db.host.clone(), db.port, REPL_USER, REPL_PASSWORD);
-    cfg.heartbeat = Duration::from_millis(200);
-    let ob_emu = Emulator::start(cfg).await.expect("OceanBase emulator starts");
-    let ob = TestServer { host: "127.0.0.1".into(), port: ob_emu.local_addr().port() };
+    let (ob_emu, ob) = oceanbase(&db, Duration::from_millis(200)).await;
     let schema = db.fresh_schema("wm_ob").await;
     let mut admin = db.admin_conn().await;
     workload::create_tables(&mut admin, &schema).await;
 
     // Filled before the start: a burst of the workload, and 3,000 rows in w_bulk.
-    let mut fill = WorkloadConfig::new(seed ^ 0x5eed, schema.clone());
-    fill.txn_per_sec = 0.0;
-    fill.max_txns = Some(60);
-    fill.big_row_fraction = 0.0;
+    let fill = WorkloadConfig::burst(seed ^ 0x5eed, schema.clone(), 60);
     let filled = workload::start(&db, &fill).join().await;
     workload::big_transaction(&mut admin, &schema, 3000).await.expect("bulk rows");
     eprintln!("filled before the start: {filled:?}");
@@ -121,14 +86,12 @@ async fn the_watermark_snapshot_through_the_oceanbase_emulator_rebuilds_every_ta
     assert!(matches!(err, SourceError::Precheck(_)), "{err}");
     assert!(text.contains("CREATE TABLE IF NOT EXISTS") && text.contains("GRANT INSERT"), "{text}");
     assert!(text.contains(&format!("{schema}.{DEFAULT_SIGNAL_TABLE}")), "{text}");
-    grant_signal_table(&db, &schema).await;
+    grant_signal_table(&mut db.admin_conn().await, &schema).await;
     ChangeSource::precheck(&source(&ob, &schema, &history, SnapshotMode::Initial, &Status::new()))
         .await
         .expect("the precheck passes once the signal table can be created and written");
 
-    let dh = DataHub::start(EmulatorConfig::single(PROJECT, TOPIC, 3, ID, KEY), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("DataHub emulator starts");
+    let dh = HUB.start(3).await;
     let offsets = FileOffsetStore::new(dir.path().join("offsets.json"));
     let col = start(&ob, &schema, &dh, &offsets, &history).await;
 
@@ -170,7 +133,7 @@ async fn the_watermark_snapshot_through_the_oceanbase_emulator_rebuilds_every_ta
     let mut c = db.admin_conn().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let report = loop {
-        let report = verify_workload(&mut c, &events_of(&dh, &schema), &schema).await;
+        let report = verify_workload(&mut c, &HUB.events_of(&dh, &schema), &schema).await;
         if report.is_clean() || tokio::time::Instant::now() > deadline {
             break report;
         }
@@ -182,7 +145,7 @@ async fn the_watermark_snapshot_through_the_oceanbase_emulator_rebuilds_every_ta
     let last = offsets.load().unwrap().expect("a checkpoint");
     assert!(last.snapshot.is_none(), "checkpoints after the snapshot carry no progress: {last:?}");
 
-    let events = events_of(&dh, &schema);
+    let events = HUB.events_of(&dh, &schema);
     let marks = |m: &str| events.iter().filter(|e| e.event["source"]["snapshot"] == m).count();
     let incremental = marks("incremental");
     eprintln!("{} events, {incremental} snapshot rows; {report}", events.len());

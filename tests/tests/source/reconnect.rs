@@ -6,8 +6,36 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cdc_core::position::StartPosition;
-use cdc_tests::mariadb::{collect_events, exec, server, start_source};
+use cdc_core::source::SourceConfig;
+use cdc_tests::mariadb::{collect_events, exec, server, start_source, TestServer};
 use mysql_async::prelude::*;
+
+/// Creates the replication user `user` (password `pw`) of the calling test's own, so only its
+/// dump thread is killed; returns the source configuration `name` logging in as it and
+/// capturing `db`.
+async fn own_replication_user(
+    srv: &TestServer,
+    c: &mut mysql_async::Conn,
+    user: &str,
+    name: &str,
+    db: &str,
+) -> SourceConfig {
+    for host in ["127.0.0.1", "localhost"] {
+        exec(
+            c,
+            &[
+                &format!("CREATE USER '{user}'@'{host}' IDENTIFIED BY 'pw'"),
+                &format!("GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '{user}'@'{host}'"),
+            ],
+        )
+        .await;
+    }
+    let mut cfg = srv.source_config(name);
+    cfg.user = user.to_owned();
+    cfg.password = cdc_core::secret::Secret::new("pw");
+    cfg.schemas = vec![db.to_owned()];
+    cfg
+}
 
 async fn dump_threads(c: &mut mysql_async::Conn, user: &str) -> Vec<u64> {
     c.exec("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND LIKE 'Binlog Dump%'", (user,))
@@ -37,20 +65,7 @@ async fn killed_dump_thread_is_survived_without_losing_a_row() {
     // A replication user of our own, so we kill only this test's dump thread.
     let user = format!("repl_{}", &db[5..]);
     let mut c = srv.admin_conn().await;
-    for host in ["127.0.0.1", "localhost"] {
-        exec(
-            &mut c,
-            &[
-                &format!("CREATE USER '{user}'@'{host}' IDENTIFIED BY 'pw'"),
-                &format!("GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '{user}'@'{host}'"),
-            ],
-        )
-        .await;
-    }
-    let mut cfg = srv.source_config("kill");
-    cfg.user = user.clone();
-    cfg.password = cdc_core::secret::Secret::new("pw");
-    cfg.schemas = vec![db.clone()];
+    let cfg = own_replication_user(&srv, &mut c, &user, "kill", &db).await;
     let mut src = start_source(cfg, StartPosition::Latest).await;
     exec(&mut c, &[&format!("USE `{db}`"), "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200))"]).await;
 
@@ -117,20 +132,7 @@ async fn kill_inside_a_transaction_resends_it_without_a_gap() {
     let db = srv.fresh_schema("killtx").await;
     let user = format!("repl_{}", &db[7..]);
     let mut c = srv.admin_conn().await;
-    for host in ["127.0.0.1", "localhost"] {
-        exec(
-            &mut c,
-            &[
-                &format!("CREATE USER '{user}'@'{host}' IDENTIFIED BY 'pw'"),
-                &format!("GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '{user}'@'{host}'"),
-            ],
-        )
-        .await;
-    }
-    let mut cfg = srv.source_config("killtx");
-    cfg.user = user.clone();
-    cfg.password = cdc_core::secret::Secret::new("pw");
-    cfg.schemas = vec![db.clone()];
+    let cfg = own_replication_user(&srv, &mut c, &user, "killtx", &db).await;
     let status = cdc_core::status::Status::new();
     let source = cdc_core::source::BinlogSource::new(cfg, status.clone());
     let cp = source.resolve_start(&StartPosition::Latest).await.unwrap();
