@@ -62,7 +62,11 @@ async fn sigkill_in_the_middle_of_a_watermark_snapshot_resumes_after_the_stored_
     grant_signal_table(&mut admin, &signal_schema).await;
     let fill = WorkloadConfig::burst(seed ^ 0xf111, schema.clone(), 40);
     workload::start(&db, &fill).join().await;
-    workload::big_transaction(&mut admin, &schema, 10_000).await.expect("bulk rows");
+    // Large enough that two kills, each after a checkpoint (stored once a second) with more
+    // progress, land inside the snapshot: the binlog service path reads ≈ 6,000 rows/s here,
+    // and with 10,000 rows a seed that killed late let the restart finish the snapshot between
+    // two stores (seed 12085809885418939181 failed so).
+    workload::big_transaction(&mut admin, &schema, 30_000).await.expect("bulk rows");
     let emu = HUB.start(3).await;
     let dir = tempfile::tempdir().unwrap();
     let mut col = collector(&ob, &schema, &format!("{signal_schema}.cdc_signal"), &emu, dir.path());
