@@ -9,13 +9,13 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cdc_core::checkpoint::Checkpoint;
 use cdc_core::snapshot::SnapshotMethod;
 use cdc_tests::mariadb::{self, TestServer, REPL_PASSWORD};
 use cdc_tests::pipeline::{grant_signal_table, oceanbase, Hub};
-use cdc_tests::verify::{decode, verify_workload};
+use cdc_tests::verify::decode;
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig};
 use common::Collector;
 use datahub_emulator::EmulatorHandle;
@@ -99,14 +99,7 @@ async fn sigkill_in_the_middle_of_a_watermark_snapshot_resumes_after_the_stored_
     eprintln!("workload: {stats:?}");
 
     let mut c = db.admin_conn().await;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let report = loop {
-        let report = verify_workload(&mut c, &HUB.events_of(&emu, &schema), &schema).await;
-        if report.is_clean() || Instant::now() > deadline {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let report = HUB.verify_settled(&mut c, &emu, &schema, 90).await;
     let log = col.log_text();
     assert!(report.is_clean(), "{report:#?}\n{log}");
     assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());

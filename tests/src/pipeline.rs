@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::mariadb::{exec, TestServer, REPL_PASSWORD, REPL_USER};
-use crate::verify::{decode, TopicEvent};
+use crate::verify::{decode, verify_workload, Report, TopicEvent};
 
 /// One DataHub project with one topic and the credentials a test's emulator accepts.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +58,26 @@ impl Hub {
     /// A connected sink with [`Hub::sink_config`].
     pub async fn sink(&self, emu: &EmulatorHandle) -> DataHubSink {
         DataHubSink::connect(self.sink_config(emu)).await.expect("DataHub sink connects")
+    }
+
+    /// The verifier's report of the workload's tables of `schema` against this topic on `emu`,
+    /// taken again every 200 ms until it is clean or `secs` have passed (the pipeline may still
+    /// be delivering the last changes): the last report.
+    pub async fn verify_settled(
+        &self,
+        conn: &mut mysql_async::Conn,
+        emu: &EmulatorHandle,
+        schema: &str,
+        secs: u64,
+    ) -> Report {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let report = verify_workload(conn, &self.events_of(emu, schema), schema).await;
+            if report.is_clean() || tokio::time::Instant::now() > deadline {
+                return report;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Every event the emulator holds in this topic whose `source.db` is `schema`, decoded, in

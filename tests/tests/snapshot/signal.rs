@@ -19,7 +19,7 @@ use cdc_core::source::BinlogSource;
 use cdc_core::status::{SnapshotPhase, Status};
 use cdc_tests::mariadb::{exec, server, TestServer};
 use cdc_tests::pipeline::{grant_signal_table, Hub, Running};
-use cdc_tests::verify::{decode, verify_workload, TopicEvent};
+use cdc_tests::verify::{decode, TopicEvent};
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig, TABLES};
 use datahub_emulator::EmulatorHandle;
 
@@ -137,14 +137,7 @@ async fn a_snapshot_signal_while_streaming_reads_the_named_tables_in_key_order_a
     assert!(stats.committed > 20, "too little written: {stats:?}");
 
     let mut c = db.admin_conn().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let report = loop {
-        let report = verify_workload(&mut c, &HUB.events_of(&emu, &schema), &schema).await;
-        if report.is_clean() || tokio::time::Instant::now() > deadline {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let report = HUB.verify_settled(&mut c, &emu, &schema, 60).await;
     assert!(report.is_clean(), "{report:#?}");
     col.stop(Duration::from_secs(60)).await;
     let last = offsets.load().unwrap().expect("a checkpoint");
@@ -224,14 +217,7 @@ async fn the_watermark_method_on_mariadb_streams_other_tables_while_a_large_tabl
     assert!((3000..=12000).contains(&rows), "w_bulk estimated at {rows} rows (6,000 and the workload's)");
     assert!(eta < 600, "eta {eta} s");
     let mut c = db.admin_conn().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let report = loop {
-        let report = verify_workload(&mut c, &HUB.events_of(&emu, &schema), &schema).await;
-        if report.is_clean() || tokio::time::Instant::now() > deadline {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let report = HUB.verify_settled(&mut c, &emu, &schema, 60).await;
     assert!(report.is_clean(), "{report:#?}");
     let events = HUB.events_of(&emu, &schema);
     assert!(events.iter().filter(|e| e.event["op"] == "r").all(|e| e.event["source"]["snapshot"] == "incremental"));

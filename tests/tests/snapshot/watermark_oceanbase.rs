@@ -17,7 +17,7 @@ use cdc_core::source::{BinlogSource, ChangeSource, SourceError};
 use cdc_core::status::{SnapshotPhase, Status};
 use cdc_tests::mariadb::{server, TestServer};
 use cdc_tests::pipeline::{grant_signal_table, oceanbase, Hub, Running};
-use cdc_tests::verify::{decode, verify_workload, TopicEvent};
+use cdc_tests::verify::{decode, TopicEvent};
 use cdc_tests::workload::{self, SeedGuard, WorkloadConfig, TABLES};
 use datahub_emulator::EmulatorHandle;
 
@@ -131,14 +131,7 @@ async fn the_watermark_snapshot_through_the_oceanbase_emulator_rebuilds_every_ta
 
     // Caught up and exact.
     let mut c = db.admin_conn().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let report = loop {
-        let report = verify_workload(&mut c, &HUB.events_of(&dh, &schema), &schema).await;
-        if report.is_clean() || tokio::time::Instant::now() > deadline {
-            break report;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let report = HUB.verify_settled(&mut c, &dh, &schema, 60).await;
     assert!(report.is_clean(), "{report:#?}");
     col.cancel.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(30), col.task).await;
