@@ -257,10 +257,8 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
             let source = BinlogSource::new(db.source_config(), Status::new());
             // The precheck of the source `run` would use (the snapshot's checks included).
             let mode = partial.full.as_ref().map(|c| c.snapshot_mode).unwrap_or_default();
-            let mut snapshot = SnapshotConfig::new("validate");
-            snapshot.signal_table = partial.full.as_ref().and_then(|c| c.snapshot_signal_table.clone());
-            snapshot.method = partial.full.as_ref().and_then(|c| c.snapshot_method);
-            let checked_source = SnapshotThenStream::new(source.clone(), mode, snapshot, Status::new());
+            let checked_source =
+                SnapshotThenStream::new(source.clone(), mode, validate_snapshot(&partial), Status::new());
             let checked_db = tokio::time::timeout(timeout, ChangeSource::precheck(&checked_source)).await;
             // The server answered (its precheck passed or listed problems).
             let reachable = matches!(checked_db, Ok(Ok(())) | Ok(Err(SourceError::Precheck(_))));
@@ -316,9 +314,7 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
                 };
                 let scfg = db.source_config();
                 let pool = cdc_core::datahub::multi::schema_pool(&scfg);
-                let mut snapshot = SnapshotConfig::new("validate");
-                snapshot.signal_table = partial.full.as_ref().and_then(|c| c.snapshot_signal_table.clone());
-                let signal = cdc_core::snapshot::signal_table_of(&snapshot, &scfg);
+                let signal = cdc_core::snapshot::signal_table_of(&validate_snapshot(&partial), &scfg);
                 let tables = crate::service::list_tables(&pool, &scfg, signal.as_ref())
                     .await
                     .map_err(|e| format!("listing tables: {e}"))?;
@@ -365,6 +361,12 @@ async fn validate(env: &HashMap<String, String>, file: Option<&Path>, timeout: D
         let _ = writeln!(out, "{} problem(s) found", problems.len());
         ExitCode::FAILURE
     }
+}
+
+/// The snapshot settings `validate` checks with: the configuration's, or the defaults when it
+/// is incomplete.
+fn validate_snapshot(partial: &config::PartialConfig) -> SnapshotConfig {
+    partial.full.as_ref().map_or_else(|| SnapshotConfig::new("validate"), |c| c.snapshot_config("validate"))
 }
 
 /// The stored checkpoint (if any) or the configured start position must still be on the server.

@@ -20,7 +20,7 @@ use cdc_core::datahub::{DataHubError, MultiTopicSink, TopicsConfig};
 use cdc_core::pipeline::{self, PipelineConfig};
 use cdc_core::retry::{until_ok, Backoff};
 use cdc_core::schema_history::HistoryProvider;
-use cdc_core::snapshot::{signal_table_of, SnapshotConfig, SnapshotThenStream, TableId};
+use cdc_core::snapshot::{signal_table_of, SnapshotThenStream, TableId};
 use cdc_core::source::BinlogSource;
 use cdc_core::source::{SourceConfig, TableFilter};
 use cdc_core::status::{StageState, Status};
@@ -195,10 +195,7 @@ pub async fn run_pipeline(
     let mut tcfg = dh.topics_config();
     // A topic's writer re-sends a failed part with the pause the pipeline uses for a batch.
     tcfg.resend_backoff = PipelineConfig::default().sink_backoff_from(sink_retry_initial_ms);
-    let mut snapshot = SnapshotConfig::new(scfg.name.clone());
-    snapshot.chunk_rows = cfg.snapshot_chunk_rows;
-    snapshot.signal_table = cfg.snapshot_signal_table.clone();
-    snapshot.method = cfg.snapshot_method;
+    let snapshot = cfg.snapshot_config(scfg.name.clone());
     let signal = signal_table_of(&snapshot, &scfg);
     let Some(sink) = connect_sink(dcfg, tcfg, &scfg, signal.as_ref(), topics, &status, &cancel).await? else {
         status.set_sink(StageState::Stopped);

@@ -454,6 +454,16 @@ async fn mariadb_restarts_and_killed_replication_connections_lose_nothing() {
     emu.shutdown().await;
 }
 
+/// The distinct `file:pos` at which `table`'s snapshot rows (`op: r`) were read: one per
+/// snapshot that read it.
+fn read_points(events: &[cdc_tests::verify::TopicEvent], table: &str) -> std::collections::BTreeSet<String> {
+    events
+        .iter()
+        .filter(|e| e.event["op"] == "r" && e.table().ends_with(&format!(".{table}")))
+        .map(|e| format!("{}:{}", e.event["source"]["file"], e.event["source"]["pos"]))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tables_added_to_the_captured_tables_or_marked_by_the_snapshot_command_are_snapshotted_at_the_next_start() {
     let seed = workload::seed_from_env();
@@ -492,13 +502,7 @@ async fn tables_added_to_the_captured_tables_or_marked_by_the_snapshot_command_a
     let log = col.log_text();
     assert!(log.contains("Tables added to the captured tables since the last snapshot"), "{log}");
     let events = HUB.events_of(&emu, &schema);
-    let points = |t: &str| -> std::collections::BTreeSet<String> {
-        events
-            .iter()
-            .filter(|e| e.event["op"] == "r" && e.table().ends_with(&format!(".{t}")))
-            .map(|e| format!("{}:{}", e.event["source"]["file"], e.event["source"]["pos"]))
-            .collect()
-    };
+    let points = |t: &str| read_points(&events, t);
     assert_eq!(points("w_nums").len(), 1, "w_nums is snapshotted once, by the first run: {:?}", points("w_nums"));
     assert!(points("w_bulk").len() <= 1, "w_bulk is not snapshotted again: {:?}", points("w_bulk"));
     for t in ["w_time", "w_text", "w_bin"] {
@@ -528,13 +532,7 @@ async fn tables_added_to_the_captured_tables_or_marked_by_the_snapshot_command_a
     col.wait_caught_up(&db, 120).await;
     assert_eq!(col.sigterm().await.0, Some(0), "{}", col.log_text());
     let events = HUB.events_of(&emu, &schema);
-    let points = |t: &str| -> std::collections::BTreeSet<String> {
-        events
-            .iter()
-            .filter(|e| e.event["op"] == "r" && e.table().ends_with(&format!(".{t}")))
-            .map(|e| format!("{}:{}", e.event["source"]["file"], e.event["source"]["pos"]))
-            .collect()
-    };
+    let points = |t: &str| read_points(&events, t);
     assert_eq!(points("w_nums").len(), 2, "w_nums read again at a new point: {:?}", points("w_nums"));
     assert_eq!(points("w_time").len(), 1, "w_time not read again: {:?}", points("w_time"));
     verify_clean(&db, &emu, &schema).await;

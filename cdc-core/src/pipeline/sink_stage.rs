@@ -191,8 +191,10 @@ impl<O: OffsetStore> SinkStage<'_, O> {
 
     /// Writes the newest checkpoint that is safe — `pending` when nothing is unacknowledged,
     /// else the commit covered by the last acknowledged batch — if the interval passed (or
-    /// `force`).
+    /// `force`). `in_flight`: a send is under way; batches a queueing sink has not acknowledged
+    /// yet (`unacked`) count as in flight too.
     fn checkpoint(&mut self, in_flight: bool, force: bool) -> Result<(), PipelineError> {
+        let in_flight = in_flight || !self.unacked.is_empty();
         if !in_flight && self.batch.is_empty() && self.carry.len() == 0 {
             // Everything received is acknowledged, so is the newest commit: `acked` must not
             // stay behind a checkpoint stored from `pending`, or the next store (with a batch in
@@ -336,7 +338,7 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
                         if st.progress.retrying.is_empty() {
                             status.set_sink(StageState::Running);
                         }
-                        st.checkpoint(!st.unacked.is_empty(), false)?;
+                        st.checkpoint(false, false)?;
                     }
                     Flush::Done => {
                         if covers.is_some() {
@@ -362,7 +364,7 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
                 }
                 let p = acks.as_mut().expect("guarded").borrow_and_update().clone();
                 st.apply_progress(p)?;
-                st.checkpoint(in_flight.is_some() || !st.unacked.is_empty(), false)?;
+                st.checkpoint(in_flight.is_some(), false)?;
             }
             msg = rx.recv(), if !closed && st.can_receive() => match msg {
                 // The source stopped (shutdown or failure): drain, final checkpoint.
@@ -382,7 +384,7 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
                     if !st.batch.is_empty() && rx.is_empty() {
                         send_soon = true;
                     }
-                    st.checkpoint(in_flight.is_some() || !st.unacked.is_empty(), false)?;
+                    st.checkpoint(in_flight.is_some(), false)?;
                 }
                 Some(SourceMessage::SchemaChange(change)) => {
                     // Rows before it are in earlier messages, rows after it in later ones: the
@@ -404,7 +406,7 @@ pub async fn sink_stage<S: Sink, O: OffsetStore>(
                 if let Some(lag) = status.snapshot().lag_ms {
                     metrics::gauge!(m::REPLICATION_LAG_SECONDS).set(lag as f64 / 1000.0);
                 }
-                st.checkpoint(in_flight.is_some() || !st.unacked.is_empty(), false)?;
+                st.checkpoint(in_flight.is_some(), false)?;
             }
         }
     }

@@ -156,6 +156,25 @@ impl OffsetStore for CheckedStore {
     }
 }
 
+/// A channel already holding the whole [`workload`] (capacity 256: nothing waits).
+async fn workload_channel() -> (mpsc::Sender<SourceMessage>, mpsc::Receiver<SourceMessage>) {
+    let (tx, rx) = mpsc::channel(256);
+    for m in workload() {
+        tx.send(m).await.unwrap();
+    }
+    (tx, rx)
+}
+
+/// After `after`, cancels `cancel` and closes the source side `tx` (a shutdown).
+fn shut_down_after(after: Duration, cancel: &CancellationToken, tx: mpsc::Sender<SourceMessage>) {
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        sleep(after).await;
+        cancel.cancel();
+        drop(tx);
+    });
+}
+
 async fn drive(sink: &mut FlakySink, store: &CheckedStore, cfg: &PipelineConfig) -> Result<(), PipelineError> {
     let (tx, rx) = mpsc::channel(16);
     let feeder = tokio::spawn(async move {
@@ -226,10 +245,7 @@ async fn shutdown_during_outage_leaves_the_checkpoint_before_the_unacked_batch()
     // The sink fails forever after the first batch; cancel while it is failing.
     let mut sink = FlakySink { fail_after: 1, failures: u32::MAX - 1, ..FlakySink::default() };
     let store = checked_store(&sink);
-    let (tx, rx) = mpsc::channel(256);
-    for m in workload() {
-        tx.send(m).await.unwrap();
-    }
+    let (_tx, rx) = workload_channel().await; // kept open: only the cancel ends the stage
     let status = Status::new();
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();
@@ -261,10 +277,7 @@ async fn unwritable_checkpoint_stops_the_stage() {
         }
     }
     let mut sink = FlakySink::default();
-    let (tx, rx) = mpsc::channel(256);
-    for m in workload() {
-        tx.send(m).await.unwrap();
-    }
+    let (tx, rx) = workload_channel().await;
     drop(tx);
     let status = Status::new();
     let err = sink_stage(rx, &mut sink, &Broken, &cfg(5), &status, &CancellationToken::new()).await.unwrap_err();
@@ -542,19 +555,11 @@ async fn a_queueing_sink_gets_batch_after_batch_and_only_acknowledged_batches_ar
 async fn a_queueing_sink_that_stops_acknowledging_holds_the_checkpoint_and_bounds_what_waits() {
     let mut sink = QueueingSink::start(Duration::from_millis(2), Some(3), None);
     let store = queueing_store(&sink);
-    let (tx, rx) = mpsc::channel(256);
-    for m in workload() {
-        tx.send(m).await.unwrap();
-    }
+    let (tx, rx) = workload_channel().await;
     let mut cfg = cfg(5);
     cfg.max_unacked_batches = 4;
     let (status, cancel) = (Status::new(), CancellationToken::new());
-    let c2 = cancel.clone();
-    tokio::spawn(async move {
-        sleep(Duration::from_secs(5)).await;
-        c2.cancel();
-        drop(tx);
-    });
+    shut_down_after(Duration::from_secs(5), &cancel, tx);
     // Shutdown while the destination retries: returns, the checkpoint before what it lacks.
     sink_stage(rx, &mut sink, &store, &cfg, &status, &cancel).await.unwrap();
     assert_eq!(sink.acked.lock().unwrap().len(), 15, "three batches of 5 acknowledged");
@@ -568,10 +573,7 @@ async fn a_queueing_sink_that_stops_acknowledging_holds_the_checkpoint_and_bound
 async fn a_queueing_sink_failing_for_good_stops_the_stage_with_its_error() {
     let mut sink = QueueingSink::start(Duration::from_millis(2), None, Some(3));
     let store = queueing_store(&sink);
-    let (tx, rx) = mpsc::channel(256);
-    for m in workload() {
-        tx.send(m).await.unwrap();
-    }
+    let (tx, rx) = workload_channel().await;
     drop(tx);
     let (status, cancel) = (Status::new(), CancellationToken::new());
     let err = sink_stage(rx, &mut sink, &store, &cfg(5), &status, &cancel).await.unwrap_err();
@@ -589,17 +591,9 @@ async fn shutdown_while_a_queueing_sink_waits_for_room_behind_a_failing_destinat
     let mut sink = QueueingSink::start(Duration::from_millis(2), Some(3), None);
     sink.room = Some(2);
     let store = queueing_store(&sink);
-    let (tx, rx) = mpsc::channel(256);
-    for m in workload() {
-        tx.send(m).await.unwrap();
-    }
+    let (tx, rx) = workload_channel().await;
     let (status, cancel) = (Status::new(), CancellationToken::new());
-    let c2 = cancel.clone();
-    tokio::spawn(async move {
-        sleep(Duration::from_secs(5)).await;
-        c2.cancel();
-        drop(tx);
-    });
+    shut_down_after(Duration::from_secs(5), &cancel, tx);
     let done =
         tokio::time::timeout(Duration::from_secs(60), sink_stage(rx, &mut sink, &store, &cfg(5), &status, &cancel))
             .await;

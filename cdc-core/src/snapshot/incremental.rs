@@ -769,13 +769,7 @@ impl ChunkIo {
     /// `information_schema.TABLES.TABLE_ROWS` of `table` (the server's estimate), on the write
     /// connection; 0 when unknown or unreadable (progress only: never an error).
     async fn estimated_rows(&mut self, table: &TableId) -> u64 {
-        let conn = match self.write.as_mut() {
-            Some(c) => c,
-            None => match mysql_async::Conn::new(self.opts.clone()).await {
-                Ok(c) => self.write.insert(c),
-                Err(_) => return 0,
-            },
-        };
+        let Ok(conn) = self.write_conn().await else { return 0 };
         conn.exec_first::<Option<u64>, _, _>(
             "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
             (&table.db, &table.table),
@@ -792,10 +786,7 @@ impl ChunkIo {
     /// Errors: [`SourceError::Connection`].
     async fn table_exists(&mut self, table: &TableId) -> Result<bool, SourceError> {
         let err = |e| SourceError::connection("looking up a table named by a snapshot signal", e);
-        let conn = match self.write.as_mut() {
-            Some(c) => c,
-            None => self.write.insert(mysql_async::Conn::new(self.opts.clone()).await.map_err(err)?),
-        };
+        let conn = self.write_conn().await.map_err(err)?;
         let n: Option<u64> = conn
             .exec_first(
                 "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA = ? \
@@ -807,17 +798,19 @@ impl ChunkIo {
         Ok(n.unwrap_or(0) > 0)
     }
 
+    /// The write connection, opened when there is none (or it was dropped after a loss).
+    async fn write_conn(&mut self) -> Result<&mut mysql_async::Conn, mysql_async::Error> {
+        match self.write {
+            Some(ref mut c) => Ok(c),
+            None => Ok(self.write.insert(mysql_async::Conn::new(self.opts.clone()).await?)),
+        }
+    }
+
     /// Writes a watermark (autocommit: committed when this returns).
     async fn watermark(&mut self, mark: Mark, id: u64) -> Result<(), SnapshotError> {
-        let conn = match self.write.as_mut() {
-            Some(c) => c,
-            None => self.write.insert(mysql_async::Conn::new(self.opts.clone()).await?),
-        };
-        conn.exec_drop(
-            format!("INSERT INTO {}.{} (kind, win) VALUES (?, ?)", ident(&self.signal.db), ident(&self.signal.table)),
-            (mark.as_str(), id),
-        )
-        .await?;
+        let insert =
+            format!("INSERT INTO {}.{} (kind, win) VALUES (?, ?)", ident(&self.signal.db), ident(&self.signal.table));
+        self.write_conn().await?.exec_drop(insert, (mark.as_str(), id)).await?;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cdc_core::batch::BatchLimits;
 use cdc_core::position::{BinlogPosition, StartPosition};
-use cdc_core::snapshot::{parse_signal_table, SnapshotMethod, SnapshotMode, TableId};
+use cdc_core::snapshot::{parse_signal_table, SnapshotConfig, SnapshotMethod, SnapshotMode, TableId};
 use cdc_core::source::SourceConfig;
 
 use super::database::DatabaseSettings;
@@ -92,6 +92,16 @@ impl ServiceConfig {
         let mut p = self.offset_path.clone().into_os_string();
         p.push(".schema_history.jsonl");
         PathBuf::from(p)
+    }
+
+    /// The snapshot settings in `cdc-core`'s shape (`CDC_SNAPSHOT_CHUNK_ROWS`,
+    /// `CDC_SNAPSHOT_SIGNAL_TABLE`, `CDC_SNAPSHOT_METHOD`), events named `name`.
+    pub fn snapshot_config(&self, name: impl Into<String>) -> SnapshotConfig {
+        let mut snapshot = SnapshotConfig::new(name);
+        snapshot.chunk_rows = self.snapshot_chunk_rows;
+        snapshot.signal_table = self.snapshot_signal_table.clone();
+        snapshot.method = self.snapshot_method;
+        snapshot
     }
 
     /// The binlog source settings in `cdc-core`'s shape.

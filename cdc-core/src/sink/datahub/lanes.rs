@@ -171,12 +171,6 @@ impl Lanes {
         self.tracker.tx.subscribe()
     }
 
-    /// Batches submitted so far.
-    pub(super) fn submitted(&self) -> u64 {
-        let st = self.tracker.state.lock().expect("tracker lock");
-        st.first - 1 + st.pending.len() as u64
-    }
-
     /// Starts the lane of `key` (the topic `sink` writes; a copy of the sink the caller keeps
     /// for encoding), unless it runs already. Transient failures are re-sent after pauses of
     /// `backoff`; `registry` gets the topic's `retrying` state.

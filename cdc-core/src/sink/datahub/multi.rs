@@ -640,7 +640,7 @@ impl MultiTopicSink {
 
     /// Queues `batch` on its topics' writers; see the module docs. Returns once every part is
     /// queued (waiting for room in the byte budget); the batch is acknowledged later, through
-    /// [`Sink::acknowledgements`] ([`Self::flush`] waits for it). The returned [`SinkAck`] counts
+    /// [`Sink::acknowledgements`]. The returned [`SinkAck`] counts
     /// the batch's events and payload bytes as queued (`requests` 0).
     ///
     /// Errors: a preparation error (new table), [`DataHubError::Unfit`] (mode `fail`, before
@@ -710,22 +710,6 @@ impl MultiTopicSink {
         let bytes = parts.iter().flat_map(|(_, r)| r.iter()).map(|r| r.payload_bytes).sum();
         self.lanes.submit(parts, batch.len() as u64).await?;
         Ok(SinkAck { records: batch.len(), bytes, requests: 0 })
-    }
-
-    /// Waits until everything queued is acknowledged by every topic.
-    ///
-    /// Errors: the fatal error a topic's writer stopped with ([`SinkError`]).
-    pub async fn flush(&self) -> Result<(), SinkError> {
-        let mut rx = self.lanes.progress();
-        let target = self.lanes.submitted();
-        let p = rx
-            .wait_for(|p| p.batches >= target || p.fatal.is_some())
-            .await
-            .map_err(|_| SinkError::fatal(None, "the topic writers stopped"))?;
-        match &p.fatal {
-            Some(e) if p.batches < target => Err(e.clone()),
-            _ => Ok(()),
-        }
     }
 
     /// AppendField for columns of this batch's rows that their TUPLE topic lacks (checked once
